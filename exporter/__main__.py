@@ -1,0 +1,5 @@
+"""``python -m exporter`` is the console script."""
+
+from exporter.cli import main
+
+raise SystemExit(main())
