@@ -60,16 +60,21 @@ _KEY_VALUE = re.compile(
     """
 )
 
-_secrets: set[str] = set()
+# insertion-ordered and bounded: rotating STS credentials add two values an hour, forever
+_secrets: dict[str, None] = {}
 _secrets_lock = threading.Lock()
 _MIN_SECRET_LENGTH = 4  # shorter strings would mask ordinary words
+_MAX_SECRETS = 256
 
 
 def register_secret(value: str | None) -> None:
     """Mask this exact value in every later log line (a key secret, an STS token)."""
     if value and len(value) >= _MIN_SECRET_LENGTH:
         with _secrets_lock:
-            _secrets.add(value)
+            _secrets.pop(value, None)
+            _secrets[value] = None
+            while len(_secrets) > _MAX_SECRETS:
+                del _secrets[next(iter(_secrets))]
 
 
 def redact(text: str) -> str:
@@ -202,6 +207,17 @@ def setup_logging(level: str, fmt: str, *, stream: TextIO | None = None) -> None
     adopt_logger("credentials")
 
 
+class _DropTraceback(logging.Filter):
+    """A library's ``log.exception`` becomes its one-line message unless we are debugging;
+    the exporter reports the same failure itself, with context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def adopt_logger(name: str) -> None:
     """Drop handlers a library attached to its own logger so its records reach ours (masked)."""
     logger = logging.getLogger(name)
@@ -209,3 +225,5 @@ def adopt_logger(name: str) -> None:
         logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
     logger.propagate = True
+    if not any(isinstance(f, _DropTraceback) for f in logger.filters):
+        logger.addFilter(_DropTraceback())
