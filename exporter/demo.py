@@ -1,0 +1,198 @@
+"""``expressconnect-exporter demo``: simulator and exporter in one process, no cloud account.
+
+The simulator runs on its own thread and event loop (as it would in its own process), the
+exporter runs as the real daemon on the main thread against it, with an embedded configuration
+that refreshes every 15 s so that the demo scenario's changes show up quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import exporter
+from exporter.config import Config, parse_config, split_listen_address
+from exporter.durations import format_duration, parse_duration
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGIONS = ("cn-hangzhou", "cn-shanghai", "cn-beijing", "ap-southeast-1")
+DEFAULT_CONNECTIONS = 300
+DEFAULT_SEED = 42
+SIM_ACCESS_KEY_ID = "sim-access-key-id"
+SIM_ACCESS_KEY_SECRET = "sim-access-key-secret"  # the simulator's published demo key
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:9756",
+        metavar="HOST:PORT",
+        help="exporter address (default %(default)s)",
+    )
+    parser.add_argument(
+        "--simulator-listen",
+        default="127.0.0.1:18080",
+        metavar="HOST:PORT",
+        help="simulator address (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="fleet seed")
+    parser.add_argument(
+        "--connections", type=int, default=DEFAULT_CONNECTIONS, help="connections in the fleet"
+    )
+    parser.add_argument(
+        "--regions",
+        default=",".join(DEFAULT_REGIONS),
+        help="comma-separated region IDs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--interval", default="15s", help="exporter refresh interval (default %(default)s)"
+    )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        help="scenario YAML (default: the bundled demo scenario)",
+    )
+
+
+def find_demo_scenario() -> Path | None:
+    """The demo scenario shipped in the package, else the one in a source checkout."""
+    package = Path(exporter.__file__).resolve().parent
+    for candidate in (
+        package / "data" / "demo-scenario.yml",
+        package.parent / "config" / "demo-scenario.yml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def demo_config(endpoint: str, regions: list[str], interval: float, listen: str) -> Config:
+    """The embedded exporter configuration, pointed at the simulator."""
+    data: dict[str, Any] = {
+        "web": {"listen_address": listen},
+        "refresh": {
+            "interval": interval,
+            "timeout": min(interval, 60.0),
+            "max_staleness": max(interval * 4, 120.0),
+        },
+        "api": {"endpoint": endpoint, "request_timeout": min(interval, 10.0)},
+        "accounts": [
+            {
+                "name": "demo",
+                "credentials": {
+                    "type": "access_key",
+                    "access_key_id": SIM_ACCESS_KEY_ID,
+                    "access_key_secret": SIM_ACCESS_KEY_SECRET,
+                },
+                "regions": regions,
+            }
+        ],
+        "labels": {"tags": ["env", "owner"]},
+        "log": {"level": "info", "format": "logfmt"},
+    }
+    return parse_config(data, "<demo config>")
+
+
+class SimulatorRunner:
+    """The simulator served from its own thread and loop on a fixed address."""
+
+    def __init__(self, simulator: Any, host: str, port: int) -> None:
+        self._simulator = simulator
+        self._host = host
+        self._port = port
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.url = ""
+        self._thread = threading.Thread(target=self._main, name="simulator", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> str:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the simulator did not start in time")
+        if self._error is not None:
+            raise RuntimeError(
+                f"cannot start the simulator on {self._host}:{self._port}: {self._error}"
+            )
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self._simulator.serve(host=self._host, port=self._port) as url:
+            self.url = str(url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start both, print where to look, serve until Ctrl-C / SIGTERM."""
+    from exporter.app import run_daemon
+    from exporter.logs import setup_logging
+    from exporter.simulator import Simulator
+
+    setup_logging(args.log_level or "info", "logfmt")
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    interval = parse_duration(args.interval)
+    sim_host, sim_port = split_listen_address(args.simulator_listen)
+    split_listen_address(args.listen)
+    scenario = args.scenario or find_demo_scenario()
+    if scenario is None:
+        log.info("no demo scenario found: the generated fleet will not change by itself")
+    config = demo_config("http://placeholder", regions, interval, args.listen)  # fail early
+
+    simulator = Simulator(
+        seed=args.seed,
+        connections=args.connections,
+        regions=regions,
+        scenario=str(scenario) if scenario else None,
+    )
+    runner = SimulatorRunner(simulator, sim_host or "127.0.0.1", sim_port)
+    sim_url = runner.start()
+    try:
+        config = demo_config(sim_url, regions, interval, args.listen)
+        _print_banner(config, sim_url, args.connections, regions, scenario)
+        return asyncio.run(run_daemon(lambda: config))
+    finally:
+        runner.stop()
+
+
+def _print_banner(
+    config: Config, sim_url: str, connections: int, regions: list[str], scenario: Path | None
+) -> None:
+    host = config.web.listen_host or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    base = f"http://{host}:{config.web.listen_port}"
+    lines = [
+        f"expressconnect-exporter demo: {connections} simulated connections in"
+        f" {len(regions)} regions ({', '.join(regions)}),"
+        f" refreshed every {format_duration(config.refresh.interval)}",
+        f"  scenario:           {scenario if scenario else '(none)'}",
+        f"  exporter:           {base}/",
+        f"  metrics:            {base}{config.web.telemetry_path}",
+        f"  simulator API:      {sim_url}/",
+        f"  simulator control:  {sim_url}/_sim/  (see exporter/simulator/README.md)",
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
