@@ -1,0 +1,206 @@
+"""Structure of the committed dashboards: regenerated == committed, ids and layout, queries,
+variables, units, links, SDK round trip, and provisioning files."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard
+from grafana_testlib import (
+    DASHBOARD_FILES,
+    DASHBOARDS_DIR,
+    GRAFANA_BUILTINS,
+    GRAFANA_DIR,
+    ROOT,
+    load_dashboards,
+    load_generator,
+    metric_names,
+    panels,
+    query_panels,
+    referenced_variables,
+    targets,
+    variable_names,
+)
+
+BOARDS = load_dashboards()
+DATASOURCE_UID = "${datasource}"
+
+
+def test_committed_json_equals_a_fresh_generation() -> None:
+    generated = load_generator().generate()
+    assert sorted(generated) == sorted(DASHBOARD_FILES)
+    for name, text in generated.items():
+        committed = (DASHBOARDS_DIR / name).read_text()
+        assert committed == text, f"{name} is stale: run python grafana/generate.py"
+    assert sorted(p.name for p in DASHBOARDS_DIR.glob("*.json")) == sorted(DASHBOARD_FILES)
+
+
+def test_uids_are_stable_unique_and_valid() -> None:
+    uids = [board["uid"] for board in BOARDS.values()]
+    assert uids == ["expressconnect-fleet", "expressconnect-connection", "expressconnect-exporter"]
+    for uid in uids:
+        assert 0 < len(uid) <= 40 and uid.replace("-", "").isalnum()
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_panel_ids_are_unique(name: str) -> None:
+    ids = [p["id"] for p in panels(BOARDS[name])]
+    assert all(isinstance(i, int) for i in ids)
+    assert len(ids) == len(set(ids)), ids
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_grid_positions_do_not_overlap_and_fit_the_grid(name: str) -> None:
+    taken: dict[tuple[int, int], str] = {}
+    for panel in panels(BOARDS[name]):
+        pos = panel["gridPos"]
+        assert pos["w"] > 0 and pos["h"] > 0, panel["title"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                other = taken.setdefault((x, y), panel["title"])
+                assert other == panel["title"], f"{panel['title']!r} overlaps {other!r}"
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_every_target_has_expr_ref_id_and_the_datasource_variable(name: str) -> None:
+    board = BOARDS[name]
+    for panel in query_panels(board):
+        assert panel.get("targets"), f"{panel['title']!r} has no query"
+        assert panel["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}
+        ref_ids = [t.get("refId") for t in panel["targets"]]
+        assert len(ref_ids) == len(set(ref_ids)), panel["title"]
+    for panel, target in targets(board):
+        assert target.get("expr", "").strip(), panel["title"]
+        assert target.get("refId"), panel["title"]
+        assert target["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}
+    for variable in board["templating"]["list"]:
+        if variable["type"] == "query":
+            assert variable["datasource"]["uid"] == DATASOURCE_UID, variable["name"]
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_variables_exist_and_every_reference_is_defined(name: str) -> None:
+    board = BOARDS[name]
+    defined = variable_names(board)
+    assert {"datasource", "account", "region"} <= defined
+    assert board["templating"]["list"][0]["type"] == "datasource"
+    for panel, target in targets(board):
+        unknown = referenced_variables(target["expr"]) - defined - GRAFANA_BUILTINS
+        assert not unknown, f"{panel['title']!r} uses undefined {unknown}"
+    for variable in board["templating"]["list"]:
+        query = variable.get("query")
+        text = query["query"] if isinstance(query, dict) else str(query or "")
+        assert not referenced_variables(text) - defined, variable["name"]
+
+
+def test_variables_specific_to_each_dashboard() -> None:
+    assert "status" in variable_names(BOARDS["fleet-overview.json"])
+    assert "connection" in variable_names(BOARDS["connection-detail.json"])
+    assert "job" in variable_names(BOARDS["exporter-health.json"])
+
+
+def test_tags_and_links_between_the_three() -> None:
+    uids = {board["uid"] for board in BOARDS.values()}
+    for name, board in BOARDS.items():
+        assert "expressconnect" in board["tags"], name
+        linked = {link["url"].split("/")[2] for link in board["links"]}
+        assert linked == uids, name
+        assert all(link["keepTime"] and link["includeVars"] for link in board["links"])
+    fleet_links = json.dumps(BOARDS["fleet-overview.json"]["panels"])
+    assert "/d/expressconnect-connection/" in fleet_links  # table rows open the detail
+
+
+def _units(panel: dict[str, Any]) -> set[str]:
+    config = panel.get("fieldConfig", {})
+    units = {config.get("defaults", {}).get("unit")}
+    for override in config.get("overrides", []):
+        units |= {p["value"] for p in override["properties"] if p["id"] == "unit"}
+    return units - {None}
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_units_bandwidth_dates_and_durations(name: str) -> None:
+    for panel, target in targets(BOARDS[name]):
+        expr, units = target["expr"], _units(panel)
+        if "_bytes_per_second" in expr:
+            assert "Bps" in units, panel["title"]
+        if "_timestamp_seconds" in expr and "* 1000" in expr:
+            assert "dateTimeAsIso" in units, panel["title"]
+        if "/ 86400" not in expr and " bool " not in expr and "time()" in expr:
+            assert "s" in units, panel["title"]
+        if "_duration_seconds" in expr:
+            assert "s" in units, panel["title"]
+
+
+def _lost(original: Any, written: Any, path: str = "") -> list[str]:
+    """Paths of `original` that are absent from `written` or hold another value there (keys the
+    loader adds with default values are fine)."""
+    if isinstance(original, dict) and isinstance(written, dict):
+        lost: list[str] = []
+        for key, value in original.items():
+            if key not in written:
+                lost.append(f"{path}/{key}")
+            else:
+                lost += _lost(value, written[key], f"{path}/{key}")
+        return lost
+    if isinstance(original, list) and isinstance(written, list) and len(original) == len(written):
+        return [
+            p
+            for i, (a, b) in enumerate(zip(original, written, strict=True))
+            for p in _lost(a, b, f"{path}[{i}]")
+        ]
+    return [] if original == written else [f"{path} (changed)"]
+
+
+def _round_trip(board: dict[str, Any]) -> Any:
+    register_default_plugins()
+    return json.loads(json.dumps(Dashboard.from_json(copy.deepcopy(board)), cls=JSONEncoder))
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_sdk_loader_round_trip_drops_no_key(name: str) -> None:
+    board = BOARDS[name]
+    assert _lost(board, _round_trip(board)) == []
+
+
+def test_round_trip_check_catches_a_misspelt_key() -> None:
+    """The SDK loader drops keys it does not know: that is what makes the check above useful."""
+    board = copy.deepcopy(BOARDS["fleet-overview.json"])
+    panel = next(query_panels(board))
+    panel["tittle"] = panel["title"]
+    panel["targets"][0]["legendFromat"] = "{{status}}"
+    missing = _lost(board, _round_trip(board))
+    assert any(path.endswith("/tittle") for path in missing), missing
+    assert any(path.endswith("/legendFromat") for path in missing), missing
+
+
+def test_metric_name_extraction() -> None:
+    expr = (
+        'max by (account, region_id) (rate(foo_total{code=~"Throttling.*"}[$__rate_interval]))\n'
+        "or 0 * on (account) group_left (name) bar_info{x=\"a b\"} - time() < bool 86400\n"
+        "and histogram_quantile(0.5, sum by (le) (rate(baz_seconds_bucket[5m])))"
+    )
+    assert metric_names(expr) == {"foo_total", "bar_info", "baz_seconds_bucket"}
+
+
+def test_provisioning_loads_the_dashboards_and_a_fixed_datasource() -> None:
+    (provider_file,) = (GRAFANA_DIR / "provisioning" / "dashboards").glob("*.yml")
+    (provider,) = yaml.safe_load(provider_file.read_text())["providers"]
+    assert provider["type"] == "file"
+    dashboards_path = provider["options"]["path"]
+    (ds_file,) = (GRAFANA_DIR / "provisioning" / "datasources").glob("*.yml")
+    (datasource,) = yaml.safe_load(ds_file.read_text())["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["uid"] == "expressconnect-prometheus"
+    assert datasource["url"].startswith("http")
+    # docs/grafana.md's docker run mounts exactly these directories where the files point.
+    docs = (ROOT / "docs" / "grafana.md").read_text()
+    assert f"grafana/dashboards:{dashboards_path}" in docs
+    assert "grafana/provisioning:/etc/grafana/provisioning" in docs
