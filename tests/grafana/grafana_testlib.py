@@ -38,8 +38,9 @@ PROMQL_KEYWORDS = {
 
 def load_generator() -> ModuleType:
     """Import grafana/generate.py by path (grafana/ is a directory of assets, not a package)."""
-    spec = importlib.util.spec_from_file_location("expressconnect_grafana_generate",
-                                                  GRAFANA_DIR / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "expressconnect_grafana_generate", GRAFANA_DIR / "generate.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

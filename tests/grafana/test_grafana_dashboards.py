@@ -184,7 +184,7 @@ def test_round_trip_check_catches_a_misspelt_key() -> None:
 def test_metric_name_extraction() -> None:
     expr = (
         'max by (account, region_id) (rate(foo_total{code=~"Throttling.*"}[$__rate_interval]))\n'
-        "or 0 * on (account) group_left (name) bar_info{x=\"a b\"} - time() < bool 86400\n"
+        'or 0 * on (account) group_left (name) bar_info{x="a b"} - time() < bool 86400\n'
         "and histogram_quantile(0.5, sum by (le) (rate(baz_seconds_bucket[5m])))"
     )
     assert metric_names(expr) == {"foo_total", "bar_info", "baz_seconds_bucket"}
