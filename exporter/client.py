@@ -103,8 +103,10 @@ def endpoint_url(template: str | None, region_id: str) -> URL:
     """The API URL for a region: the configured override (``{region_id}`` filled) or the real."""
     if template is None:
         return URL(f"https://{endpoint_host(region_id)}/")
-    url = URL(template.replace("{region_id}", region_id))
-    return url if url.path else url.with_path("/")
+    text = template.replace("{region_id}", region_id)
+    if "/" not in text.partition("://")[2]:
+        text += "/"
+    return URL(text)
 
 
 def _utc_now() -> str:

@@ -1,0 +1,135 @@
+"""A tiny recorded-pages VPC API for unit tests of the exporter's data path, over real HTTP.
+
+It serves recorded DescribePhysicalConnections pages and verifies every V3 signature with the
+shared signing module, so the client's wire format is checked, not assumed. Faults are queued
+per request. The full simulator (exporter.simulator) is used by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from exporter.signing import (
+    parse_v3_authorization,
+    v3_canonical_request,
+    v3_signature,
+    v3_string_to_sign,
+)
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+PAGES_FILE = GOLDEN / "describe_physical_connections_pages.json"
+KEY_ID = "test-key-id"
+SECRET = "test-secret-do-not-log"
+
+
+def load_recorded_pages() -> dict[str, Any]:
+    return json.loads(PAGES_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@dataclass
+class FakeApi:
+    """``pages[region_id]`` is the list of page bodies the API returns for that region."""
+
+    pages: dict[str, list[dict[str, Any]]]
+    secrets: dict[str, str] = field(default_factory=lambda: {KEY_ID: SECRET})
+    faults: list[tuple[int, dict[str, Any]] | str] = field(default_factory=list)
+    requests: list[dict[str, str]] = field(default_factory=list)
+    nonces: set[str] = field(default_factory=set)
+
+    def records(self, region_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for page in self.pages[region_id]:
+            out.extend(page["PhysicalConnectionSet"]["PhysicalConnectionType"])
+        return out
+
+    def _error(self, status: int, code: str, message: str) -> web.Response:
+        body = {"RequestId": "FAKE", "HostId": "vpc.aliyuncs.com", "Code": code, "Message": message}
+        return web.json_response(body, status=status)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append({**params, "_action": headers.get("x-acs-action", "")})
+        if self.faults:
+            fault = self.faults.pop(0)
+            if fault == "drop":
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            if fault == "slow":
+                import asyncio
+
+                await asyncio.sleep(1)
+            elif isinstance(fault, tuple):
+                status, body = fault
+                return web.json_response(body, status=status)
+        auth = parse_v3_authorization(headers.get("authorization", ""))
+        if auth is None:
+            return self._error(400, "IncompleteSignature", "no V3 Authorization")
+        secret = self.secrets.get(auth["Credential"])
+        if secret is None:
+            return self._error(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            )
+        signed = auth["SignedHeaders"].split(";")
+        for required in ("host", "x-acs-action", "x-acs-version", "x-acs-date"):
+            if required not in signed:
+                return self._error(400, "IncompleteSignature", f"{required} not signed")
+        canonical = v3_canonical_request(
+            request.method, "/", params, headers, signed, headers["x-acs-content-sha256"]
+        )
+        if v3_signature(secret, v3_string_to_sign(canonical)) != auth["Signature"]:
+            return self._error(400, "SignatureDoesNotMatch", "Specified signature is not matched.")
+        nonce = headers["x-acs-signature-nonce"]
+        if nonce in self.nonces:
+            return self._error(400, "SignatureNonceUsed", "Specified signature nonce was used.")
+        self.nonces.add(nonce)
+        action = headers["x-acs-action"]
+        if action == "DescribeRegions":
+            regions = [{"RegionId": r, "LocalName": r, "RegionEndpoint": "x"} for r in self.pages]
+            return web.json_response({"RequestId": "R", "Regions": {"Region": regions}})
+        if action != "DescribePhysicalConnections":
+            return self._error(400, "InvalidAction.NotFound", action)
+        region = params.get("RegionId", "")
+        if region not in self.pages:
+            return self._error(404, "InvalidRegionId.NotFound", "no such region")
+        number = int(params.get("PageNumber", "1"))
+        pages = self.pages[region]
+        if number <= len(pages):
+            return web.json_response(pages[number - 1])
+        empty = dict(
+            pages[0], PageNumber=number, PhysicalConnectionSet={"PhysicalConnectionType": []}
+        )
+        return web.json_response(empty)
+
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_route("*", "/", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            await runner.cleanup()
+
+
+def throttled() -> tuple[int, dict[str, Any]]:
+    return (
+        400,
+        {"Code": "Throttling.User", "Message": "Request was denied due to user flow control."},
+    )
+
+
+def unavailable() -> tuple[int, dict[str, Any]]:
+    return (503, {"Code": "ServiceUnavailable", "Message": "temporary failure"})
