@@ -10,6 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from exporter.client import AccountClient, ApiError, ClientSettings, RateLimiter, endpoint_url
+from exporter.collector import PassError, collect_region, discover_regions, filter_params
+from exporter.credentials import Credential, StaticCredentialSource
 from tests.exporter.ecx_fakeapi import (
     KEY_ID,
     SECRET,
@@ -18,10 +22,6 @@ from tests.exporter.ecx_fakeapi import (
     throttled,
     unavailable,
 )
-
-from exporter.client import AccountClient, ApiError, ClientSettings, RateLimiter, endpoint_url
-from exporter.collector import PassError, collect_region, discover_regions, filter_params
-from exporter.credentials import Credential, StaticCredentialSource
 
 
 def credentials(secret: str = SECRET) -> StaticCredentialSource:
@@ -233,7 +233,7 @@ async def test_failed_page_fails_the_whole_pass(recorded: Any, session: Any) -> 
     api.faults = [None, forbidden]  # type: ignore[list-item]
     async with api.serve() as url:
         client = make_client(session, url)
-        with pytest.raises(ApiError, match="Forbidden.RAM"):
+        with pytest.raises(ApiError, match=r"Forbidden\.RAM"):
             await collect_region(client, "cn-hangzhou", page_size=5)
 
 
