@@ -1,0 +1,19 @@
+"""A faithful simulator of the Alibaba Cloud VPC API for Express Connect physical connections.
+
+``Simulator`` holds the state; ``Simulator.serve()`` serves it in the running event loop and
+``SimulatorThread`` in a thread of its own. See README.md in this package.
+"""
+
+from exporter.simulator.accounts import Account, StsCredential, load_accounts
+from exporter.simulator.core import Simulator, SimulatorThread
+from exporter.simulator.faults import FaultSpec, RateLimitSpec
+
+__all__ = [
+    "Account",
+    "FaultSpec",
+    "RateLimitSpec",
+    "Simulator",
+    "SimulatorThread",
+    "StsCredential",
+    "load_accounts",
+]

@@ -1,0 +1,391 @@
+"""The :class:`Simulator`: state, accounts, faults and clock, with thread-safe control methods.
+
+The HTTP server (``server.py``) and the control plane (``control.py``) are thin layers over the
+methods here, so a test can drive the simulator from Python or over HTTP alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from exporter.regions import REGION_IDS
+from exporter.simulator.accounts import Account, default_account
+from exporter.simulator.api import Api
+from exporter.simulator.auth import Authenticator
+from exporter.simulator.clock import SimClock
+from exporter.simulator.faults import Faults, FaultSpec, RateLimiter, RateLimitSpec
+from exporter.simulator.fleet import DEFAULT_REGIONS, generate_fleet, iso
+from exporter.simulator.model import Connection
+from exporter.simulator.requestlog import RequestLog, RequestRecord
+from exporter.simulator.scenario import (
+    ScenarioError,
+    ScenarioFile,
+    Step,
+    Target,
+    load_scenario,
+    parse_duration,
+    relative_time,
+)
+from exporter.simulator.store import Store
+
+log = logging.getLogger("exporter.simulator")
+TICK_SECONDS = 0.5
+
+
+class Simulator:
+    """A simulated VPC API for one or more accounts.
+
+    ``connections``/``regions`` size each account's fleet unless the account sets its own.
+    ``scenario`` is a YAML path (or parsed mapping) run from the moment :meth:`serve` starts.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        connections: int = 40,
+        regions: Sequence[str] | None = None,
+        accounts: Iterable[Account] | None = None,
+        time_scale: float = 1.0,
+        scenario: str | Path | dict[str, Any] | None = None,
+        *,
+        lifecycle: bool = True,
+        request_log_size: int = 10_000,
+    ) -> None:
+        self.seed = seed
+        self.regions = tuple(regions or DEFAULT_REGIONS)
+        for region in self.regions:
+            if region not in REGION_IDS:
+                raise ValueError(f"unknown region {region!r}")
+        self.accounts: tuple[Account, ...] = tuple(accounts or (default_account(),))
+        names = [a.name for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("account names must be unique")
+        self.clock = SimClock(time_scale)
+        self.lifecycle = lifecycle
+        self.store = Store(seed)
+        now = self.clock.now()
+        for account in self.accounts:
+            count = connections if account.connections is None else account.connections
+            for conn in generate_fleet(
+                seed=seed,
+                account=account.name,
+                uid=account.uid,
+                count=count,
+                regions=account.regions or self.regions,
+                now=now,
+            ):
+                self.store.add(conn)
+        self.auth = Authenticator(self.accounts)
+        self.api = Api(self.store, self.clock)
+        self.faults = Faults(seed)
+        self.rate_limits = RateLimiter()
+        self.log = RequestLog(request_log_size)
+        self._add_rng = random.Random(f"{seed}:added")
+        self.scenario: ScenarioFile | None = None
+        self.scenario_targets: list[str | None] = []
+        self.scenario_done = 0
+        if scenario is not None:
+            self.scenario = load_scenario(scenario)
+            self.scenario_targets = [
+                self._resolve(step, n) for n, step in enumerate(self.scenario.steps)
+            ]
+
+    # -- connections ------------------------------------------------------------------------
+    def connections(
+        self, account: str | None = None, region: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Copies of the vendor records, in generation order."""
+        with self.store.lock:
+            return [
+                c.snapshot()
+                for c in self.store
+                if (account is None or c.account == account)
+                and (region is None or c.region == region)
+            ]
+
+    def connection(self, pc_id: str) -> dict[str, Any]:
+        with self.store.lock:
+            return self._get(pc_id).snapshot()
+
+    def owner(self, pc_id: str) -> tuple[str, str]:
+        """(account name, region) of a connection."""
+        conn = self._get(pc_id)
+        return conn.account, conn.region
+
+    def select(self, criteria: dict[str, Any]) -> str:
+        """ID of the ``index``-th (default 0) connection whose fields equal the rest of
+        ``criteria`` (``account``/``region`` match owner and region), in generation order."""
+        want = dict(criteria)
+        index = int(want.pop("index", 0))
+        matches = self.store.select(want)
+        if not -len(matches) <= index < len(matches):
+            raise KeyError(f"no connection #{index} matches {want} ({len(matches)} match)")
+        return matches[index].id
+
+    def set_fields(self, pc_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set any vendor fields (``None`` removes one; ``now+3d`` style values become
+        timestamps on the simulated clock). Returns the updated record."""
+        now = self.clock.now()
+        resolved = {k: self._value(v, now) for k, v in fields.items()}
+        with self.store.lock:
+            conn = self.store.update(pc_id, resolved, now)
+            return conn.snapshot()
+
+    def add_connection(
+        self,
+        region: str,
+        account: str | None = None,
+        fields: dict[str, Any] | None = None,
+        pc_id: str | None = None,
+    ) -> str:
+        """Add a generated (Enabled, long-dated) connection, overriding ``fields``."""
+        if region not in REGION_IDS:
+            raise ValueError(f"unknown region {region!r}")
+        owner = self._account(account)
+        now = self.clock.now()
+        with self.store.lock:
+            conn = generate_fleet(
+                seed=self._add_rng.randrange(2**32),
+                account=owner.name,
+                uid=owner.uid,
+                count=3,
+                regions=[region],
+                now=now,
+            )[2]
+            if pc_id:
+                conn.fields["PhysicalConnectionId"] = pc_id
+            conn.fields.pop("RedundantPhysicalConnectionId", None)
+            conn.update({k: self._value(v, now) for k, v in (fields or {}).items()}, now)
+            conn.status_since = now
+            self.store.add(conn)
+            return conn.id
+
+    def remove_connection(self, pc_id: str) -> None:
+        if self.store.remove(pc_id) is None:
+            raise KeyError(f"no connection {pc_id}")
+
+    # -- clock ------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    def advance_clock(self, seconds: float | str) -> float:
+        """Jump the simulated clock and apply every lifecycle change now due."""
+        new = self.clock.advance(parse_duration(seconds))
+        self.tick()
+        return new
+
+    def set_time_scale(self, time_scale: float) -> None:
+        self.clock.set_time_scale(time_scale)
+
+    def tick(self) -> list[tuple[str, dict[str, Any]]]:
+        """Apply due lifecycle changes (the server also does this every half second)."""
+        if not self.lifecycle:
+            return []
+        changes = self.store.tick(self.clock.now())
+        for pc_id, change in changes:
+            log.info("lifecycle: %s %s", pc_id, change)
+        return changes
+
+    # -- faults, limits, log ----------------------------------------------------------------
+    def add_fault(self, spec: FaultSpec | dict[str, Any]) -> int:
+        return self.faults.add(spec if isinstance(spec, FaultSpec) else FaultSpec(**spec))
+
+    def remove_fault(self, fault_id: int) -> bool:
+        return self.faults.remove(fault_id)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def list_faults(self) -> list[dict[str, Any]]:
+        return self.faults.describe()
+
+    def add_rate_limit(self, spec: RateLimitSpec | dict[str, Any]) -> None:
+        self.rate_limits.add(spec if isinstance(spec, RateLimitSpec) else RateLimitSpec(**spec))
+
+    def clear_rate_limits(self) -> None:
+        self.rate_limits.set([])
+
+    def requests(self, limit: int | None = None, action: str | None = None) -> list[RequestRecord]:
+        return self.log.records(limit, action)
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "requests_total": self.log.total(),
+            "requests": self.log.counters(),
+            "faults_fired": dict(self.faults.fired_by_kind),
+        }
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    # -- scenario ---------------------------------------------------------------------------
+    def run_step(self, step: Step, target: str | None = None) -> None:
+        kind = step.kind()
+        if kind == "set" and step.set is not None:
+            self.set_fields(target or self._target_id(step.set), step.set.fields())
+        elif kind == "remove" and step.remove is not None:
+            self.remove_connection(target or self._target_id(step.remove))
+        elif kind == "add" and step.add is not None:
+            self.add_connection(step.add.region, step.add.account, step.add.fields(), step.add.id)
+        elif kind == "fault" and step.fault is not None:
+            self.add_fault(step.fault)
+        elif kind == "clear_faults":
+            self.clear_faults()
+        elif kind == "rate_limit" and step.rate_limit is not None:
+            self.add_rate_limit(step.rate_limit)
+        elif kind == "clear_rate_limits":
+            self.clear_rate_limits()
+        elif kind == "advance" and step.advance is not None:
+            self.advance_clock(step.advance)
+        elif kind == "time_scale" and step.time_scale is not None:
+            self.set_time_scale(step.time_scale)
+
+    def scenario_status(self) -> dict[str, Any]:
+        steps = self.scenario.steps if self.scenario else []
+        return {
+            "steps": [
+                {**s.model_dump(exclude_none=True), "target": t, "done": i < self.scenario_done}
+                for i, (s, t) in enumerate(zip(steps, self.scenario_targets, strict=True))
+            ],
+            "done": self.scenario_done,
+        }
+
+    async def _run_scenario(self) -> None:
+        if self.scenario is None:
+            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for n, step in enumerate(self.scenario.steps):
+            delay = start + step.at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                self.run_step(step, self.scenario_targets[n])
+                log.info("scenario step %d at %.1fs: %s", n, step.at, step.kind())
+            except (KeyError, ValueError) as exc:
+                log.warning("scenario step %d failed: %s", n, exc)
+            self.scenario_done = n + 1
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.tick()
+            except Exception:  # a lifecycle bug must not stop the server
+                log.exception("lifecycle tick failed")
+
+    # -- serving ----------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve the API and the control plane in the running loop; yields the base URL."""
+        from aiohttp import web
+
+        from exporter.simulator.server import build_app
+
+        runner = web.AppRunner(
+            build_app(self), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = runner.addresses[0][1]
+            tasks = [
+                asyncio.create_task(self._tick_forever()),
+                asyncio.create_task(self._run_scenario()),
+            ]
+            try:
+                yield f"http://{host}:{bound}"
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await runner.cleanup()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _get(self, pc_id: str) -> Connection:
+        conn = self.store.get(pc_id)
+        if conn is None:
+            raise KeyError(f"no connection {pc_id}")
+        return conn
+
+    def _account(self, name: str | None) -> Account:
+        if name is None:
+            return self.accounts[0]
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(f"no account {name!r}")
+
+    def _target_id(self, target: Target) -> str:
+        if target.id is not None:
+            return target.id
+        return self.select(target.select or {})
+
+    def _resolve(self, step: Step, n: int) -> str | None:
+        target = step.set or step.remove
+        if target is None:
+            return None
+        if target.id is not None:
+            return target.id  # may name a connection an earlier step adds
+        try:
+            return self.select(target.select or {})
+        except KeyError as exc:
+            raise ScenarioError(f"scenario steps.{n}: {exc.args[0]}") from None
+
+    @staticmethod
+    def _value(value: Any, now: float) -> Any:
+        when = relative_time(value, now)
+        return iso(when) if when is not None else value
+
+
+class SimulatorThread:
+    """Run :meth:`Simulator.serve` in its own thread and event loop (for sync tests and for
+    tests whose own loop must stay free). ``with SimulatorThread(sim) as url: ...``"""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        self.host = host
+        self.port = port
+        self.url = ""
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("simulator did not start within 30 s")
+        if self._error is not None:
+            raise RuntimeError(f"simulator failed to start: {self._error}") from self._error
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with self.sim.serve(self.host, self.port) as url:
+                self.url = url
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:  # reported to the thread that called __enter__
+            self._error = exc
+            self._ready.set()

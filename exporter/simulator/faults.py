@@ -1,0 +1,187 @@
+"""Fault injection and per-(account, region, action) rate limits.
+
+A fault matches requests by account name, region, action and page number (each optional) and
+fires ``count`` times (or forever) with a ``probability``; the probability draws come from a
+seeded generator so a run repeats.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ERROR_KINDS: tuple[str, ...] = (
+    "Throttling",
+    "Throttling.User",
+    "Throttling.Api",
+    "ServiceUnavailable",
+    "InternalError",
+    "Forbidden.RAM",
+)
+FaultKind = Literal[
+    "Throttling",
+    "Throttling.User",
+    "Throttling.Api",
+    "ServiceUnavailable",
+    "InternalError",
+    "Forbidden.RAM",
+    "latency",
+    "hang",
+    "reset",
+    "malformed_json",
+    "truncated_json",
+    "total_count_change",
+    "shift_records",
+]
+
+
+class FaultSpec(BaseModel):
+    """What to inject and where. ``seconds``: latency added (default 1) or hang length
+    (default 600); ``delta``: TotalCount offset or records moved (default 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: FaultKind
+    account: str | None = None
+    region: str | None = None
+    action: str | None = None
+    page: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1)
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)
+    seconds: float | None = Field(default=None, ge=0.0)
+    delta: int = 1
+
+    def matches(self, account: str, region: str, action: str, page: int | None) -> bool:
+        return (
+            (self.account is None or self.account == account)
+            and (self.region is None or self.region == region)
+            and (self.action is None or self.action == action)
+            and (self.page is None or self.page == page)
+        )
+
+
+class RateLimitSpec(BaseModel):
+    """``rate`` requests per second per (account, region, action), bursts up to ``burst``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rate: float = Field(gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    account: str | None = None
+    region: str | None = None
+    action: str | None = None
+
+
+@dataclass
+class _Active:
+    id: int
+    spec: FaultSpec
+    remaining: int | None
+    fired: int = 0
+
+
+class Faults:
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._active: list[_Active] = []
+        self._ids = itertools.count(1)
+        self._rng = random.Random(f"{seed}:faults")
+        self.fired_by_kind: dict[str, int] = {}
+
+    def add(self, spec: FaultSpec) -> int:
+        with self._lock:
+            fault_id = next(self._ids)
+            self._active.append(_Active(fault_id, spec, spec.count))
+            return fault_id
+
+    def remove(self, fault_id: int) -> bool:
+        with self._lock:
+            before = len(self._active)
+            self._active = [f for f in self._active if f.id != fault_id]
+            return len(self._active) != before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._active.clear()
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "id": f.id,
+                    **f.spec.model_dump(exclude_none=True),
+                    "remaining": f.remaining,
+                    "fired": f.fired,
+                }
+                for f in self._active
+            ]
+
+    def fire(self, account: str, region: str, action: str, page: int | None) -> list[FaultSpec]:
+        """The faults this request gets (counts used up here; exhausted faults go away)."""
+        if not self._active:
+            return []
+        fired: list[FaultSpec] = []
+        with self._lock:
+            for fault in self._active:
+                spec = fault.spec
+                if not spec.matches(account, region, action, page):
+                    continue
+                if spec.probability < 1.0 and self._rng.random() >= spec.probability:
+                    continue
+                fault.fired += 1
+                self.fired_by_kind[spec.kind] = self.fired_by_kind.get(spec.kind, 0) + 1
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                fired.append(spec)
+            self._active = [f for f in self._active if f.remaining is None or f.remaining > 0]
+        return fired
+
+
+class RateLimiter:
+    """Token buckets, one per (rule, account, region, action); real (monotonic) time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[RateLimitSpec] = []
+        self._buckets: dict[tuple[int, str, str, str], tuple[float, float]] = {}
+
+    def set(self, specs: list[RateLimitSpec]) -> None:
+        with self._lock:
+            self._rules = list(specs)
+            self._buckets.clear()
+
+    def add(self, spec: RateLimitSpec) -> None:
+        with self._lock:
+            self._rules.append(spec)
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.model_dump(exclude_none=True) for r in self._rules]
+
+    def allow(self, account: str, region: str, action: str) -> bool:
+        if not self._rules:
+            return True
+        now = time.monotonic()
+        allowed = True
+        with self._lock:
+            for index, rule in enumerate(self._rules):
+                if not (
+                    (rule.account is None or rule.account == account)
+                    and (rule.region is None or rule.region == region)
+                    and (rule.action is None or rule.action == action)
+                ):
+                    continue
+                capacity = float(rule.burst or max(1, round(rule.rate)))
+                key = (index, account, region, action)
+                tokens, last = self._buckets.get(key, (capacity, now))
+                tokens = min(capacity, tokens + (now - last) * rule.rate)
+                if tokens >= 1.0:
+                    self._buckets[key] = (tokens - 1.0, now)
+                else:
+                    self._buckets[key] = (tokens, now)
+                    allowed = False
+        return allowed

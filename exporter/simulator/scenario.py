@@ -1,0 +1,149 @@
+"""YAML scenarios: a timeline of changes, faults and clock jumps applied while serving.
+
+``at`` is real (wall-clock) time since the simulator started serving. Steps that target a
+connection name it by ``id`` or by ``select`` (field equality plus ``index`` in generation
+order, optionally ``account``/``region``); selectors are resolved once, when the scenario is
+loaded, against the initial fleet, so two steps with the same selector hit the same connection.
+The format is documented in README.md beside this module.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from exporter.simulator.faults import FaultSpec, RateLimitSpec
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_RELATIVE = re.compile(r"^now\s*(?:([+-])\s*(.+))?$")
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def parse_duration(value: str | float | int) -> float:
+    """``30s``, ``5m``, ``1h``, ``7d``, ``2w``, ``250ms`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h, 7d)")
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def relative_time(value: Any, now: float) -> float | None:
+    """``now``, ``now+3d``, ``now-1h`` as simulated epoch seconds; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    match = _RELATIVE.match(value.strip())
+    if not match:
+        return None
+    if match[1] is None:
+        return now
+    offset = parse_duration(match[2])
+    return now + offset if match[1] == "+" else now - offset
+
+
+class Target(BaseModel):
+    """``id`` or ``select`` (exactly one) naming the connection a step acts on."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+    select: dict[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AddSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    region: str
+    account: str | None = None
+    id: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at: float = 0.0
+    set: Target | None = None
+    add: AddSpec | None = None
+    remove: Target | None = None
+    fault: FaultSpec | None = None
+    clear_faults: bool | None = None
+    rate_limit: RateLimitSpec | None = None
+    clear_rate_limits: bool | None = None
+    advance: float | None = None
+    time_scale: float | None = Field(default=None, gt=0)
+
+    @field_validator("at", "advance", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    def kind(self) -> str:
+        present = [
+            name
+            for name in (
+                "set",
+                "add",
+                "remove",
+                "fault",
+                "clear_faults",
+                "rate_limit",
+                "clear_rate_limits",
+                "advance",
+                "time_scale",
+            )
+            if getattr(self, name) is not None
+        ]
+        if len(present) != 1:
+            raise ValueError(
+                "each step needs exactly one of set, add, remove, fault, clear_faults, "
+                f"rate_limit, clear_rate_limits, advance, time_scale (got {present or 'none'})"
+            )
+        return present[0]
+
+
+class ScenarioFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = None
+    steps: list[Step] = []
+
+
+def load_scenario(source: str | Path | dict[str, Any]) -> ScenarioFile:
+    """Read and validate a scenario (a path or an already-parsed mapping)."""
+    where = "scenario" if isinstance(source, dict) else str(source)
+    if isinstance(source, dict):
+        raw: Any = source
+    else:
+        try:
+            raw = yaml.safe_load(Path(source).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ScenarioError(f"{where}: cannot read scenario: {exc}") from None
+    try:
+        scenario = ScenarioFile.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ScenarioError(f"{where}: {loc}: {err['msg']}") from None
+    for n, step in enumerate(scenario.steps):
+        try:
+            step.kind()
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: steps.{n}: {exc}") from None
+        target = step.set or step.remove
+        if target is not None and (target.id is None) == (target.select is None):
+            raise ScenarioError(f"{where}: steps.{n}: give exactly one of id or select")
+    scenario.steps.sort(key=lambda s: s.at)
+    return scenario
