@@ -181,11 +181,11 @@ def _once(config: Config) -> int:
 
 
 def _simulate(argv: list[str]) -> int:
-    from exporter.simulator import cli as simulator_cli
+    from exporter.simulator.cli import add_arguments, run
 
     parser = _Parser(prog=f"{PROG} simulate", description="Alibaba Cloud VPC API simulator.")
-    simulator_cli.add_arguments(parser)
-    status: int = simulator_cli.run(parser.parse_args(argv))
+    add_arguments(parser)
+    status: int = run(parser.parse_args(argv))
     return status
 
 

@@ -1,6 +1,6 @@
 """``expressconnect-exporter demo``: simulator and exporter in one process, no cloud account.
 
-The simulator runs on its own thread and event loop (as it would in its own process), the
+The simulator runs on its own thread and event loop (``SimulatorThread``), the
 exporter runs as the real daemon on the main thread against it, with an embedded configuration
 that refreshes every 15 s so that the demo scenario's changes show up quickly.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -99,57 +98,11 @@ def demo_config(endpoint: str, regions: list[str], interval: float, listen: str)
     return parse_config(data, "<demo config>")
 
 
-class SimulatorRunner:
-    """The simulator served from its own thread and loop on a fixed address."""
-
-    def __init__(self, simulator: Any, host: str, port: int) -> None:
-        self._simulator = simulator
-        self._host = host
-        self._port = port
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.url = ""
-        self._thread = threading.Thread(target=self._main, name="simulator", daemon=True)
-
-    def start(self, timeout: float = 30.0) -> str:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError("the simulator did not start in time")
-        if self._error is not None:
-            raise RuntimeError(
-                f"cannot start the simulator on {self._host}:{self._port}: {self._error}"
-            )
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported by start()
-            self._error = exc
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with self._simulator.serve(host=self._host, port=self._port) as url:
-            self.url = str(url).rstrip("/")
-            self._ready.set()
-            await self._stop.wait()
-
-
 def run(args: argparse.Namespace) -> int:
     """Start both, print where to look, serve until Ctrl-C / SIGTERM."""
     from exporter.app import run_daemon
     from exporter.logs import setup_logging
-    from exporter.simulator import Simulator
+    from exporter.simulator import Simulator, SimulatorThread
 
     setup_logging(args.log_level or "info", "logfmt")
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
@@ -167,14 +120,11 @@ def run(args: argparse.Namespace) -> int:
         regions=regions,
         scenario=str(scenario) if scenario else None,
     )
-    runner = SimulatorRunner(simulator, sim_host or "127.0.0.1", sim_port)
-    sim_url = runner.start()
-    try:
+    with SimulatorThread(simulator, sim_host or "127.0.0.1", sim_port) as url:
+        sim_url = url.rstrip("/")
         config = demo_config(sim_url, regions, interval, args.listen)
         _print_banner(config, sim_url, args.connections, regions, scenario)
         return asyncio.run(run_daemon(lambda: config))
-    finally:
-        runner.stop()
 
 
 def _print_banner(
