@@ -812,7 +812,7 @@ def connection_detail() -> dash.Dashboard:
         .title("Connection info")
         .description("Descriptive labels of expressconnect_physical_connection_info.")
         .datasource(DATASOURCE)
-        .with_target(stat_now(f"{INFO}{{{one}}}"))
+        .with_target(stat_now(f"max without (job, instance) ({INFO}{{{one}}})"))
         .with_transformation(transformation("labelsToFields", {"mode": "rows", "keepLabels": []}))
         .with_transformation(organize([], {"label": "Field", "value": "Value"}, ["label", "value"]))
         .height(14)
