@@ -121,18 +121,24 @@ def generate_fleet(
     groups = resource_groups(account)
     out: list[Connection] = []
     parents: dict[str, list[Connection]] = {}
+    pending = 0
     for i in range(count):
+        # Mix by position within the region as well, so every region gets every kind of line.
+        slot = i // len(regions) + i % len(regions)
         region = regions[i % len(regions)]
-        status = _PENDING_CYCLE[(i // 4) % len(_PENDING_CYCLE)] if i % 4 == 1 else "Enabled"
+        status = "Enabled"
+        if slot % 4 == 1:
+            status = _PENDING_CYCLE[pending % len(_PENDING_CYCLE)]
+            pending += 1
         candidates = parents.get(region, [])
-        hosted = i % 10 == 9 and bool(candidates)
+        hosted = slot % 10 == 7 and bool(candidates)
         fields = _base_fields(rng, i, region, status, groups)
         if hosted:
             parent = candidates[rng.randrange(len(candidates))]
             _make_hosted(rng, fields, parent, uid)
             parent.fields["VirtualPhysicalConnectionCount"] += 1
         conn = Connection(account, region, fields, now)
-        _set_times(rng, i, conn, now)
+        _set_times(rng, i, i // len(regions) + 3 * (i % len(regions)), conn, now)
         out.append(conn)
         if not hosted and status == "Enabled":
             parents.setdefault(region, []).append(conn)
@@ -241,7 +247,7 @@ def _make_hosted(rng: random.Random, fields: dict[str, Any], parent: Connection,
     fields.pop("OpticalModuleModel", None)
 
 
-def _set_times(rng: random.Random, i: int, conn: Connection, now: float) -> None:
+def _set_times(rng: random.Random, i: int, slot: int, conn: Connection, now: float) -> None:
     fields = conn.fields
     created = now - rng.uniform(30, 1500) * DAY
     fields["CreationTime"] = iso(created)
@@ -251,7 +257,7 @@ def _set_times(rng: random.Random, i: int, conn: Connection, now: float) -> None
         fields["EnabledTime"] = iso(enabled)
         if fields["ChargeType"] != "Prepaid":
             return
-        bucket = i % 10
+        bucket = slot % 10
         if status == "Terminated" or i % 50 == 23:
             end = now - rng.uniform(1, 20) * DAY
         elif bucket == 0:

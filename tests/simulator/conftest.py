@@ -1,0 +1,172 @@
+"""Shared helpers for the simulator tests: a tiny signed client over urllib (no keep-alive, no
+retries, so every request the test makes is exactly one request the simulator sees)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from exporter import signing
+from exporter.simulator import Simulator, SimulatorThread
+
+AK = "sim-access-key-id"
+SECRET = "sim-access-key-secret"
+STS_AK = "STS.sim-sts-access-key-id"
+STS_SECRET = "sim-sts-access-key-secret"
+STS_TOKEN = "sim-security-token"
+
+
+def utc(ts: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if ts is None else ts))
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def code(self) -> str | None:
+        return self.json.get("Code") if self.status != 200 else None
+
+
+def send(
+    url: str,
+    action: str,
+    params: dict[str, str] | None = None,
+    *,
+    sig: str = "v1",
+    method: str = "GET",
+    ak: str = AK,
+    secret: str = SECRET,
+    token: str | None = None,
+    form: bool = False,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    version: str = "2016-04-28",
+    timeout: float = 10.0,
+    extra_headers: dict[str, str] | None = None,
+) -> Answer:
+    """One signed request (V1 query/form or V3 headers); returns status and raw body."""
+    params = dict(params or {})
+    nonce = nonce or uuid.uuid4().hex
+    timestamp = timestamp or utc()
+    headers: dict[str, str] = {}
+    body = b""
+    if sig == "v1":
+        all_params = {
+            "Action": action,
+            "Version": version,
+            "Format": "JSON",
+            "AccessKeyId": ak,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureVersion": "1.0",
+            "SignatureNonce": nonce,
+            "Timestamp": timestamp,
+            **params,
+        }
+        if token:
+            all_params["SecurityToken"] = token
+        all_params["Signature"] = signing.v1_signature(secret, method, all_params)
+        if form:
+            body = signing.canonical_query(all_params).encode()
+            body += b"&Signature=" + signing.percent_encode(all_params["Signature"]).encode()
+            headers["content-type"] = "application/x-www-form-urlencoded"
+            query = ""
+        else:
+            query = signing.canonical_query(all_params)
+            query += "&Signature=" + signing.percent_encode(all_params["Signature"])
+    else:
+        query_params = {} if form else params
+        if form:
+            body = signing.canonical_query(params).encode()
+            extra_headers = {
+                **(extra_headers or {}),
+                "content-type": "application/x-www-form-urlencoded",
+            }
+        headers = signing.sign_v3_headers(
+            access_key_id=ak,
+            secret=secret,
+            method=method,
+            host=urlsplit(url).netloc,
+            action=action,
+            version=version,
+            params=query_params,
+            date=timestamp,
+            nonce=nonce,
+            body=body,
+            security_token=token,
+            extra_headers=extra_headers,
+        )
+        query = signing.canonical_query(query_params)
+    request = urllib.request.Request(
+        f"{url}/?{query}", data=body or None, method=method, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Answer(response.status, response.read())
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, exc.read())
+
+
+def describe(url: str, region: str, **params: str) -> Answer:
+    return send(url, "DescribePhysicalConnections", {"RegionId": region, **params})
+
+
+def all_pages(url: str, region: str, page_size: int = 50, **params: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        answer = describe(url, region, PageSize=str(page_size), PageNumber=str(page), **params)
+        assert answer.status == 200, answer.body
+        data = answer.json
+        batch = data["PhysicalConnectionSet"]["PhysicalConnectionType"]
+        records.extend(batch)
+        if page * page_size >= data["TotalCount"]:
+            return records
+        page += 1
+
+
+def control(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}/_sim/{path}", data=data, method=method, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def sha(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[tuple[Simulator, str]]:
+    """A read-only 40-connection simulator shared by a module's tests (no lifecycle)."""
+    sim = Simulator(seed=7, connections=40, lifecycle=False)
+    with SimulatorThread(sim) as url:
+        yield sim, url
+
+
+@pytest.fixture
+def fresh_sim() -> Iterator[tuple[Simulator, str]]:
+    sim = Simulator(seed=7, connections=40, lifecycle=False)
+    with SimulatorThread(sim) as url:
+        yield sim, url
