@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from grafana_testlib import (
     GRAFANA_BUILTINS,
     GRAFANA_DIR,
     ROOT,
+    exposition_names,
     load_dashboards,
     load_generator,
     metric_names,
@@ -27,6 +29,8 @@ from grafana_testlib import (
     targets,
     variable_names,
 )
+
+from exporter.metrics import SelfMetrics
 
 BOARDS = load_dashboards()
 DATASOURCE_UID = "${datasource}"
@@ -204,3 +208,49 @@ def test_provisioning_loads_the_dashboards_and_a_fixed_datasource() -> None:
     docs = (ROOT / "docs" / "grafana.md").read_text()
     assert f"grafana/dashboards:{dashboards_path}" in docs
     assert "grafana/provisioning:/etc/grafana/provisioning" in docs
+
+
+NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
+
+
+def _exporter_names() -> set[str]:
+    """Metric names the exporter serves: the golden exposition files (the per-connection and
+    per-region blocks rendered from recorded API pages) plus the live block the exporter adds
+    per scrape (its own metrics and prometheus_client's process_* metrics), rendered by the
+    exporter's own code with one request observed so every labelled family has samples."""
+    goldens = [
+        path
+        for path in sorted((ROOT / "tests" / "golden").glob("*"))
+        if path.is_file() and "# TYPE expressconnect_" in path.read_text(errors="replace")
+    ]
+    assert goldens, "no golden exposition files in tests/golden/"
+    names: set[str] = set()
+    for path in goldens:
+        names |= exposition_names(path.read_text())
+    live = SelfMetrics("test")
+    live.observe_request("acct", "cn-hangzhou", "DescribePhysicalConnections", "Success", 0.1)
+    return names | exposition_names(live.render(openmetrics=False).decode())
+
+
+def _variable_selector(query: str) -> str:
+    """The series selector of a `label_values(selector, label)` variable query."""
+    match = re.fullmatch(r"label_values\((.*),\s*\w+\)", query.strip(), re.S)
+    assert match, f"unexpected variable query {query!r}"
+    return match.group(1)
+
+
+def test_every_metric_name_is_in_the_golden_exposition() -> None:
+    known = _exporter_names() | NON_EXPORTER_METRICS
+    used: set[str] = set()
+    for name, board in BOARDS.items():
+        for panel, target in targets(board):
+            names = metric_names(target["expr"])
+            assert names, f"{name} / {panel['title']}: no metric in {target['expr']!r}"
+            assert not names - known, f"{name} / {panel['title']}: {names - known}"
+            used |= names
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                names = metric_names(_variable_selector(variable["query"]["query"]))
+                assert not names - known, f"{name} variable {variable['name']}: {names - known}"
+    # the whole per-connection and per-region contract is on some dashboard
+    assert {n for n in known if n.startswith("expressconnect_physical_connection_")} <= used
