@@ -141,6 +141,8 @@ class Api:
             raise ApiError(
                 "InvalidVersion", f"Specified parameter Version is not valid: {version!r}."
             )
+        if call.action == "DescribeRegions":  # the one action without a RegionId
+            return self._regions(call)
         region = v.required(call.params, "RegionId")
         if region not in REGION_IDS:
             raise ApiError(
@@ -150,8 +152,6 @@ class Api:
             )
         if call.action == "DescribePhysicalConnections":
             return self._describe(call, region)
-        if call.action == "DescribeRegions":
-            return self._regions(call)
         return self._idempotent(call, region, self._handlers[call.action])
 
     # -- reading ----------------------------------------------------------------------------
