@@ -93,6 +93,7 @@ class Exporter:
         self._exposition = build_exposition([], self._headers)
         self._unknown_logged: set[tuple[str, str]] = set()
         self._scheduler: RefreshScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -142,6 +143,9 @@ class Exporter:
         if self._scheduler is not None:
             self._scheduler.shutdown()
             self._scheduler = None
+        for task in list(self._running):  # passes in flight: their results are not needed
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -244,6 +248,10 @@ class Exporter:
         if config.state_file != old.state_file:
             log.warning("state_file changes on reload only after a restart")
         config = config.model_copy(update={"web": old.web, "state_file": old.state_file})
+        if config.log != old.log:
+            from exporter.logs import setup_logging
+
+            setup_logging(config.log.level, config.log.format)
         if config.refresh.interval != old.refresh.interval or config.labels != old.labels:
             self._headers = family_headers(config.refresh.interval)
             self._tag_labels = tag_label_names(config.labels.tags)
@@ -274,6 +282,10 @@ class Exporter:
 
     async def _run_job(self, job_id: str) -> None:
         kind, account, region_id = _parse_job_id(job_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         try:
             if kind == _DISCOVER:
                 await self.discover(account)

@@ -42,6 +42,8 @@ class FakeApi:
     faults: list[tuple[int, dict[str, Any]] | str] = field(default_factory=list)
     requests: list[dict[str, str]] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
+    fail_all: tuple[int, dict[str, Any]] | None = None
+    gate: Any = None  # an asyncio.Event every request waits for, when set
 
     def records(self, region_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -57,6 +59,10 @@ class FakeApi:
         params = dict(request.query)
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append({**params, "_action": headers.get("x-acs-action", "")})
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_all is not None:
+            return web.json_response(self.fail_all[1], status=self.fail_all[0])
         if self.faults:
             fault = self.faults.pop(0)
             if fault == "drop":
