@@ -42,6 +42,9 @@ __all__ = [
 EXPIRY_MARGIN_SECONDS = 600.0
 #: How long to keep a credential whose expiry the library does not tell (the default chain).
 UNKNOWN_EXPIRY_CACHE_SECONDS = 60.0
+#: A failure is answered from memory this long, so that the regions of one account waiting on
+#: the same slow, failing refresh (an unreachable STS) fail together instead of one by one.
+FAILURE_CACHE_SECONDS = 5.0
 _MAX_ERROR_LENGTH = 600
 
 
@@ -101,6 +104,7 @@ class ProviderCredentialSource(CredentialSource):
         self._provider: Any = None
         self._lock = threading.Lock()
         self._cached: tuple[Credential, float] | None = None  # (credential, valid until)
+        self._failed: tuple[str, float] | None = None  # (message, repeat it until)
 
     async def get(self) -> Credential:
         cached = self._cached
@@ -113,6 +117,9 @@ class ProviderCredentialSource(CredentialSource):
             cached = self._cached
             if cached is not None and self._clock() < cached[1]:
                 return cached[0]
+            failed = self._failed
+            if failed is not None and self._clock() < failed[1]:
+                raise CredentialError(failed[0])
             try:
                 if self._provider is None:
                     self._provider = self._factory()
@@ -126,10 +133,13 @@ class ProviderCredentialSource(CredentialSource):
                     security_token=result.get_security_token() or None,
                 )
                 expiration = result.get_expiration()
+                if not credential.access_key_id or not credential.access_key_secret:
+                    raise CredentialError("the provider returned an empty key")
             except Exception as exc:
-                raise CredentialError(_describe(self.kind, exc)) from None
-            if not credential.access_key_id or not credential.access_key_secret:
-                raise CredentialError(f"{self.kind} credentials: provider returned an empty key")
+                message = _describe(self.kind, exc)
+                self._failed = (message, self._clock() + FAILURE_CACHE_SECONDS)
+                raise CredentialError(message) from None
+            self._failed = None
             register_secret(credential.access_key_secret)
             register_secret(credential.security_token)
             now = self._clock()

@@ -19,6 +19,7 @@ import pytest
 from exporter.config import parse_config
 from exporter.credentials import (
     EXPIRY_MARGIN_SECONDS,
+    FAILURE_CACHE_SECONDS,
     UNKNOWN_EXPIRY_CACHE_SECONDS,
     Credential,
     CredentialError,
@@ -153,6 +154,29 @@ async def test_provider_built_lazily_and_errors_masked() -> None:
     assert message.startswith("ram_role_arn credentials: RuntimeError: refresh failed:")
     assert '"Code": "Forbidden"' in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+async def test_a_failure_is_shared_by_waiting_callers_then_retried() -> None:
+    now = [0.0]
+    calls: list[int] = []
+
+    class Unreachable:
+        def get_credentials(self) -> None:
+            calls.append(1)
+            threading.Event().wait(0.05)
+            raise TimeoutError("sts.aliyuncs.com timed out")
+
+    source = ProviderCredentialSource("ram_role_arn", Unreachable, clock=lambda: now[0])
+    results = await asyncio.gather(*(source.get() for _ in range(10)), return_exceptions=True)
+    assert len(calls) == 1  # the other nine waited on the lock and got the same answer
+    assert {str(r) for r in results} == {
+        "ram_role_arn credentials: TimeoutError: sts.aliyuncs.com timed out"
+    }
+    assert all(isinstance(r, CredentialError) for r in results)
+    now[0] += FAILURE_CACHE_SECONDS + 0.1
+    with pytest.raises(CredentialError):
+        await source.get()
+    assert len(calls) == 2
 
 
 async def test_ram_role_arn_against_a_closed_local_port() -> None:
