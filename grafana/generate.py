@@ -331,7 +331,9 @@ def state_code(metric: str, label: str, states: Sequence[str], selector: str, ba
 
 def with_name(expr: str, selector: str) -> str:
     """Attach the line's ``name`` label (from the info metric) to a per-connection series."""
-    return f"{expr}\n* on ({KEY}) group_left (name)\nmax by ({KEY}, name) ({INFO}{{{selector}}})"
+    return (
+        f"(\n{expr}\n)\n* on ({KEY}) group_left (name)\nmax by ({KEY}, name) ({INFO}{{{selector}}})"
+    )
 
 
 # --- Fleet overview ---------------------------------------------------------------------------
@@ -529,6 +531,40 @@ def fleet_overview() -> dash.Dashboard:
         .row_height(0.8)
         .legend(legend().show_legend(False))
         .height(12)
+        .span(24)
+    )
+
+    d = d.with_panel(
+        table.Panel()
+        .title("Status changes in the time range")
+        .description(
+            "Lines whose current status was first seen by the exporter within the dashboard's "
+            "time range (persisted across restarts when state_file is set)."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            instant(
+                f"(\n  max by ({KEY}) ({STATUS_CHANGE}{{{SEL}}}) * 1000\n"
+                f"  and on ({KEY}) (time() - max by ({KEY}) ({STATUS_CHANGE}{{{SEL}}}) "
+                "< $__range_s)\n)\n"
+                f"* on ({KEY}) group_left (status) max by ({KEY}, status) "
+                f"({STATUS}{{{SEL}}} == 1)\n"
+                f"* on ({KEY}) group_left (name) max by ({KEY}, name) ({INFO}{{{SEL}}})"
+            )
+        )
+        .with_transformation(
+            organize(
+                ["Time"],
+                {**_COLUMN_NAMES, "Value": "Status since"},
+                ["Value", "name", "physical_connection_id", "status", "account", "region_id"],
+            )
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Status since").desc(True)])
+        .override_by_name("Status since", [prop("unit", "dateTimeAsIso")])
+        .override_by_name("Status", _status_cell())
+        .override_by_name("ID", [prop("links", [connection_link()])])
+        .no_value("No status change in the time range")
+        .height(8)
         .span(24)
     )
 

@@ -137,7 +137,7 @@ def test_units_bandwidth_dates_and_durations(name: str) -> None:
             assert "Bps" in units, panel["title"]
         if "_timestamp_seconds" in expr and "* 1000" in expr:
             assert "dateTimeAsIso" in units, panel["title"]
-        if "/ 86400" not in expr and " bool " not in expr and "time()" in expr:
+        elif "time()" in expr and "/ 86400" not in expr and " bool " not in expr:
             assert "s" in units, panel["title"]
         if "_duration_seconds" in expr:
             assert "s" in units, panel["title"]

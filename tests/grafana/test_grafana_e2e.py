@@ -26,6 +26,7 @@ from grafana_testlib import (
     exposition_names,
     load_dashboards,
     metric_names,
+    query_panels,
     substitute,
     targets,
 )
@@ -41,8 +42,9 @@ pytestmark = pytest.mark.e2e
 
 JOB = "expressconnect"  # the job name the committed alert rules select
 REGIONS = ("cn-hangzhou", "cn-shanghai")
-# What Grafana puts in $__rate_interval for the default 6h range at a 30s scrape interval.
-RATE_INTERVAL = "2m"
+# $__rate_interval as Grafana computes it at the 60s scrape interval of config/prometheus.yml
+# (4 x scrape interval), and the default 6h range.
+RATE_INTERVAL = "4m"
 NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
 STATUSES = (
     *("Initial", "Approved", "Allocating", "Allocated", "Confirmed", "Enabled"),
@@ -162,7 +164,7 @@ def _pick_connection(prom: Prometheus, candidates: list[str]) -> str:
 
 def _resolve_variables(prom: Prometheus, board: dict[str, Any]) -> dict[str, str]:
     """Values for every variable, from the variables' own queries against the live data."""
-    values: dict[str, str] = {"__rate_interval": RATE_INTERVAL, "__interval": "20s"}
+    values = {"__rate_interval": RATE_INTERVAL, "__interval": "20s", "__range_s": "21600"}
     for variable in board["templating"]["list"]:
         name = variable["name"]
         if variable["type"] == "datasource":
@@ -208,6 +210,33 @@ def test_the_fleet_covers_every_status(stack: Stack) -> None:
     assert business == set(BUSINESS_STATUSES)
 
 
+def _columns(results: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """The fields Grafana makes of instant table results: Time, the labels, and Value (one
+    query) or Value #<refId> (several)."""
+    columns = {"Value"} if len(results) == 1 else {f"Value #{ref}" for ref in results}
+    columns.add("Time")
+    for series in (s for result in results.values() for s in result):
+        columns |= set(series["metric"])
+    return columns
+
+
+def _check_fields(panel: dict[str, Any], results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Labels the panel names (legends, the table columns it orders) exist in the results."""
+    problems = []
+    for target in panel["targets"]:
+        wanted = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
+        for series in results.get(target["refId"], []):
+            if missing := wanted - set(series["metric"]):
+                problems.append(f"legend labels {missing} missing from {series['metric']}")
+                break
+    transformations = [t["id"] for t in panel.get("transformations", [])]
+    if "organize" in transformations and "labelsToFields" not in transformations:
+        organize = next(t for t in panel["transformations"] if t["id"] == "organize")
+        if missing := set(organize["options"]["indexByName"]) - _columns(results):
+            problems.append(f"table columns {missing} are not in the query results")
+    return problems
+
+
 @pytest.mark.parametrize(
     "name", ["fleet-overview.json", "connection-detail.json", "exporter-health.json"]
 )
@@ -216,18 +245,19 @@ def test_every_panel_query_returns_data(stack: Stack, name: str) -> None:
     prom = stack.prometheus
     values = _resolve_variables(prom, board)
     failures = []
-    count = 0
-    for panel, target in targets(board):
-        expr = substitute(target["expr"], values)
-        count += 1
-        try:
-            result = _run(prom, expr, is_range=not target.get("instant", False))
-        except AssertionError as exc:
-            failures.append(f"{panel['title']} [{target['refId']}]: {exc}")
-            continue
-        if not result:
-            failures.append(f"{panel['title']} [{target['refId']}]: no data for\n{expr}")
-    assert count > 0
+    for panel in query_panels(board):
+        results = {}
+        for target in panel["targets"]:
+            expr = substitute(target["expr"], values)
+            where = f"{panel['title']} [{target['refId']}]"
+            try:
+                results[target["refId"]] = _run(prom, expr, not target.get("instant", False))
+            except AssertionError as exc:
+                failures.append(f"{where}: {exc}")
+                continue
+            if not results[target["refId"]]:
+                failures.append(f"{where}: no data for\n{expr}")
+        failures += [f"{panel['title']}: {p}" for p in _check_fields(panel, results)]
     assert not failures, f"{board['title']}:\n" + "\n\n".join(failures)
 
 
