@@ -33,6 +33,7 @@ from grafana_testlib import (
 from harness import (
     Prometheus,
     http_get,
+    require_binary,
     start_exporter,
     start_prometheus,
     start_simulator,
@@ -93,6 +94,7 @@ def _prometheus_config(exporter_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_binary("prometheus")  # before starting anything: fails under CI=true, else skips
     tmp = tmp_path_factory.mktemp("grafana-e2e")
     # 60 lines over two regions: the simulator's fleet mix covers every status from 40 lines.
     args = ["--seed", "5", "--connections", "60", "--regions", ",".join(REGIONS), "--no-lifecycle"]
