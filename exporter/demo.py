@@ -123,12 +123,19 @@ def run(args: argparse.Namespace) -> int:
     with SimulatorThread(simulator, sim_host or "127.0.0.1", sim_port) as url:
         sim_url = url.rstrip("/")
         config = demo_config(sim_url, regions, interval, args.listen)
-        _print_banner(config, sim_url, args.connections, regions, scenario)
+        first = simulator.connections()[:1]
+        example = str(first[0]["PhysicalConnectionId"]) if first else None
+        _print_banner(config, sim_url, args.connections, regions, scenario, example)
         return asyncio.run(run_daemon(lambda: config))
 
 
 def _print_banner(
-    config: Config, sim_url: str, connections: int, regions: list[str], scenario: Path | None
+    config: Config,
+    sim_url: str,
+    connections: int,
+    regions: list[str],
+    scenario: Path | None,
+    example_id: str | None,
 ) -> None:
     host = config.web.listen_host or "127.0.0.1"
     if ":" in host:
@@ -142,7 +149,14 @@ def _print_banner(
         f"  exporter:           {base}/",
         f"  metrics:            {base}{config.web.telemetry_path}",
         f"  simulator API:      {sim_url}/",
-        f"  simulator control:  {sim_url}/_sim/  (see exporter/simulator/README.md)",
-        "Press Ctrl-C to stop.",
+        f"  simulator control:  {sim_url}/_sim/connections  {sim_url}/_sim/scenario"
+        f"  {sim_url}/_sim/requests",
     ]
+    if example_id:
+        lines.append(
+            "  try:               "
+            f" curl -s -X PATCH {sim_url}/_sim/connections/{example_id}"
+            """ -H 'Content-Type: application/json' -d '{"BusinessStatus": "FinancialLocked"}'"""
+        )
+    lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)

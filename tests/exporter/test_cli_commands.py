@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -295,7 +295,11 @@ def test_demo_runs_both_and_prints_the_urls() -> None:
     )
     try:
         assert process.stdout is not None
-        banner = [process.stdout.readline() for _ in range(7)]
+        banner: list[str] = []
+        while not banner or not banner[-1].startswith("Press Ctrl-C"):
+            line = process.stdout.readline()
+            assert line, f"demo ended early: {banner}"
+            banner.append(line)
         assert banner[0].startswith("expressconnect-exporter demo: 40 simulated connections in 4")
         assert f"  exporter:           http://127.0.0.1:{port}/\n" in banner
         assert f"  metrics:            http://127.0.0.1:{port}/metrics\n" in banner
@@ -310,14 +314,29 @@ def test_demo_runs_both_and_prints_the_urls() -> None:
             )
 
         harness.wait_until(all_up, 30, "four regions up in the demo")
-        # the simulator's control plane answers at the printed address
-        assert harness.http_get(f"http://127.0.0.1:{sim_port}/_sim/clock")
+        # the printed control-plane example works and the change reaches /metrics
+        (example,) = [line for line in banner if line.startswith("  try:")]
+        pc_id = re.search(r"/_sim/connections/(pc-[a-z0-9]+) ", example)
+        assert pc_id is not None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{sim_port}/_sim/connections/{pc_id.group(1)}",
+            data=b'{"BusinessStatus": "FinancialLocked"}',
+            headers={"Content-Type": "application/json"},
+            method="PATCH",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        locked = (
+            f'physical_connection_id="{pc_id.group(1)}",business_status="FinancialLocked"}} 1\n'
+        )
+        harness.wait_until(
+            lambda: locked in harness.http_get(f"http://127.0.0.1:{port}/metrics").decode(),
+            30,
+            "the business status change in /metrics",
+        )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        deadline = time.monotonic() + 1
-        while process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
