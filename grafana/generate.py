@@ -253,6 +253,14 @@ def links() -> list[cogbuilder.Builder[model.DashboardLink]]:
     ]
 
 
+def fleet_link() -> dash.DashboardLink:
+    """Panel link back to the overview, narrowed to the same account and region."""
+    return dash.DashboardLink("Back to the fleet overview").url(
+        f"/d/{FLEET_UID}/expressconnect-fleet-overview"
+        "?${account:queryparam}&${region:queryparam}&${datasource:queryparam}&${__url_time_range}"
+    )
+
+
 def connection_link() -> dict[str, object]:
     """Data link from a connection id cell to the detail dashboard for that connection."""
     return {
@@ -337,6 +345,30 @@ def with_name(expr: str, selector: str) -> str:
 
 
 # --- Fleet overview ---------------------------------------------------------------------------
+
+
+_COLUMN_NAMES = {
+    "name": "Name",
+    "physical_connection_id": "ID",
+    "account": "Account",
+    "region_id": "Region",
+    "access_point_id": "Access point",
+    "line_operator": "Operator",
+    "port_type": "Port type",
+    "port_number": "Port",
+    "status": "Status",
+    "business_status": "Business status",
+    "Value #D": "Bandwidth",
+    "Value #E": "Expiry date",
+    "Value #F": "Days left",
+}
+
+
+def _status_cell() -> list[model.DynamicConfigValue]:
+    return [
+        prop("mappings", [status_text_mapping()]),
+        prop("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
+    ]
 
 
 def fleet_overview() -> dash.Dashboard:
@@ -613,30 +645,6 @@ def fleet_overview() -> dash.Dashboard:
     return d
 
 
-_COLUMN_NAMES = {
-    "name": "Name",
-    "physical_connection_id": "ID",
-    "account": "Account",
-    "region_id": "Region",
-    "access_point_id": "Access point",
-    "line_operator": "Operator",
-    "port_type": "Port type",
-    "port_number": "Port",
-    "status": "Status",
-    "business_status": "Business status",
-    "Value #D": "Bandwidth",
-    "Value #E": "Expiry date",
-    "Value #F": "Days left",
-}
-
-
-def _status_cell() -> list[model.DynamicConfigValue]:
-    return [
-        prop("mappings", [status_text_mapping()]),
-        prop("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
-    ]
-
-
 def fleet_table(status_filter: str) -> table.Panel:
     """Every line, one row: several instant queries merged on the connection key.
 
@@ -771,16 +779,20 @@ def connection_detail() -> dash.Dashboard:
         )
         .mappings([status_code_mapping()])
         .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .span(5)
     )
-    d = d.with_panel(code_stat)
+    d = d.with_panel(code_stat.links([fleet_link()]))
     d = d.with_panel(
         big_stat(
             "Business status",
             "Normal, or locked for payment (FinancialLocked) or security (SecurityLocked).",
-            stat_now(state_code(BUSINESS, "business_status", BUSINESS_STATUSES, one, 100)),
+            stat_now(
+                state_code(BUSINESS, "business_status", BUSINESS_STATUSES, one, BUSINESS_CODE_BASE)
+            ),
         )
         .mappings([status_code_mapping()])
         .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .span(5)
     )
     d = d.with_panel(
         big_stat(
@@ -792,6 +804,7 @@ def connection_detail() -> dash.Dashboard:
         .mappings([status_code_mapping()])
         .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
         .no_value("No redundant peer")
+        .span(5)
     )
     d = d.with_panel(
         big_stat(
@@ -802,6 +815,7 @@ def connection_detail() -> dash.Dashboard:
         .unit("s")
         .thresholds(thresholds("red", (7 * DAY, "orange"), (30 * DAY, "green")))
         .no_value("No end time")
+        .span(5)
     )
     d = d.with_panel(
         big_stat(
@@ -812,26 +826,19 @@ def connection_detail() -> dash.Dashboard:
         .unit("Bps")
         .color_scheme(fixed_color("blue"))
     )
-    d = d.with_panel(
-        big_stat(
-            "Status since",
-            "When the exporter first saw the current status.",
-            stat_now(f"{STATUS_CHANGE}{{{one}}} * 1000"),
-        )
-        .unit("dateTimeAsIso")
-        .color_scheme(fixed_color("text"))
-        .color_mode(BigValueColorMode.NONE)
-    )
-
     date_targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = [
         stat_now(f"{CREATED}{{{one}}} * 1000", "A", "Created"),
         stat_now(f"{ENABLED}{{{one}}} * 1000", "B", "Enabled"),
         stat_now(f"{EXPIRY}{{{one}}} * 1000", "C", "Lease ends"),
+        stat_now(f"{STATUS_CHANGE}{{{one}}} * 1000", "D", "Status since"),
     ]
     d = d.with_panel(
         stat.Panel()
         .title("Dates (UTC)")
-        .description("CreationTime, EnabledTime and EndTime from the API.")
+        .description(
+            "CreationTime, EnabledTime and EndTime from the API, and when the exporter first "
+            "saw the current status."
+        )
         .datasource(DATASOURCE)
         .targets(date_targets)
         .text_mode(BigValueTextMode.VALUE_AND_NAME)
@@ -840,13 +847,14 @@ def connection_detail() -> dash.Dashboard:
         .orientation(VizOrientation.HORIZONTAL)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .unit("dateTimeAsIso")
-        .height(6)
+        .height(14)
         .span(8)
     )
     d = d.with_panel(
         table.Panel()
         .title("Connection info")
         .description("Descriptive labels of expressconnect_physical_connection_info.")
+        .links([fleet_link()])
         .datasource(DATASOURCE)
         .with_target(stat_now(f"max without (job, instance) ({INFO}{{{one}}})"))
         .with_transformation(transformation("labelsToFields", {"mode": "rows", "keepLabels": []}))
@@ -854,28 +862,6 @@ def connection_detail() -> dash.Dashboard:
         .height(14)
         .span(16)
     )
-    d = d.with_panel(
-        stat.Panel()
-        .title("Back to the fleet")
-        .description("Lines in this account and region, and the fleet overview.")
-        .datasource(DATASOURCE)
-        .with_target(stat_now(f"count({INFO}{{{SEL}}})", legend="Lines in scope"))
-        .text_mode(BigValueTextMode.VALUE_AND_NAME)
-        .graph_mode(BigValueGraphMode.NONE)
-        .color_mode(BigValueColorMode.NONE)
-        .links(
-            [
-                dash.DashboardLink("Fleet overview").url(
-                    f"/d/{FLEET_UID}/expressconnect-fleet-overview"
-                    "?${account:queryparam}&${region:queryparam}&${datasource:queryparam}"
-                    "&${__url_time_range}"
-                ),
-            ]
-        )
-        .height(8)
-        .span(8)
-    )
-
     d = d.with_row(dash.Row("History"))
     d = d.with_panel(
         statetimeline.Panel()
@@ -886,7 +872,9 @@ def connection_detail() -> dash.Dashboard:
             [
                 query(state_code(STATUS, "status", STATUSES, one, 0), "A", "Status"),
                 query(
-                    state_code(BUSINESS, "business_status", BUSINESS_STATUSES, one, 100),
+                    state_code(
+                        BUSINESS, "business_status", BUSINESS_STATUSES, one, BUSINESS_CODE_BASE
+                    ),
                     "B",
                     "Business status",
                 ),
