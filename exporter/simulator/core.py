@@ -64,6 +64,10 @@ class Simulator:
             if region not in REGION_IDS:
                 raise ValueError(f"unknown region {region!r}")
         self.accounts: tuple[Account, ...] = tuple(accounts or (default_account(),))
+        for account in self.accounts:
+            for region in account.regions or ():
+                if region not in REGION_IDS:
+                    raise ValueError(f"account {account.name}: unknown region {region!r}")
         names = [a.name for a in self.accounts]
         if len(set(names)) != len(names):
             raise ValueError("account names must be unique")

@@ -69,6 +69,18 @@ def parse_time(value: object) -> float | None:
     return parsed
 
 
+def due_time(conn: Connection) -> float | None:
+    """When :func:`step` will next return a change for this connection (None: never by time)."""
+    dwell = DWELL_SECONDS.get(conn.status)
+    if dwell is not None:
+        return conn.status_since + dwell
+    if conn.status == "Enabled" and conn.fields.get("BusinessStatus") == "Normal":
+        end_text = conn.fields.get("EndTime")
+        if conn.expired_end_time != end_text:
+            return parse_time(end_text)
+    return None
+
+
 def step(conn: Connection, now: float) -> tuple[dict[str, Any], float] | None:
     """The next change due by ``now`` and when it was due, or None if nothing is due."""
     status = conn.status

@@ -65,7 +65,16 @@ class Connection:
     every change goes through :meth:`update` which drops the cache.
     """
 
-    __slots__ = ("_json", "account", "expired_end_time", "fields", "region", "status_since")
+    __slots__ = (
+        "_json",
+        "account",
+        "due",
+        "due_stale",
+        "expired_end_time",
+        "fields",
+        "region",
+        "status_since",
+    )
 
     def __init__(self, account: str, region: str, fields: dict[str, Any], since: float) -> None:
         self.account = account
@@ -74,6 +83,9 @@ class Connection:
         self.status_since = since
         self.expired_end_time: str | None = None
         self._json: bytes | None = None
+        # When the lifecycle clock next has something to do here (computed lazily).
+        self.due: float | None = None
+        self.due_stale = True
 
     @property
     def id(self) -> str:
@@ -102,6 +114,7 @@ class Connection:
                     self.status_since = now
             self.fields[key] = value
         self._json = None
+        self.due_stale = True
 
     def snapshot(self) -> dict[str, Any]:
         """A deep-enough copy for callers outside the store's lock."""

@@ -113,6 +113,12 @@ class Store:
         changed: list[tuple[str, dict[str, Any]]] = []
         with self.lock:
             for conn in self._by_id.values():
+                if conn.due_stale:
+                    conn.due = lifecycle.due_time(conn)
+                    conn.due_stale = False
+                if conn.due is None or conn.due > now:
+                    continue
+                conn.due_stale = True
                 for _ in range(8):
                     due = lifecycle.step(conn, now)
                     if due is None:
