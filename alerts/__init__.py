@@ -1,0 +1,1 @@
+"""Alert rule generator for expressconnect-exporter (see generate.py)."""

@@ -1,0 +1,539 @@
+"""Generate the Prometheus alerting rules for expressconnect-exporter.
+
+Like a monitoring mixin: every threshold, ``for`` duration and selector lives in ``_config`` and
+the rules are built from it, so a site with other conventions changes a value here (or passes
+its own dict to ``render``) instead of hand-editing PromQL. The default output is committed as
+``config/alerts/expressconnect.rules.yml``; a test fails when it differs from a fresh run.
+
+    python alerts/generate.py            # rewrite the committed file
+    python alerts/generate.py --check    # exit 1 if the committed file is out of date
+    python alerts/generate.py --stdout   # print instead of writing
+
+Definitions the rules share (see docs/runbooks.md for the on-call view):
+
+* *was Enabled*: the API gave the line an ``EnabledTime`` (the
+  ``..._enabled_timestamp_seconds`` series exists; the API only sets it once a line has been
+  Enabled), or Prometheus saw its ``status="Enabled"`` state within ``was_enabled_window``.
+* *down*: was Enabled and its status is not ``Enabled`` now (this includes Terminating and
+  Terminated). A line that never got past provisioning (``Initial``, ``Approved``, ...) is never
+  down: it has not carried traffic yet.
+* *partner*: the other leg of a redundant pair, from ``redundant_physical_connection_id`` on the
+  ``_info`` metric in either direction (the API may set it on one leg only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
+
+DAY = 86400
+
+_config: dict[str, Any] = {
+    # Label matchers added to every exporter series selector (which Prometheus job, and e.g.
+    # `account=~"prod|shared"` to watch only some accounts).
+    "selector": 'job="expressconnect"',
+    # Matchers on expressconnect_physical_connection_info naming the production lines, e.g.
+    # 'tag_env="prod"' (tags are labels only when listed in the exporter's labels.tags). Empty:
+    # every line is production. Critical per-connection alerts page only for production lines;
+    # for the others the same alert is raised with severity warning.
+    "production_info_selector": "",
+    # Matchers on the _info metric for lines whose termination is planned (the tag must be in
+    # the exporter's labels.tags); those do not raise ExpressConnectPhysicalConnectionTerminated.
+    "expected_termination_info_selector": 'tag_lifecycle="decommission"',
+    # The exporter's refresh.interval: exporter health thresholds are multiples of it.
+    "refresh_interval_seconds": 300,
+    "region_down_intervals": 2,
+    "stale_intervals": 3,
+    "expiry_warning_seconds": 30 * DAY,
+    "expiry_critical_seconds": 7 * DAY,
+    "confirmed_max_seconds": 3600,
+    "provisioning_max_seconds": 14 * DAY,
+    "provisioning_statuses": ["Approved", "Allocating", "Allocated"],
+    "failed_statuses": ["Rejected", "AllocationFailed"],
+    "was_enabled_window": "1d",
+    # How long after a line left Enabled for Terminating/Terminated the alert stays up.
+    "termination_window": "1d",
+    # How long a vanished Enabled line is reported.
+    "vanished_window": "1h",
+    "throttling_ratio": 0.1,
+    "throttling_rate_window": "10m",
+    "runbook_url": "https://github.com/example-org/expressconnect-exporter/blob/main/docs/runbooks.md",
+    "for": {
+        "ExpressConnectPhysicalConnectionDown": "1m",
+        "ExpressConnectPhysicalConnectionTerminated": "1m",
+        "ExpressConnectPhysicalConnectionFinancialLocked": "1m",
+        "ExpressConnectPhysicalConnectionSecurityLocked": "1m",
+        "ExpressConnectPhysicalConnectionExpiryImminent": "0m",
+        "ExpressConnectPhysicalConnectionExpiringSoon": "0m",
+        "ExpressConnectPhysicalConnectionConfirmationPending": "0m",
+        "ExpressConnectPhysicalConnectionProvisioningStuck": "0m",
+        "ExpressConnectPhysicalConnectionProvisioningFailed": "5m",
+        "ExpressConnectRedundancyDegraded": "5m",
+        "ExpressConnectRedundancyLost": "1m",
+        "ExpressConnectPhysicalConnectionVanished": "5m",
+        "ExpressConnectExporterDown": "5m",
+        "ExpressConnectRegionDown": None,  # region_down_intervals x refresh interval
+        "ExpressConnectDataStale": "0m",
+        "ExpressConnectApiThrottled": "15m",
+        "ExpressConnectConfigReloadFailed": "5m",
+    },
+}
+
+ID = "account, region_id, physical_connection_id"
+REGION = "account, region_id"
+
+
+def _matchers(*parts: str) -> str:
+    return ", ".join(p for p in parts if p)
+
+
+def _seconds_to_duration(seconds: int) -> str:
+    for unit, size in (("d", DAY), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class _Builder:
+    """Holds a config and turns it into rule dicts."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.c = config
+
+    def m(self, metric: str, *matchers: str) -> str:
+        """A selector for an exporter metric with the configured matchers."""
+        inner = _matchers(self.c["selector"], *matchers)
+        return f"{metric}{{{inner}}}" if inner else metric
+
+    @property
+    def info(self) -> str:
+        return self.m("expressconnect_physical_connection_info")
+
+    def with_name(self, expr: str, info: str | None = None) -> str:
+        """Attach the connection's name from the _info metric (value unchanged)."""
+        return f"(\n{_indent(expr)}\n)\n* on({ID}) group_left(name)\n{info or self.info}"
+
+    def runbook(self, alert: str) -> str:
+        return f"{self.c['runbook_url']}#{alert.lower()}"
+
+    def alert(
+        self,
+        name: str,
+        expr: str,
+        severity: str,
+        summary: str,
+        description: str,
+    ) -> dict[str, Any]:
+        rule: dict[str, Any] = {"alert": name, "expr": _block(expr)}
+        duration = self.c["for"].get(name)
+        if name == "ExpressConnectRegionDown":
+            duration = _seconds_to_duration(
+                self.c["region_down_intervals"] * self.c["refresh_interval_seconds"]
+            )
+        if duration and duration not in ("0", "0s", "0m"):
+            rule["for"] = duration
+        rule["labels"] = {"severity": severity}
+        rule["annotations"] = {
+            "summary": summary,
+            "description": description,
+            "runbook_url": self.runbook(name),
+        }
+        return rule
+
+    def connection_alert(
+        self, name: str, expr: str, severity: str, summary: str, description: str
+    ) -> list[dict[str, Any]]:
+        """A per-connection alert; critical ones are split by the production selector."""
+        prod = self.c["production_info_selector"]
+        if severity != "critical" or not prod:
+            return [self.alert(name, expr, severity, summary, description)]
+        prod_info = self.m("expressconnect_physical_connection_info", prod)
+        return [
+            self.alert(
+                name,
+                f"(\n{_indent(expr)}\n)\nand on({ID})\n{prod_info}",
+                "critical",
+                summary,
+                description,
+            ),
+            self.alert(
+                name,
+                f"(\n{_indent(expr)}\n)\nunless on({ID})\n{prod_info}",
+                "warning",
+                summary,
+                description + " (Not a production line: not paged.)",
+            ),
+        ]
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line if line else line for line in text.splitlines())
+
+
+def _block(text: str) -> str:
+    return dedent(text).strip() + "\n"
+
+
+_WHO = (
+    "{{ $labels.name }} ({{ $labels.physical_connection_id }}) in account "
+    "{{ $labels.account }}, region {{ $labels.region_id }}"
+)
+
+
+def connection_rules(b: _Builder) -> list[dict[str, Any]]:
+    c = b.c
+    status = "expressconnect_physical_connection_status"
+    enabled = b.m(status, 'status="Enabled"')
+    enabled_ts = b.m("expressconnect_physical_connection_enabled_timestamp_seconds")
+    paired_info = b.m(
+        "expressconnect_physical_connection_info", 'redundant_physical_connection_id!=""'
+    )
+    not_up = b.m(status, 'status!~"Enabled|Terminating|Terminated"')
+    terminating = b.m(status, 'status=~"Terminating|Terminated"')
+    over = b.m(status, 'status=~"Terminated|Canceled"')
+    confirmed = b.m(status, 'status="Confirmed"')
+    provisioning = b.m(status, 'status=~"{}"'.format("|".join(c["provisioning_statuses"])))
+    failed = b.m(status, 'status=~"{}"'.format("|".join(c["failed_statuses"])))
+    any_status = b.m(status)
+    region_up = b.m("expressconnect_region_up")
+    records: list[dict[str, Any]] = [
+        {
+            "record": "expressconnect:physical_connection_was_enabled",
+            "expr": _block(
+                f"""
+                group by ({ID}) (
+                    max_over_time({enabled}[{c["was_enabled_window"]}]) == 1
+                  or
+                    {enabled_ts} > 0
+                )
+                """
+            ),
+        },
+        {
+            "record": "expressconnect:physical_connection_down",
+            "expr": _block(
+                f"""
+                group by ({ID}) ({enabled} == 0)
+                and on({ID})
+                expressconnect:physical_connection_was_enabled
+                """
+            ),
+        },
+        {
+            "record": "expressconnect:physical_connection_partner",
+            "expr": _block(
+                f"""
+                group by ({ID}, partner_physical_connection_id) (
+                    label_replace(
+                      {paired_info},
+                      "partner_physical_connection_id", "$1",
+                      "redundant_physical_connection_id", "(.+)"
+                    )
+                  or
+                    label_replace(
+                      label_replace(
+                        {paired_info},
+                        "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+                      ),
+                      "physical_connection_id", "$1", "redundant_physical_connection_id", "(.+)"
+                    )
+                )
+                """
+            ),
+        },
+        {
+            "record": "expressconnect:physical_connection_partner_enabled",
+            "expr": _block(
+                f"""
+                expressconnect:physical_connection_partner
+                * on(account, region_id, partner_physical_connection_id) group_left()
+                label_replace(
+                  {enabled},
+                  "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+                )
+                """
+            ),
+        },
+        {
+            "record": "expressconnect:physical_connection_partner_down",
+            "expr": _block(
+                """
+                expressconnect:physical_connection_partner
+                * on(account, region_id, partner_physical_connection_id) group_left()
+                label_replace(
+                  expressconnect:physical_connection_down,
+                  "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+                )
+                """
+            ),
+        },
+    ]
+
+    alerts: list[dict[str, Any]] = []
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionDown",
+        b.with_name(
+            f"""{not_up} == 1
+and on({ID}) expressconnect:physical_connection_down
+unless on({ID}) (expressconnect:physical_connection_partner_enabled == 1)
+unless on({ID}) expressconnect:physical_connection_partner_down"""
+        ),
+        "critical",
+        "Express Connect line {{ $labels.name }} was Enabled and is now {{ $labels.status }}",
+        f"Physical connection {_WHO} was Enabled and is now {{{{ $labels.status }}}}; "
+        "it has no redundant partner carrying traffic.",
+    )
+    expected = c["expected_termination_info_selector"]
+    terminated = (
+        f"{terminating} == 1\n"
+        f"and on({ID})\n"
+        f"max_over_time({enabled}[{c['termination_window']}]) == 1"
+    )
+    if expected:
+        expected_info = b.m("expressconnect_physical_connection_info", expected)
+        terminated += f"\nunless on({ID})\n{expected_info}"
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionTerminated",
+        b.with_name(terminated),
+        "critical",
+        "Express Connect line {{ $labels.name }} left Enabled for {{ $labels.status }}",
+        f"Physical connection {_WHO} was Enabled within the last {c['termination_window']} and "
+        "is now {{ $labels.status }}, and it is not marked for decommissioning.",
+    )
+    for lock, why in (
+        ("FinancialLocked", "overdue payment: traffic stops until the bill is paid"),
+        ("SecurityLocked", "a security lock by Alibaba Cloud: traffic is blocked"),
+    ):
+        locked = b.m(
+            "expressconnect_physical_connection_business_status", f'business_status="{lock}"'
+        )
+        alerts += b.connection_alert(
+            f"ExpressConnectPhysicalConnection{lock}",
+            b.with_name(f"{locked} == 1"),
+            "critical",
+            f"Express Connect line {{{{ $labels.name }}}} is {lock}",
+            f"Physical connection {_WHO} has business status {lock} ({why}).",
+        )
+
+    expiry = b.m("expressconnect_physical_connection_expiry_timestamp_seconds")
+    not_over = f"unless on({ID})\n{over} == 1"
+    left = (
+        "{{ if lt $value 0.0 }}has expired"
+        "{{ else }}expires in {{ $value | humanizeDuration }}{{ end }}"
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionExpiryImminent",
+        b.with_name(f"({expiry} - time()) < {c['expiry_critical_seconds']}\n{not_over}"),
+        "critical",
+        "Express Connect line {{ $labels.name }} expires in less than "
+        f"{_seconds_to_duration(c['expiry_critical_seconds'])}",
+        f"Physical connection {_WHO} {left} (EndTime); renew it or it stops.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionExpiringSoon",
+        b.with_name(
+            f"({expiry} - time()) < {c['expiry_warning_seconds']}"
+            f" >= {c['expiry_critical_seconds']}\n{not_over}"
+        ),
+        "warning",
+        "Express Connect line {{ $labels.name }} expires in less than "
+        f"{_seconds_to_duration(c['expiry_warning_seconds'])}",
+        f"Physical connection {_WHO} {left} (EndTime); renew it.",
+    )
+    change = b.m("expressconnect_physical_connection_status_change_timestamp_seconds")
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionConfirmationPending",
+        b.with_name(
+            f"(time() - {change}) > {c['confirmed_max_seconds']}\nand on({ID})\n{confirmed} == 1"
+        ),
+        "warning",
+        "Express Connect line {{ $labels.name }} waits for the customer's confirmation",
+        f"Physical connection {_WHO} has been Confirmed for {{{{ $value | humanizeDuration }}}}: "
+        "the provider finished the installation and the line must be confirmed before it is "
+        "Enabled.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionProvisioningStuck",
+        b.with_name(
+            f"((time() - {change}) > {c['provisioning_max_seconds']})\n"
+            f"* on({ID}) group_left(status)\n"
+            f"({provisioning} == 1)"
+        ),
+        "warning",
+        "Express Connect line {{ $labels.name }} stuck in {{ $labels.status }}",
+        f"Physical connection {_WHO} has been {{{{ $labels.status }}}} for "
+        "{{ $value | humanizeDuration }} (over "
+        f"{_seconds_to_duration(c['provisioning_max_seconds'])}).",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionProvisioningFailed",
+        b.with_name(f"{failed} == 1"),
+        "warning",
+        "Express Connect line {{ $labels.name }} is {{ $labels.status }}",
+        f"The application for physical connection {_WHO} is {{{{ $labels.status }}}}; "
+        "it will not be provisioned as it stands.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectRedundancyDegraded",
+        b.with_name(
+            "expressconnect:physical_connection_partner_enabled == 1\n"
+            f"and on({ID})\nexpressconnect:physical_connection_down"
+        ),
+        "warning",
+        "Express Connect line {{ $labels.name }} is down, its redundant partner carries traffic",
+        f"Physical connection {_WHO} was Enabled and is not any more; its redundant partner "
+        "{{ $labels.partner_physical_connection_id }} is Enabled, so traffic continues without "
+        "redundancy.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectRedundancyLost",
+        b.with_name(
+            "expressconnect:physical_connection_partner_down\n"
+            f"and on({ID})\nexpressconnect:physical_connection_down"
+        ),
+        "critical",
+        "Both legs of redundant Express Connect pair {{ $labels.name }} are down",
+        f"Physical connection {_WHO} and its redundant partner "
+        "{{ $labels.partner_physical_connection_id }} were Enabled and neither is now.",
+    )
+    window = c["vanished_window"]
+    alerts += b.connection_alert(
+        "ExpressConnectPhysicalConnectionVanished",
+        b.with_name(
+            f"group by ({ID}) (\n"
+            f"  max_over_time({enabled}[{window}]) == 1\n)\n"
+            f"unless on({ID})\n{any_status}\n"
+            f"and on({REGION})\n{region_up} == 1",
+            info=f"topk by ({ID}) (\n  1, last_over_time({b.info}[{window}])\n)",
+        ),
+        "warning",
+        "Express Connect line {{ $labels.name }} vanished from the API",
+        f"Physical connection {_WHO} was Enabled within the last {window} and is no longer "
+        "returned by DescribePhysicalConnections, while the region is read successfully.",
+    )
+    return records + alerts
+
+
+def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
+    c = b.c
+    interval = c["refresh_interval_seconds"]
+    stale = c["stale_intervals"] * interval
+    job = c["selector"]
+    up = f"up{{{job}}}" if job else "up"
+    rate = c["throttling_rate_window"]
+    requests = "expressconnect_api_requests_total"
+    where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
+    region_up = b.m("expressconnect_region_up")
+    throttled = b.m(requests, 'code=~"Throttling.*"')
+    return [
+        b.alert(
+            "ExpressConnectExporterDown",
+            f"{up} == 0\nor\nabsent({up})",
+            "warning",
+            "The expressconnect exporter cannot be scraped",
+            "Prometheus has not scraped the expressconnect exporter"
+            "{{ with $labels.instance }} at {{ . }}{{ end }} successfully for the last "
+            f"{c['for']['ExpressConnectExporterDown']}: no Express Connect alert can fire.",
+        ),
+        b.alert(
+            "ExpressConnectRegionDown",
+            f"{region_up} == 0",
+            "warning",
+            "The exporter cannot read Express Connect in {{ $labels.region_id }}",
+            f"Refreshes of {where} have failed for more than {c['region_down_intervals']} refresh "
+            "intervals; the exporter serves the last good snapshot.",
+        ),
+        b.alert(
+            "ExpressConnectDataStale",
+            f"time() - {b.m('expressconnect_region_last_success_timestamp_seconds')} > {stale}",
+            "warning",
+            "Express Connect data for {{ $labels.region_id }} is stale",
+            f"The last successful refresh of {where} was {{{{ $value | humanizeDuration }}}} ago "
+            f"(more than {c['stale_intervals']} refresh intervals).",
+        ),
+        b.alert(
+            "ExpressConnectApiThrottled",
+            f"""
+            sum by ({REGION}) (rate({throttled}[{rate}]))
+            /
+            sum by ({REGION}) (rate({b.m(requests)}[{rate}]))
+            > {c["throttling_ratio"]}
+            """,
+            "warning",
+            "The Alibaba Cloud API throttles the exporter in {{ $labels.region_id }}",
+            f"{{{{ $value | humanizePercentage }}}} of API requests for {where} were throttled "
+            f"over the last {rate}.",
+        ),
+        b.alert(
+            "ExpressConnectConfigReloadFailed",
+            f"{b.m('expressconnect_config_last_reload_successful')} == 0",
+            "warning",
+            "The expressconnect exporter failed to reload its configuration",
+            "The last configuration reload of the exporter"
+            "{{ with $labels.instance }} at {{ . }}{{ end }} failed; it keeps running the "
+            "previous configuration.",
+        ),
+    ]
+
+
+def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The rule file as a dict."""
+    b = _Builder(config or _config)
+    return {
+        "groups": [
+            {"name": "expressconnect.physical-connections", "rules": connection_rules(b)},
+            {"name": "expressconnect.exporter", "rules": exporter_rules(b)},
+        ]
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+HEADER = "# Generated by alerts/generate.py from its _config: edit that, not this file.\n"
+
+
+def render(config: Mapping[str, Any] | None = None) -> str:
+    """The rule file as YAML text."""
+    body = yaml.dump(build(config), Dumper=_Dumper, sort_keys=False, width=1000)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="fail if the committed file is stale")
+    mode.add_argument("--stdout", action="store_true", help="print the rules")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.stdout:
+        sys.stdout.write(text)
+    elif args.check:
+        if not OUTPUT.exists() or OUTPUT.read_text() != text:
+            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python alerts/generate.py")
+            return 1
+    else:
+        OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+        OUTPUT.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

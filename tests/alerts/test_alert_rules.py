@@ -1,0 +1,219 @@
+"""The alert rules, Prometheus and Alertmanager configs: generated file up to date, promtool and
+amtool checks, the promtool unit tests (and proof that they catch a changed rule), and the
+alert contract (prefix, severity, annotations, a runbook anchor for every alert)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts.generate import OUTPUT, _config, render
+from tests.harness import require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
+HERE = Path(__file__).resolve().parent
+# rules_days_test.yml runs on an hourly evaluation clock (days-long cases); rules_test.yml on 1m.
+UNIT_TESTS = (HERE / "rules_test.yml", HERE / "rules_days_test.yml")
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
+ALERTMANAGER_CONFIG = ROOT / "config" / "alertmanager.yml"
+
+
+def run_tool(argv: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run promtool/amtool; a non-zero exit fails the test with the tool's own output."""
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(argv)} exited {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
+
+def alert_rules(path: Path = RULES) -> list[dict[str, Any]]:
+    doc = yaml.safe_load(path.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def unit_cases() -> list[dict[str, Any]]:
+    docs = [yaml.safe_load(path.read_text()) for path in UNIT_TESTS]
+    return [
+        case for doc in docs for test in doc["tests"] for case in test.get("alert_rule_test", [])
+    ]
+
+
+def test_committed_rules_are_the_generators_output() -> None:
+    assert OUTPUT == RULES
+    assert RULES.read_text() == render(), (
+        "config/alerts/expressconnect.rules.yml differs from a fresh generation: "
+        "run `python alerts/generate.py` and commit the result"
+    )
+
+
+def test_promtool_check_rules() -> None:
+    promtool = require_binary("promtool")
+    run_tool([promtool, "check", "rules", str(RULES)])
+
+
+def test_promtool_unit_tests() -> None:
+    promtool = require_binary("promtool")
+    run_tool([promtool, "test", "rules", *map(str, UNIT_TESTS)])
+
+
+def test_every_alert_has_a_firing_and_a_silent_case() -> None:
+    names = {rule["alert"] for rule in alert_rules()}
+    firing = {c["alertname"] for c in unit_cases() if c.get("exp_alerts")}
+    silent = {c["alertname"] for c in unit_cases() if not c.get("exp_alerts")}
+    assert not names - firing, f"alerts without a firing unit test: {sorted(names - firing)}"
+    assert not names - silent, f"alerts without a must-not-fire unit test: {sorted(names - silent)}"
+    assert not (firing | silent) - names, "unit tests name alerts the rules do not have"
+
+
+def test_firing_cases_pin_labels_and_annotations() -> None:
+    for case in unit_cases():
+        for alert in case.get("exp_alerts") or []:
+            where = f"{case['alertname']} at {case['eval_time']}"
+            assert alert.get("exp_labels", {}).get("severity"), where
+            assert set(alert.get("exp_annotations", {})) == {
+                "summary",
+                "description",
+                "runbook_url",
+            }, where
+
+
+def test_alert_contract() -> None:
+    runbook_anchors = {
+        re.sub(r"[^a-z0-9_-]", "", line[3:].strip().lower().replace(" ", "-"))
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for rule in alert_rules():
+        name = rule["alert"]
+        assert name.startswith("ExpressConnect"), name
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"{_config['runbook_url']}#{name.lower()}", name
+        assert name.lower() in runbook_anchors, f"docs/runbooks.md has no section {name}"
+        for text in rule["annotations"].values():
+            assert text.count("{{") == text.count("}}"), name
+
+
+# Each mutation of the config changes one rule's behaviour at a boundary the unit tests check
+# (in the named file); promtool must then fail. This proves the unit tests are not vacuous.
+MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
+    "expiry warning two minutes wider": ({"expiry_warning_seconds": 30 * 86400 + 120}, ""),
+    "expiry critical two minutes narrower": ({"expiry_critical_seconds": 7 * 86400 - 120}, ""),
+    "financial lock without for": (
+        {"for": {"ExpressConnectPhysicalConnectionFinancialLocked": "0m"}},
+        "",
+    ),
+    "redundancy degraded sooner": ({"for": {"ExpressConnectRedundancyDegraded": "4m"}}, ""),
+    "confirmation a minute sooner": ({"confirmed_max_seconds": 3540}, ""),
+    "stuck a day sooner": ({"provisioning_max_seconds": 13 * 86400}, "rules_days_test.yml"),
+    "no decommission exemption": ({"expected_termination_info_selector": ""}, ""),
+    "shorter refresh interval": ({"refresh_interval_seconds": 240}, ""),
+    "lower throttling threshold": ({"throttling_ratio": 0.04}, ""),
+    "vanished kept longer": ({"vanished_window": "2h"}, ""),
+    "other job name": ({"selector": 'job="other"'}, ""),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    changes, test_file = MUTATIONS[mutation]
+    config = copy.deepcopy(_config)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    mutated = render(config)
+    assert mutated != render()
+    rules = tmp_path / "config" / "alerts" / RULES.name
+    rules.parent.mkdir(parents=True)
+    rules.write_text(mutated)
+    tests_dir = tmp_path / "tests" / "alerts"
+    tests_dir.mkdir(parents=True)
+    unit_test = tests_dir / (test_file or "rules_test.yml")
+    shutil.copy(HERE / unit_test.name, unit_test)
+    result = subprocess.run(
+        [promtool, "test", "rules", str(unit_test)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0, f"unit tests still pass with mutation {mutation!r}"
+    assert "FAILED" in result.stdout + result.stderr
+
+
+PRODUCTION_TEST = HERE / "production_selector_test.yml"
+
+
+def test_production_selector_pages_only_for_production_lines(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    config = copy.deepcopy(_config)
+    config["production_info_selector"] = 'tag_env="prod"'
+    (tmp_path / "rules.yml").write_text(render(config))
+    run_tool([promtool, "check", "rules", str(tmp_path / "rules.yml")])
+    shutil.copy(PRODUCTION_TEST, tmp_path / "test.yml")
+    run_tool([promtool, "test", "rules", str(tmp_path / "test.yml")])
+
+
+def test_promtool_check_prometheus_config() -> None:
+    promtool = require_binary("promtool")
+    result = run_tool([promtool, "check", "config", str(PROMETHEUS_CONFIG)])
+    # The rule_files glob resolves to the committed rules (relative to the config file).
+    assert "1 rule files found" in result.stdout + result.stderr
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert [job["job_name"] for job in config["scrape_configs"]] == ["expressconnect"]
+
+
+def test_amtool_check_alertmanager_config() -> None:
+    amtool = require_binary("amtool")
+    run_tool([amtool, "check-config", str(ALERTMANAGER_CONFIG)])
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical", "alertname=ExpressConnectPhysicalConnectionDown"], "pager"),
+        (["severity=warning", "alertname=ExpressConnectRegionDown"], "chat"),
+        (["severity=info", "alertname=ExpressConnectSomething"], "chat"),
+    ],
+)
+def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> None:
+    amtool = require_binary("amtool")
+    result = run_tool(
+        [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
+    )
+    assert result.stdout.split() == [receiver]
+
+
+def test_alertmanager_groups_and_inhibits_per_region() -> None:
+    """Region failing / data stale holds back exactly the per-connection alerts of that region."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    assert config["route"]["group_by"] == ["alertname", "account", "region_id"]
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
+    per_connection = {
+        r["alert"] for r in groups["expressconnect.physical-connections"] if "alert" in r
+    }
+    exporter = {r["alert"] for r in groups["expressconnect.exporter"]}
+    (rule,) = config["inhibit_rules"]
+    assert rule["equal"] == ["account", "region_id"]
+    source = re.fullmatch(r'alertname=~"(.+)"', rule["source_matchers"][0])
+    target = re.fullmatch(r'alertname=~"(.+)"', rule["target_matchers"][0])
+    assert source and target
+    assert set(source.group(1).split("|")) == {
+        "ExpressConnectRegionDown",
+        "ExpressConnectDataStale",
+    }
+    names = per_connection | exporter
+    assert {n for n in names if re.fullmatch(target.group(1), n)} == per_connection
