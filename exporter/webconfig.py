@@ -386,8 +386,9 @@ def _basic_credentials(header: str | None) -> tuple[str, bytes] | None:
 class WebConfigManager:
     """The live web config of one server: its TLS context and its auth/headers middleware.
 
-    Put `middleware` first in the application's middleware list and pass `ssl_context` (None
-    when the file configures no TLS) to the site. Both follow changes to the file and to the
+    Put `middleware` first in the application's middleware list, append `on_response_prepare`
+    to `app.on_response_prepare` (headers on streamed responses), and pass `ssl_context` (None
+    when the file configures no TLS) to the site. All follow changes to the file and to the
     certificate, key and CA files without a restart.
     """
 
@@ -422,6 +423,15 @@ class WebConfigManager:
         """aiohttp middleware: basic auth (401 with WWW-Authenticate) and configured headers."""
         return self._middleware
 
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Add the configured headers to responses a handler streams itself.
+
+        A handler that calls `StreamResponse.prepare()` sends its headers before the
+        middleware sees the response, so register this too:
+        `app.on_response_prepare.append(manager.on_response_prepare)`.
+        """
+        response.headers.update(self._current.config.http_server_config.headers)
+
     def close(self) -> None:
         """Stop the bcrypt worker and forget cached logins."""
         self._bcrypt.shutdown(wait=False, cancel_futures=True)
@@ -449,14 +459,16 @@ class WebConfigManager:
                 )
         except WebConfigError as exc:
             self._failed_signature = signature
-            log.error("%s; keeping the previous web config", exc)
+            log.error(
+                "web config not reloaded, keeping the previous one", extra={"error": str(exc)}
+            )
             return False
         self._failed_signature = None
         if loaded.tls is not None:
             self._apply_to_front(loaded)
         self._current = loaded
         self._cache.clear()
-        log.info("web config %s reloaded", self._path)
+        log.info("web config reloaded", extra={"path": str(self._path)})
         return True
 
     def _apply_to_front(self, loaded: _Loaded) -> None:

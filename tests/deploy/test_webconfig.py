@@ -256,8 +256,17 @@ async def serve(manager: WebConfigManager) -> AsyncIterator[int]:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)  # headers leave before the middleware sees it
+        await response.write(b"streamed\n")
+        await response.write_eof()
+        return response
+
     app = web.Application(middlewares=[manager.middleware])
+    app.on_response_prepare.append(manager.on_response_prepare)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/stream", stream)
     app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -341,6 +350,10 @@ async def test_tls_with_basic_auth(tls_auth: tuple[PKI, Any, Path]) -> None:
             port, "/nope", context=context, headers=basic("prometheus", "s3cret-pass")
         )
         assert not_found.status == 404 and not_found.headers["X-Frame-Options"] == "deny"
+        streamed = await call(
+            port, "/stream", context=context, headers=basic("prometheus", "s3cret-pass")
+        )
+        assert streamed.body == b"streamed\n" and streamed.headers["X-Frame-Options"] == "deny"
 
 
 async def test_plain_http_to_tls_port_is_refused_without_traceback(
@@ -418,10 +431,17 @@ async def test_password_change_is_picked_up_without_restart(
             assert (
                 await call(port, context=context, headers=basic("prometheus", "n3w-pass"))
             ).status == 200
-        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        errors = [
+            (r.getMessage(), getattr(r, "error", None))
+            for r in caplog.records
+            if r.levelno == logging.ERROR
+        ]
         assert errors == [
-            f"web config {path}: basic_auth_users.prometheus: not a bcrypt hash (make one with "
-            "htpasswd -nBC 12); keeping the previous web config"
+            (
+                "web config not reloaded, keeping the previous one",
+                f"web config {path}: basic_auth_users.prometheus: not a bcrypt hash (make one "
+                "with htpasswd -nBC 12)",
+            )
         ]
         # Turning TLS off cannot happen under a running listener: refused, old config kept.
         write(path, {"basic_auth_users": {"prometheus": bcrypt_hash("n3w-pass")}})
@@ -430,7 +450,10 @@ async def test_password_change_is_picked_up_without_restart(
         assert (
             await call(port, context=context, headers=basic("prometheus", "n3w-pass"))
         ).status == 200
-        assert "turning TLS on or off needs a restart" in caplog.text
+        assert any(
+            "turning TLS on or off needs a restart" in getattr(r, "error", "")
+            for r in caplog.records
+        )
 
 
 async def test_mutual_tls_refuses_missing_and_foreign_client_certs(pki: PKI) -> None:
