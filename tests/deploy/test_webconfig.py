@@ -550,3 +550,24 @@ async def test_certificate_and_client_ca_rotation_without_restart(
         await refused(port, context=client_context(ca.path, client))
         assert (await call(port, context=client_context(ca.path, new_client))).status == 200
     assert manager.ssl_context is listening_context
+
+
+def test_example_web_config_loads_and_its_hash_matches_the_documented_password(
+    pki: PKI,
+) -> None:
+    import bcrypt
+
+    example = Path(__file__).resolve().parents[2] / "config" / "web-config.example.yml"
+    ca = pki.ca("ca")
+    server = pki.issue(ca, "server", server=True)
+    # The example's relative cert_file/key_file resolve next to the file.
+    (pki.dir / "web.yml").write_text(example.read_text())
+    assert (server.cert.name, server.key.name) == ("server.crt", "server.key")
+    manager = WebConfigManager(pki.dir / "web.yml")
+    try:
+        assert manager.ssl_context is not None
+        assert manager.config.unauthenticated_paths == ("/healthz",)
+        hashed = manager.config.basic_auth_users["prometheus"].encode()
+        assert bcrypt.checkpw(b"change-me-to-a-long-random-password", hashed)
+    finally:
+        manager.close()
