@@ -117,7 +117,7 @@ class _Model(BaseModel):
 def split_listen_address(address: str) -> tuple[str | None, int]:
     """``":9756"`` → ``(None, 9756)`` (all interfaces), ``"[::1]:9756"`` → ``("::1", 9756)``."""
     host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit():
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(f"invalid listen address {address!r}: expected host:port, e.g. ':9756'")
     port = int(port_text)
     if port > 65535:
@@ -652,7 +652,10 @@ def parse_config(
         raise ConfigError(source, "", "config is empty")
     if not isinstance(data, dict):
         raise ConfigError(source, "", f"top level must be a mapping, got {_kind(data)}")
-    data = _interpolate(data, (), source)
+    try:
+        data = _interpolate(data, (), source)
+    except RecursionError:
+        raise ConfigError(source, "", "nested too deeply") from None
     assert isinstance(data, dict)
     if listen_address is not None:
         data["web"] = {**_as_dict(data.get("web")), "listen_address": listen_address}
@@ -698,6 +701,8 @@ _UniqueKeyLoader.add_constructor(
 def _parse_yaml(text: str, source: str) -> object:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError(source, "", "YAML nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -710,12 +715,20 @@ def _parse_yaml(text: str, source: str) -> object:
         raise ConfigError(source, "", f"YAML syntax error: {type(exc).__name__}") from None
 
 
-def _interpolate(value: object, path: tuple[str | int, ...], source: str) -> object:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string; ``$$`` is a literal ``$``."""
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), source) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*path, i), source) for i, v in enumerate(value)]
+def _interpolate(
+    value: object, path: tuple[str | int, ...], source: str, parents: frozenset[int] = frozenset()
+) -> object:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string; ``$$`` is a literal ``$``.
+
+    Returns a copy, so YAML aliases stop being shared; an alias inside itself is an error.
+    """
+    if isinstance(value, dict | list):
+        if id(value) in parents:
+            raise ConfigError(source, _format_path(path), "a YAML alias refers to itself")
+        inner = parents | {id(value)}
+        if isinstance(value, dict):
+            return {k: _interpolate(v, (*path, str(k)), source, inner) for k, v in value.items()}
+        return [_interpolate(v, (*path, i), source, inner) for i, v in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
         return value
 

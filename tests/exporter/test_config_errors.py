@@ -4,16 +4,19 @@ through ``load_config`` and through ``python -m exporter --check-config`` (statu
 
 from __future__ import annotations
 
+import copy
 import os
+import random
 import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, load_config
+from exporter.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "TOPSECRET-do-not-print-1234"
@@ -279,6 +282,16 @@ CASES: list[tuple[str, str, str]] = [
         "accounts:\n  - name: a\n    regions: all\n    name: b\n",
         "{file}:4:5: duplicate key 'name'",
     ),
+    (
+        "yaml-alias-to-itself",
+        "accounts:\n  - &a {name: a, regions: all, filters: {Name: [*a]}}\n",
+        "{file}: accounts[0].filters.Name[0]: a YAML alias refers to itself",
+    ),
+    (
+        "nested-too-deeply",
+        "accounts: " + "[" * 2000 + "]" * 2000 + "\n",
+        "{file}: YAML nested too deeply",
+    ),
     ("empty-file", "# nothing here\n", "{file}: config is empty"),
     ("top-level-list", "- accounts\n", "{file}: top level must be a mapping, got a list"),
     (
@@ -354,6 +367,59 @@ def test_check_config_subprocess(
     assert result.stderr == expected.replace("{file}", str(path)) + "\n"
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stderr
+
+
+def test_random_damage_always_gives_a_config_error_or_a_config() -> None:
+    """Thousands of randomly damaged configurations: never any other exception, never two lines."""
+    rng = random.Random(20260101)
+    base: dict[str, Any] = {
+        "web": {"listen_address": ":9756", "telemetry_path": "/metrics"},
+        "refresh": {"interval": "5m", "timeout": "2m", "max_staleness": "1h"},
+        "api": {"endpoint": "http://127.0.0.1:1/{region_id}", "page_size": 50, "retries": 4},
+        "accounts": [
+            {
+                "name": "a",
+                "credentials": {
+                    "type": "ram_role_arn",
+                    "access_key_id": "x",
+                    "access_key_secret": SECRET,
+                    "role_arn": "acs:ram::1:role/r",
+                    "duration": "1h",
+                },
+                "regions": ["cn-hangzhou"],
+                "filters": {"Status": ["Enabled"]},
+            }
+        ],
+        "labels": {"tags": ["env"]},
+        "state_file": "/tmp/x",
+        "log": {"level": "info", "format": "json"},
+    }
+    values: list[object] = [None, True, 0, -1, 1.5, float("nan"), float("inf"), "", " ", "x"]
+    values += ["all", "$${X}", "${EXPORTER_TEST_UNSET_SECRET:-1}", "5m", [], {}, [1], {"a": 1}]
+    values += [{1: 2}, ["cn-hangzhou"], "cn-hangzou", "\u00b2", 10**30, b"bytes", "acs:ram::"]
+    outcomes = {"config": 0, "error": 0}
+    for _ in range(3000):
+        data = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            node: Any = data
+            while rng.random() < 0.7:
+                keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+                children = [k for k in keys if isinstance(node[k], dict | list) and node[k]]
+                if not children:
+                    break
+                node = node[rng.choice(children)]
+            value = copy.deepcopy(rng.choice(values))
+            if isinstance(node, dict):
+                node[rng.choice([*node, "extra", 7])] = value
+            else:
+                node.append(value)
+        try:
+            parse_config(data)
+            outcomes["config"] += 1
+        except ConfigError as error:
+            assert "\n" not in str(error) and SECRET not in str(error)
+            outcomes["error"] += 1
+    assert outcomes["config"] > 20 and outcomes["error"] > 1000  # both paths were exercised
 
 
 SECRET_CASES = {
