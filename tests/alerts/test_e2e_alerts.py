@@ -1,0 +1,416 @@
+"""End to end: simulator → exporter → Prometheus (committed rules) → Alertmanager (committed
+routing) → a webhook receiver in this test, all real processes on loopback.
+
+The rules are the committed ones. Prometheus' and Alertmanager's configs are the committed ones
+with only intervals and addresses changed (1s scrape/evaluation, 1s group wait/interval, the
+test's ports). So only alerts whose committed `for` is short can be waited for: the critical
+per-connection alerts have `for: 1m` or none (a status read from the API is a fact, not a noisy
+sample; one minute rides out a single odd scrape), and this test covers every one of them:
+FinancialLocked, SecurityLocked, Down, Terminated, ExpiryImminent and RedundancyLost. The
+warnings with `for` of 5m-15m and the exporter-health alerts (10m+ by design, tied to the 5m
+refresh interval) are covered by the promtool unit tests only.
+
+Timeline: the steady fleet of tests/alerts/e2e_scenario.yml runs while Prometheus evaluates the
+rules (no critical alert may even be pending); then the test breaks the e2e lines through the
+simulator's control plane, waits for every page with exact labels and annotations, heals the
+lines, and waits for every page to be resolved. At the end no line outside the broken ones has
+ever had a critical alert, and provisioning traffic did happen meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+from alerts.generate import _config
+from tests.harness import (
+    Prometheus,
+    free_port,
+    start_alertmanager,
+    start_exporter,
+    start_prometheus,
+    start_simulator,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = Path(__file__).resolve().parent / "e2e_scenario.yml"
+RUNBOOK = _config["runbook_url"]
+
+# What the test breaks, and how it heals it: (id, region, name, break fields, heal fields).
+FINLOCK = "pc-bp1e2efinlock0000001"
+SECLOCK = "pc-bp1e2eseclock0000001"
+EXPIRY = "pc-bp1e2eexpiry00000001"
+DOWN = "pc-uf1e2edown0000000001"
+TERM = "pc-uf1e2eterm0000000001"
+PAIR_A = "pc-uf1e2epaira000000001"
+PAIR_B = "pc-uf1e2epairb000000001"
+BREAK: dict[str, dict[str, Any]] = {
+    FINLOCK: {"BusinessStatus": "FinancialLocked"},
+    SECLOCK: {"BusinessStatus": "SecurityLocked"},
+    EXPIRY: {"EndTime": "now+3d"},
+    DOWN: {"Status": "Confirmed"},
+    TERM: {"Status": "Terminating"},
+    PAIR_A: {"Status": "Confirmed"},
+    PAIR_B: {"Status": "Confirmed"},
+}
+# Terminating cannot be undone: the heal is marking the termination as planned (the tag the
+# committed rules exempt), which is what on-call does for a planned decommission.
+HEAL: dict[str, dict[str, Any]] = {
+    FINLOCK: {"BusinessStatus": "Normal"},
+    SECLOCK: {"BusinessStatus": "Normal"},
+    EXPIRY: {"EndTime": "now+365d"},
+    DOWN: {"Status": "Enabled"},
+    TERM: {"Tags": {"tags": [{"Key": "lifecycle", "Value": "decommission"}]}},
+    PAIR_A: {"Status": "Enabled"},
+    PAIR_B: {"Status": "Enabled"},
+}
+E2E_IDS = tuple(BREAK)
+
+
+@dataclass
+class Notification:
+    receiver: str
+    received: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class Webhook:
+    """An aiohttp server on its own thread recording Alertmanager's webhook posts."""
+
+    port: int
+    notifications: list[Notification] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alerts(self, receiver: str, status: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                alert
+                for n in self.notifications
+                if n.receiver == receiver
+                for alert in n.payload["alerts"]
+                if status is None or alert["status"] == status
+            ]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook(free_port())
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner: web.AppRunner | None = None
+
+    async def receive(request: web.Request) -> web.Response:
+        payload = await request.json()
+        with hook.lock:
+            hook.notifications.append(
+                Notification(request.match_info["receiver"], time.monotonic(), payload)
+            )
+        return web.Response(text="ok")
+
+    async def start() -> None:
+        nonlocal runner
+        app = web.Application()
+        app.router.add_post("/{receiver}", receive)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", hook.port).start()
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    assert ready.is_set()
+    try:
+        yield hook
+    finally:
+        if runner is not None:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def prometheus_config(exporter: str, alertmanager: str) -> str:
+    """The committed config/prometheus.yml with 1s intervals and the test's addresses."""
+    config = yaml.safe_load((ROOT / "config" / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(ROOT / "config" / pattern) for pattern in config["rule_files"]]
+    (am,) = config["alerting"]["alertmanagers"]
+    am["static_configs"] = [{"targets": [alertmanager]}]
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "expressconnect"
+    job["static_configs"] = [{"targets": [exporter]}]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def alertmanager_config(webhook: str) -> str:
+    """The committed config/alertmanager.yml with 1s grouping and the test's receiver."""
+    config = yaml.safe_load((ROOT / "config" / "alertmanager.yml").read_text())
+    config["route"].update(group_wait="1s", group_interval="1s")
+    for receiver in config["receivers"]:
+        (hook,) = receiver["webhook_configs"]
+        hook["url"] = f"{webhook}/{receiver['name']}"
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def exporter_config(path: Path, simulator: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "refresh": {"interval": "1s", "timeout": "1s", "max_staleness": "1m"},
+                "api": {"endpoint": simulator, "request_timeout": "1s"},
+                "accounts": [
+                    {
+                        "name": "prod",
+                        "credentials": {
+                            "type": "access_key",
+                            "access_key_id": "sim-access-key-id",
+                            "access_key_secret": "sim-access-key-secret",
+                        },
+                        "regions": ["cn-hangzhou", "cn-shanghai"],
+                    }
+                ],
+                "labels": {"tags": ["env", "lifecycle"]},
+            }
+        )
+    )
+    return path
+
+
+def patch(simulator: str, pc_id: str, fields: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{simulator}/_sim/connections/{pc_id}",
+        data=json.dumps(fields).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def who(name: str, pc_id: str, region: str) -> str:
+    return f"{name} ({pc_id}) in account prod, region {region}"
+
+
+def expected_pages(instance: str) -> dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
+    """(alertname, connection id) → (exact labels, annotations; a compiled regex where the text
+    holds a time left that depends on when the rule was evaluated)."""
+    scraped = {"job": "expressconnect", "instance": instance, "account": "prod"}
+
+    def page(
+        alertname: str, pc_id: str, region: str, labels: dict[str, str], summary: str, desc: Any
+    ) -> tuple[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
+        all_labels = {
+            "alertname": alertname,
+            "severity": "critical",
+            "account": "prod",
+            "region_id": region,
+            "physical_connection_id": pc_id,
+            **labels,
+        }
+        annotations = {
+            "summary": summary,
+            "description": desc,
+            "runbook_url": f"{RUNBOOK}#{alertname.lower()}",
+        }
+        return (alertname, pc_id), (all_labels, annotations)
+
+    hz, sh = "cn-hangzhou", "cn-shanghai"
+    pages = [
+        page(
+            "ExpressConnectPhysicalConnectionFinancialLocked",
+            FINLOCK,
+            hz,
+            {**scraped, "name": "hz-e2e-finlock", "business_status": "FinancialLocked"},
+            "Express Connect line hz-e2e-finlock is FinancialLocked",
+            f"Physical connection {who('hz-e2e-finlock', FINLOCK, hz)} has business status "
+            "FinancialLocked (overdue payment: traffic stops until the bill is paid).",
+        ),
+        page(
+            "ExpressConnectPhysicalConnectionSecurityLocked",
+            SECLOCK,
+            hz,
+            {**scraped, "name": "hz-e2e-seclock", "business_status": "SecurityLocked"},
+            "Express Connect line hz-e2e-seclock is SecurityLocked",
+            f"Physical connection {who('hz-e2e-seclock', SECLOCK, hz)} has business status "
+            "SecurityLocked (a security lock by Alibaba Cloud: traffic is blocked).",
+        ),
+        page(
+            "ExpressConnectPhysicalConnectionExpiryImminent",
+            EXPIRY,
+            hz,
+            {**scraped, "name": "hz-e2e-expiry"},
+            "Express Connect line hz-e2e-expiry expires in less than 7d",
+            # EndTime is now+3d on the simulator's 30x clock, a few simulated minutes ahead.
+            re.compile(
+                re.escape(f"Physical connection {who('hz-e2e-expiry', EXPIRY, hz)} expires in ")
+                + r"3d 0h \d{1,2}m \d{1,2}s"
+                + re.escape(" (EndTime); renew it or it stops.")
+            ),
+        ),
+        page(
+            "ExpressConnectPhysicalConnectionDown",
+            DOWN,
+            sh,
+            {**scraped, "name": "sh-e2e-down", "status": "Confirmed"},
+            "Express Connect line sh-e2e-down was Enabled and is now Confirmed",
+            f"Physical connection {who('sh-e2e-down', DOWN, sh)} was Enabled and is now "
+            "Confirmed; it has no redundant partner carrying traffic.",
+        ),
+        page(
+            "ExpressConnectPhysicalConnectionTerminated",
+            TERM,
+            sh,
+            {**scraped, "name": "sh-e2e-term", "status": "Terminating"},
+            "Express Connect line sh-e2e-term left Enabled for Terminating",
+            f"Physical connection {who('sh-e2e-term', TERM, sh)} was Enabled within the last 1d "
+            "and is now Terminating, and it is not marked for decommissioning.",
+        ),
+    ]
+    for pc_id, name, partner in (
+        (PAIR_A, "sh-e2e-pair-a", PAIR_B),
+        (PAIR_B, "sh-e2e-pair-b", PAIR_A),
+    ):
+        pages.append(
+            page(
+                "ExpressConnectRedundancyLost",
+                pc_id,
+                sh,
+                {"name": name, "partner_physical_connection_id": partner},
+                f"Both legs of redundant Express Connect pair {name} are down",
+                f"Physical connection {who(name, pc_id, sh)} and its redundant partner {partner} "
+                "were Enabled and neither is now.",
+            )
+        )
+    return dict(pages)
+
+
+def key(alert: dict[str, Any]) -> tuple[str, str]:
+    return alert["labels"]["alertname"], alert["labels"].get("physical_connection_id", "")
+
+
+def check_page(alert: dict[str, Any], labels: dict[str, str], annotations: dict[str, Any]) -> None:
+    assert alert["labels"] == labels
+    assert set(alert["annotations"]) == set(annotations)
+    for name, want in annotations.items():
+        got = alert["annotations"][name]
+        if isinstance(want, re.Pattern):
+            assert want.fullmatch(got), f"{name}: {got!r} does not match {want.pattern!r}"
+        else:
+            assert got == want, name
+
+
+def critical_ever(prom: Prometheus, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Critical alerts, pending or firing, at any evaluation in the last 10 minutes."""
+    matcher = f',physical_connection_id!~"{"|".join(exclude)}"' if exclude else ""
+    return prom.query(f'count_over_time(ALERTS{{severity="critical"{matcher}}}[10m])')
+
+
+def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    started = time.monotonic()
+    with start_simulator(
+        [
+            "--seed",
+            "7",
+            "--connections",
+            "0",
+            "--regions",
+            "cn-hangzhou,cn-shanghai",
+            "--scenario",
+            str(SCENARIO),
+            "--time-scale",
+            "30",
+        ]
+    ) as sim:
+        exporter_port = free_port()
+        instance = f"127.0.0.1:{exporter_port}"
+        cfg = exporter_config(tmp_path / "exporter.yml", sim.url)
+        am_dir, prom_dir = tmp_path / "am", tmp_path / "prom"
+        am_dir.mkdir()
+        prom_dir.mkdir()
+        with (
+            start_exporter(cfg, port=exporter_port),
+            start_alertmanager(alertmanager_config(webhook.url), am_dir) as am,
+            start_prometheus(
+                prometheus_config(instance, am.url.removeprefix("http://")), prom_dir
+            ) as prom,
+        ):
+            # Steady phase: Prometheus sees the whole fleet and evaluates the rules for a while.
+            prom.wait_until(
+                lambda: prom.query("count(expressconnect_physical_connection_info) == 16"),
+                timeout=60,
+                what="Prometheus scraping all 16 lines",
+            )
+            prom.wait_until(
+                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 2,
+                timeout=60,
+                what="ten scrapes of both regions",
+            )
+            assert not critical_ever(prom), "the steady fleet raised a critical alert"
+            assert not webhook.alerts("pager"), "the steady fleet paged"
+
+            # Break the e2e lines.
+            for pc_id, fields in BREAK.items():
+                patch(sim.url, pc_id, fields)
+            broken = time.monotonic()
+            expected = expected_pages(instance)
+
+            def all_paged() -> bool:
+                got = {key(a) for a in webhook.alerts("pager", "firing")}
+                return set(expected) <= got
+
+            wait_until(all_paged, 120, f"pages for {sorted(expected)}", interval=0.5)
+            fired_after = time.monotonic() - broken
+            for alert in webhook.alerts("pager", "firing"):
+                assert key(alert) in expected, f"unexpected page: {alert['labels']}"
+                check_page(alert, *expected[key(alert)])
+            for alert in webhook.alerts("chat"):
+                assert alert["labels"]["severity"] != "critical", alert["labels"]
+
+            # Heal them: every page resolves.
+            for pc_id, fields in HEAL.items():
+                patch(sim.url, pc_id, fields)
+
+            def all_resolved() -> bool:
+                got = {key(a) for a in webhook.alerts("pager", "resolved")}
+                return set(expected) <= got
+
+            wait_until(all_resolved, 60, "every page resolved", interval=0.5)
+            assert not prom.query('ALERTS{severity="critical"}'), "critical alerts left firing"
+
+            # Nothing else ever paged, and the fleet's applications did move meanwhile.
+            assert not critical_ever(prom, exclude=E2E_IDS)
+            assert {key(a) for a in webhook.alerts("pager")} == set(expected)
+            moved = prom.query(
+                'max_over_time(expressconnect_physical_connection_status{status="Initial"}[10m])'
+                ' == 1 unless expressconnect_physical_connection_status{status="Initial"} == 1'
+            )
+            assert {r["metric"]["physical_connection_id"] for r in moved} >= {
+                "pc-bp1apply000000000001",
+                "pc-uf1apply000000000001",
+            }, "no provisioning traffic happened during the run"
+    print(
+        f"e2e: pages {fired_after:.0f}s after the break (rules' for: 1m); "
+        f"whole run {time.monotonic() - started:.0f}s"
+    )
