@@ -38,9 +38,11 @@ OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
 DAY = 86400
 
 _config: dict[str, Any] = {
-    # Label matchers added to every exporter series selector (which Prometheus job, and e.g.
-    # `account=~"prod|shared"` to watch only some accounts).
-    "selector": 'job="expressconnect"',
+    # Which Prometheus job scrapes the exporter: matchers on every selector, `up` included.
+    "job_selector": 'job="expressconnect"',
+    # Extra matchers on every per-connection and per-region selector, e.g.
+    # 'account=~"prod|shared"' to watch only some accounts. Empty: all.
+    "connection_selector": "",
     # Matchers on expressconnect_physical_connection_info naming the production lines, e.g.
     # 'tag_env="prod"' (tags are labels only when listed in the exporter's labels.tags). Empty:
     # every line is production. Critical per-connection alerts page only for production lines;
@@ -111,8 +113,13 @@ class _Builder:
 
     def m(self, metric: str, *matchers: str) -> str:
         """A selector for an exporter metric with the configured matchers."""
-        inner = _matchers(self.c["selector"], *matchers)
+        inner = _matchers(self.c["job_selector"], self.c["connection_selector"], *matchers)
         return f"{metric}{{{inner}}}" if inner else metric
+
+    def job_m(self, metric: str) -> str:
+        """A selector for a per-process series (no account/region labels)."""
+        job = self.c["job_selector"]
+        return f"{metric}{{{job}}}" if job else metric
 
     @property
     def info(self) -> str:
@@ -427,8 +434,7 @@ def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
     interval = c["refresh_interval_seconds"]
     stale = c["stale_intervals"] * interval
-    job = c["selector"]
-    up = f"up{{{job}}}" if job else "up"
+    up = b.job_m("up")
     rate = c["throttling_rate_window"]
     requests = "expressconnect_api_requests_total"
     where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
@@ -475,7 +481,7 @@ def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
         ),
         b.alert(
             "ExpressConnectConfigReloadFailed",
-            f"{b.m('expressconnect_config_last_reload_successful')} == 0",
+            f"{b.job_m('expressconnect_config_last_reload_successful')} == 0",
             "warning",
             "The expressconnect exporter failed to reload its configuration",
             "The last configuration reload of the exporter"

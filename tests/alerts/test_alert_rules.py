@@ -124,7 +124,8 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "shorter refresh interval": ({"refresh_interval_seconds": 240}, ""),
     "lower throttling threshold": ({"throttling_ratio": 0.04}, ""),
     "vanished kept longer": ({"vanished_window": "2h"}, ""),
-    "other job name": ({"selector": 'job="other"'}, ""),
+    "other job name": ({"job_selector": 'job="other"'}, ""),
+    "only some accounts": ({"connection_selector": 'account="other"'}, ""),
 }
 
 
