@@ -1170,7 +1170,40 @@ def exporter_health() -> dash.Dashboard:
         .min(0)
         .legend(legend())
         .height(8)
-        .span(24)
+        .span(16)
+    )
+
+    d = d.with_panel(
+        table.Panel()
+        .title("API errors since exporter start")
+        .description(
+            "Every non-Success request counted since the exporter started, by code: throttling, "
+            "auth and transport errors, including a first one that a rate graph cannot show."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            instant(
+                f"sum by (account, region_id, action, code) "
+                f'({API_REQUESTS}{{{job}, {SEL}, code!="Success"}})'
+            )
+        )
+        .with_transformation(
+            organize(
+                ["Time"],
+                {
+                    "account": "Account",
+                    "region_id": "Region",
+                    "action": "Action",
+                    "code": "Code",
+                    "Value": "Requests",
+                },
+                ["account", "region_id", "action", "code", "Value"],
+            )
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Requests").desc(True)])
+        .no_value("No API error since the exporter started")
+        .height(8)
+        .span(8)
     )
 
     d = d.with_row(dash.Row("Process"))

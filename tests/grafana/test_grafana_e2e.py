@@ -16,6 +16,7 @@ import re
 import time
 import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ REGIONS = ("cn-hangzhou", "cn-shanghai")
 # $__rate_interval as Grafana computes it at the 60s scrape interval of config/prometheus.yml
 # (4 x scrape interval), and the default 6h range.
 RATE_INTERVAL = "4m"
+THROTTLE_FAULT = {"kind": "Throttling.User", "action": "DescribePhysicalConnections", "count": 2}
 NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
 STATUSES = (
     *("Initial", "Approved", "Allocating", "Allocated", "Confirmed", "Enabled"),
@@ -99,17 +101,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # 60 lines over two regions: the simulator's fleet mix covers every status from 40 lines.
     args = ["--seed", "5", "--connections", "60", "--regions", ",".join(REGIONS), "--no-lifecycle"]
     with start_simulator(args) as sim:
+        # Throttled answers (the exporter retries them) for the throttling panels.
+        _post_json(f"{sim.url}/_sim/faults", THROTTLE_FAULT)
         config = tmp / "exporter.yml"
         config.write_text(_exporter_config(sim.url))
         with (
             start_exporter(config) as exporter,
             start_prometheus(_prometheus_config(exporter.url), tmp) as prom,
         ):
-            _wait_for_data(prom)
+            _wait_for_data(prom, sim.url)
             yield Stack(prom, exporter.url)
 
 
-def _wait_for_data(prom: Prometheus) -> None:
+def _post_json(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status in (200, 201), response.status
+
+
+def _wait_for_data(prom: Prometheus, simulator_url: str) -> None:
     prom.wait_for_targets_up(timeout=60)
     region_up = f'expressconnect_region_up{{job="{JOB}"}} == 1'
     prom.wait_until(
@@ -125,6 +137,14 @@ def _wait_for_data(prom: Prometheus) -> None:
         ),
         60,
         "two scrapes of the counters",
+    )
+    # A counter series born at its final value has a rate of 0, so throttle again once the
+    # first throttled series is in Prometheus: now the rate is positive, as in ongoing throttling.
+    throttled = f'expressconnect_api_requests_total{{code="{THROTTLE_FAULT["kind"]}"}}'
+    prom.wait_until(lambda: prom.query(throttled), 60, "the throttled requests in Prometheus")
+    _post_json(f"{simulator_url}/_sim/faults", THROTTLE_FAULT)
+    prom.wait_until(
+        lambda: prom.query(f"rate({throttled}[{RATE_INTERVAL}]) > 0"), 60, "throttling twice"
     )
 
 
@@ -269,3 +289,12 @@ def test_every_metric_name_is_in_the_live_exposition(stack: Stack) -> None:
         for panel, target in targets(board):
             unknown = metric_names(target["expr"]) - exposed - NON_EXPORTER_METRICS
             assert not unknown, f"{name} / {panel['title']}: {unknown}"
+
+
+def test_throttled_requests_show_on_the_throttling_panel(stack: Stack) -> None:
+    """The panel's code=~"Throttling.*" selector matches what the exporter counts."""
+    board = load_dashboards()["exporter-health.json"]
+    (panel,) = (p for p in query_panels(board) if p["title"] == "Throttled API requests")
+    expr = substitute(panel["targets"][0]["expr"], _resolve_variables(stack.prometheus, board))
+    values = [float(s["value"][1]) for s in stack.prometheus.query(expr)]
+    assert values and max(values) > 0, values
