@@ -8,7 +8,9 @@ per-connection alerts have `for: 1m` or none (a status read from the API is a fa
 sample; one minute rides out a single odd scrape), and this test covers every one of them:
 FinancialLocked, SecurityLocked, Down, Terminated, ExpiryImminent and RedundancyLost. The
 warnings with `for` of 5m-15m and the exporter-health alerts (10m+ by design, tied to the 5m
-refresh interval) are covered by the promtool unit tests only.
+refresh interval) are covered by the promtool unit tests only. The inhibition of per-connection
+pages while a region fails is checked against the same real Alertmanager by posting the alerts
+to its API (RegionDown cannot be waited for: it needs two 5m refresh intervals).
 
 Timeline: the steady fleet of tests/alerts/e2e_scenario.yml runs while Prometheus evaluates the
 rules (no critical alert may even be pending); then the test breaks the e2e lines through the
@@ -414,3 +416,60 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
         f"e2e: pages {fired_after:.0f}s after the break (rules' for: 1m); "
         f"whole run {time.monotonic() - started:.0f}s"
     )
+
+
+def post_alerts(alertmanager: str, alerts: list[dict[str, Any]]) -> None:
+    request = urllib.request.Request(
+        f"{alertmanager}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def test_region_failing_inhibits_its_connection_pages_only(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    """The committed inhibit rule in a real Alertmanager: while RegionDown fires for
+    prod/cn-hangzhou, a page for a line there is held back, one in cn-shanghai is not; once the
+    region recovers, the held-back page goes out."""
+    region_down = {
+        "labels": {
+            "alertname": "ExpressConnectRegionDown",
+            "severity": "warning",
+            "account": "prod",
+            "region_id": "cn-hangzhou",
+        },
+        "annotations": {"summary": "region down"},
+    }
+
+    def locked(pc_id: str, region: str) -> dict[str, Any]:
+        return {
+            "labels": {
+                "alertname": "ExpressConnectPhysicalConnectionFinancialLocked",
+                "severity": "critical",
+                "account": "prod",
+                "region_id": region,
+                "physical_connection_id": pc_id,
+            },
+            "annotations": {"summary": "locked"},
+        }
+
+    with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
+        post_alerts(
+            am.url, [region_down, locked("pc-hz", "cn-hangzhou"), locked("pc-sh", "cn-shanghai")]
+        )
+
+        def paged() -> set[str]:
+            return {a["labels"]["physical_connection_id"] for a in webhook.alerts("pager")}
+
+        wait_until(lambda: "pc-sh" in paged(), 30, "the page for the healthy region")
+        wait_until(lambda: webhook.alerts("chat"), 30, "RegionDown in chat")
+        time.sleep(3)  # several 1s group intervals: the inhibited page would have gone out
+        assert paged() == {"pc-sh"}
+
+        region_down["endsAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        post_alerts(am.url, [region_down, locked("pc-hz", "cn-hangzhou")])
+        wait_until(lambda: "pc-hz" in paged(), 30, "the page once the region recovered")
