@@ -275,6 +275,8 @@ class Simulator:
                 log.info("scenario step %d at %.1fs: %s", n, step.at, step.kind())
             except (KeyError, ValueError) as exc:
                 log.warning("scenario step %d failed: %s", n, exc)
+            except Exception:  # a bad step must not stop the timeline or the server
+                log.exception("scenario step %d failed", n)
             self.scenario_done = n + 1
 
     async def _tick_forever(self) -> None:
