@@ -47,7 +47,13 @@ REGIONS = ("cn-hangzhou", "cn-shanghai")
 # $__rate_interval as Grafana computes it at the 60s scrape interval of config/prometheus.yml
 # (4 x scrape interval), and the default 6h range.
 RATE_INTERVAL = "4m"
-THROTTLE_FAULT = {"kind": "Throttling.User", "action": "DescribePhysicalConnections", "count": 2}
+# One region, so that both injections count into the same series.
+THROTTLE_FAULT = {
+    "kind": "Throttling.User",
+    "action": "DescribePhysicalConnections",
+    "region": REGIONS[0],
+    "count": 2,
+}
 NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
 STATUSES = (
     *("Initial", "Approved", "Allocating", "Allocated", "Confirmed", "Enabled"),
