@@ -16,8 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-localhost/expressconnect-exporter:proof}
 BASE=docker.io/library/python:3.11-slim
-SIM_PORT=${SIM_PORT:-19080}
-EXPORTER_PORT=${EXPORTER_PORT:-19756}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+SIM_PORT=${SIM_PORT:-$(free_port)}
+EXPORTER_PORT=${EXPORTER_PORT:-$(free_port)}
+TLS_PORT=${TLS_PORT:-$(free_port)}
+# Per-run container names, so two runs side by side do not meet.
+SIM=ece-proof-$$-sim
+EXPORTER=ece-proof-$$-exporter
+TLS=ece-proof-$$-tls
 RUN_FLAGS=(--runtime runc --cgroup-manager cgroupfs --ulimit nofile=4096:4096
   --ulimit nproc=4096:4096 --network host --health-interval disable)
 # (--health-interval disable: podman's healthcheck timers need systemd; the check is run by hand
@@ -64,7 +70,9 @@ build_stand_in_base() {
 }
 
 cleanup() {
-  podman rm -f ece-proof-exporter ece-proof-sim >/dev/null 2>&1 || true
+  for name in "$SIM" "$EXPORTER" "$TLS"; do
+    podman rm -f -t 2 "$name" >/dev/null 2>&1 || true
+  done
   rm -rf "${workdir:-}"
 }
 trap cleanup EXIT
@@ -121,52 +129,135 @@ YAML
 chmod 0644 "$workdir/config.yml"
 
 step "run the simulator and the exporter from the image (read-only root fs, host loopback)"
-prun -d --name ece-proof-sim "${RUN_FLAGS[@]}" --read-only "$IMAGE" \
+prun -d --name "$SIM" "${RUN_FLAGS[@]}" --read-only "$IMAGE" \
   simulate --listen "127.0.0.1:$SIM_PORT" --connections 12 --regions cn-hangzhou,cn-shanghai \
   >/dev/null
-prun -d --name ece-proof-exporter "${RUN_FLAGS[@]}" --read-only \
+prun -d --name "$EXPORTER" "${RUN_FLAGS[@]}" --read-only \
   -e SIM_SECRET=sim-access-key-secret \
   -e EXPRESSCONNECT_HEALTHCHECK_URL="http://127.0.0.1:$EXPORTER_PORT/healthz" \
   -v "$workdir/config.yml:/etc/expressconnect-exporter/config.yml:ro,Z" "$IMAGE" >/dev/null
 
-fetch() { python3 -c 'import sys, urllib.request
-r = urllib.request.urlopen(sys.argv[1], timeout=5)
-sys.stdout.write(f"HTTP {r.status}\n" + r.read().decode())' "$1"; }
+# fetch URL [CA_FILE [USER:PASSWORD]]: prints "HTTP <status>" and the body (4xx/5xx too).
+fetch() { python3 -c 'import base64, ssl, sys, urllib.error, urllib.request
+url, ca, cred = (sys.argv[1:] + ["", ""])[:3]
+req = urllib.request.Request(url)
+if cred:
+    req.add_header("Authorization", "Basic " + base64.b64encode(cred.encode()).decode())
+ctx = ssl.create_default_context(cafile=ca) if ca else None
+try:
+    r = urllib.request.urlopen(req, timeout=5, context=ctx)
+except urllib.error.HTTPError as e:
+    r = e
+sys.stdout.write(f"HTTP {r.status}\n" + r.read().decode())' "$@"; }
 
 ready=""
 for _ in $(seq 1 60); do
-  if fetch "http://127.0.0.1:$EXPORTER_PORT/readyz" >/dev/null 2>&1; then ready=1; break; fi
-  [ "$(podman inspect -f '{{.State.Running}}' ece-proof-exporter)" = true ] || break
+  if [[ "$(fetch "http://127.0.0.1:$EXPORTER_PORT/readyz" 2>/dev/null)" == "HTTP 200"* ]]; then
+    ready=1
+    break
+  fi
+  [ "$(podman inspect -f '{{.State.Running}}' "$EXPORTER")" = true ] || break
   sleep 1
 done
 if [ -z "$ready" ]; then
   echo "FAIL: exporter never became ready" >&2
-  podman logs ece-proof-exporter >&2 || true
+  podman logs "$EXPORTER" >&2 || true
   exit 1
 fi
 
 step "GET /healthz from the host"
-fetch "http://127.0.0.1:$EXPORTER_PORT/healthz"; echo
+health=$(fetch "http://127.0.0.1:$EXPORTER_PORT/healthz")
+echo "$health"
+grep -q '^HTTP 200' <<<"$health" || { echo "FAIL: /healthz is not 200" >&2; exit 1; }
 step "GET /metrics from the host (region and connection series)"
 metrics=$(fetch "http://127.0.0.1:$EXPORTER_PORT/metrics")
 echo "$metrics" | head -1
+grep -q '^HTTP 200' <<<"$metrics" || { echo "FAIL: /metrics is not 200" >&2; exit 1; }
 echo "$metrics" | grep -E '^expressconnect_(region_up|region_physical_connections|exporter_build_info)'
 connections=$(echo "$metrics" | grep -c '^expressconnect_physical_connection_info{' || true)
 echo "expressconnect_physical_connection_info series: $connections"
-[ "$connections" -eq 12 ] || { echo "FAIL: expected 12 connections" >&2; exit 1; }
-echo "$metrics" | grep -q '^expressconnect_region_up{.*} 1' || { echo "FAIL: no region up" >&2; exit 1; }
+if [ "$connections" -ne 12 ] || grep -q '^expressconnect_region_up{.*} 0' <<<"$metrics"; then
+  echo "FAIL: expected 12 connections in 2 regions, both up; exporter log:" >&2
+  podman logs "$EXPORTER" 2>&1 | tail -20 >&2
+  exit 1
+fi
 
 step "who runs it"
-podman exec ece-proof-exporter id
-uid=$(podman exec ece-proof-exporter id -u)
+podman exec "$EXPORTER" id
+uid=$(podman exec "$EXPORTER" id -u)
 [ "$uid" != 0 ] || { echo "FAIL: exporter runs as root" >&2; exit 1; }
-podman top ece-proof-exporter user huser args
+podman top "$EXPORTER" user huser args
 
 step "HEALTHCHECK from the image"
-if ! podman healthcheck run ece-proof-exporter; then
+if ! podman healthcheck run "$EXPORTER"; then
   echo "FAIL: the image's HEALTHCHECK reports unhealthy" >&2
   exit 1
 fi
 echo "healthcheck: healthy"
 
-step "PASS: image $IMAGE builds and serves /healthz and /metrics as uid $uid"
+step "TLS + basic auth from the image (--web.config.file, certificate made with openssl)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -keyout "$workdir/server.key" -out "$workdir/server.crt" -subj /CN=image-proof \
+  -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+chown 10001:10001 "$workdir/server.key" && chmod 0600 "$workdir/server.key"
+password=proof-$RANDOM$RANDOM
+hash=$(prun --rm "${RUN_FLAGS[@]}" --entrypoint python "$IMAGE" -c \
+  "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(10)).decode())" \
+  "$password")
+cat >"$workdir/web-config.yml" <<YAML
+tls_server_config:
+  cert_file: /etc/expressconnect-exporter/tls/server.crt
+  key_file: /etc/expressconnect-exporter/tls/server.key
+basic_auth_users:
+  prometheus: "$hash"
+unauthenticated_paths: [/healthz]
+YAML
+sed "s/127.0.0.1:$EXPORTER_PORT/127.0.0.1:$TLS_PORT/" "$workdir/config.yml" >"$workdir/config-tls.yml"
+chmod 0644 "$workdir/web-config.yml" "$workdir/config-tls.yml" "$workdir/server.crt"
+prun -d --name "$TLS" "${RUN_FLAGS[@]}" --read-only \
+  -e SIM_SECRET=sim-access-key-secret \
+  -e EXPRESSCONNECT_HEALTHCHECK_URL="https://127.0.0.1:$TLS_PORT/healthz" \
+  -v "$workdir/config-tls.yml:/etc/expressconnect-exporter/config.yml:ro,Z" \
+  -v "$workdir/web-config.yml:/etc/expressconnect-exporter/web-config.yml:ro,Z" \
+  -v "$workdir/server.crt:/etc/expressconnect-exporter/tls/server.crt:ro,Z" \
+  -v "$workdir/server.key:/etc/expressconnect-exporter/tls/server.key:ro,Z" \
+  "$IMAGE" --config /etc/expressconnect-exporter/config.yml \
+  --web.config.file /etc/expressconnect-exporter/web-config.yml >/dev/null
+ready=""
+for _ in $(seq 1 60); do
+  status=$(fetch "https://127.0.0.1:$TLS_PORT/readyz" "$workdir/server.crt" \
+    "prometheus:$password" 2>/dev/null || true)
+  if [[ "$status" == "HTTP 200"* ]]; then ready=1; break; fi
+  [ "$(podman inspect -f '{{.State.Running}}' "$TLS")" = true ] || break
+  sleep 1
+done
+if [ -z "$ready" ]; then
+  echo "FAIL: TLS exporter never became ready" >&2
+  podman logs "$TLS" >&2 || true
+  exit 1
+fi
+echo "--- https /metrics with the right password:"
+secure=$(fetch "https://127.0.0.1:$TLS_PORT/metrics" "$workdir/server.crt" "prometheus:$password")
+echo "$secure" | grep -E '^(HTTP|expressconnect_region_up)'
+grep -q '^HTTP 200' <<<"$secure" || { echo "FAIL: TLS scrape is not 200" >&2; exit 1; }
+echo "--- https /metrics with a wrong password:"
+wrong=$(fetch "https://127.0.0.1:$TLS_PORT/metrics" "$workdir/server.crt" "prometheus:wrong")
+echo "$wrong"
+grep -q '^HTTP 401' <<<"$wrong" || { echo "FAIL: wrong password not refused" >&2; exit 1; }
+echo "--- plain http to the TLS port:"
+if fetch "http://127.0.0.1:$TLS_PORT/metrics" "" "prometheus:$password" 2>/dev/null; then
+  echo "FAIL: plain HTTP answered on the TLS port" >&2
+  exit 1
+fi
+echo "refused (connection closed, no HTTP response)"
+if grep -q Traceback <<<"$(podman logs "$TLS" 2>&1)"; then
+  echo "FAIL: traceback in the exporter log" >&2
+  exit 1
+fi
+if ! podman healthcheck run "$TLS"; then
+  echo "FAIL: HEALTHCHECK over https reports unhealthy" >&2
+  exit 1
+fi
+echo "healthcheck over https (unauthenticated /healthz): healthy"
+
+step "PASS: image $IMAGE builds and serves /healthz and /metrics as uid $uid, also over TLS with basic auth"
