@@ -62,10 +62,16 @@ def wait_until(
             value = probe()
             if value:
                 return value
+        except ProcessExited:
+            raise
         except Exception as exc:  # the thing polled is not up yet
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last_error})")
+
+
+class ProcessExited(AssertionError):
+    """The process being waited for is gone: polling longer cannot help."""
 
 
 class Proc:
@@ -87,7 +93,7 @@ class Proc:
     def wait_ready(self, path: str, timeout: float = 30.0) -> None:
         def probe() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(
+                raise ProcessExited(
                     f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             http_get(self.url + path, timeout=2)
