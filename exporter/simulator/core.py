@@ -337,6 +337,13 @@ class Simulator:
         return self.select(target.select or {})
 
     def _resolve(self, step: Step, n: int) -> str | None:
+        if step.add is not None:
+            try:
+                self._account(step.add.account)
+            except KeyError as exc:
+                raise ScenarioError(f"scenario steps.{n}.add: {exc.args[0]}") from None
+            if step.add.region not in REGION_IDS:
+                raise ScenarioError(f"scenario steps.{n}.add: unknown region {step.add.region!r}")
         target = step.set or step.remove
         if target is None:
             return None

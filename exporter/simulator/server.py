@@ -53,13 +53,10 @@ class _ApiHandler:
         sim = self.sim
         query = dict(request.query)
         form: dict[str, str] = {}
-        body = await request.read()
-        if body and request.content_type == "application/x-www-form-urlencoded":
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        params = {**query, **form}
+        params: dict[str, str] = dict(query)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        action = params.get("Action") or headers.get("x-acs-action", "")
-        region = params.get("RegionId", "")
+        action = query.get("Action") or headers.get("x-acs-action", "")
+        region = query.get("RegionId", "")
         account: str | None = None
         caller_key: str | None = None
         version: str | None = None
@@ -67,6 +64,15 @@ class _ApiHandler:
         status = 200
         code = "OK"
         try:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise ApiError("InvalidParameter", "The request body is too large.") from None
+            if body and request.content_type == "application/x-www-form-urlencoded":
+                form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+                params = {**query, **form}
+                action = params.get("Action") or action
+                region = params.get("RegionId", "")
             if "Version" not in params and "x-acs-version" in headers:
                 params["Version"] = headers["x-acs-version"]
             if not action:

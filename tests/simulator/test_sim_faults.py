@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.request
 
 import pytest
 
@@ -186,3 +187,22 @@ def test_faults_over_the_control_plane(fresh_sim: tuple[Simulator, str]) -> None
     status, limits = control(url, "POST", "rate-limits", {"rate": 100})
     assert status == 201 and limits == [{"rate": 100.0}]
     assert control(url, "DELETE", "rate-limits")[1] == {"cleared": True}
+
+
+def test_bad_requests_get_vendor_bodies(fresh_sim: tuple[Simulator, str]) -> None:
+    _, url = fresh_sim
+    big = urllib.request.Request(
+        f"{url}/",
+        data=b"x=" + b"a" * 2_000_000,
+        method="POST",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(big)
+    body = json.loads(info.value.read())
+    assert info.value.code == 400 and body["Code"] == "InvalidParameter" and body["RequestId"]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{url}/?RegionId=cn-hangzhou")
+    body = json.loads(info.value.read())
+    assert (info.value.code, body["Code"]) == (400, "MissingParameter")
+    assert '"Action"' in body["Message"]

@@ -161,6 +161,8 @@ async def test_scenario_runs_on_time() -> None:
         ({"steps": [{"set": {"Name": "x"}}]}, "exactly one of id or select"),
         ({"steps": [{"fault": {"kind": "Gremlins"}}]}, "steps.0.fault.kind"),
         ({"stepz": []}, "stepz"),
+        ({"steps": [{"add": {"region": "mars-1"}}]}, "unknown region"),
+        ({"steps": [{"add": {"region": "cn-hangzhou", "account": "ghost"}}]}, "ghost"),
     ],
 )
 def test_scenario_errors_are_one_line(scenario: dict[str, object], message: str) -> None:

@@ -11,9 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-pytest.importorskip("alibabacloud_vpc20160428")  # a test extra: installed by the README command
-
 from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_util import models as util_models
