@@ -58,6 +58,8 @@ import yaml
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from exporter.config import _UniqueKeyLoader
+
 __all__ = ["WebConfigError", "WebConfigManager", "load_web_config"]
 
 log = logging.getLogger("exporter.webconfig")
@@ -212,10 +214,16 @@ def _check_unsupported(raw: Mapping[str, Any]) -> None:
 def parse_web_config(text: str) -> WebConfig:
     """Validate the YAML text of a web config; WebConfigError names the first bad field."""
     try:
-        raw = yaml.safe_load(text)
+        # The config module's loader: duplicate keys (two entries for one user) are errors.
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise WebConfigError("YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(exc, "problem", "") or "")
+        if problem.startswith("duplicate key"):
+            raise WebConfigError(f"{problem}{where}") from None
         raise WebConfigError(f"not valid YAML{where}") from None
     if raw is None:
         raw = {}
@@ -316,7 +324,13 @@ def _watched(path: Path, config: WebConfig | None) -> list[str]:
 
 
 def load_web_config(path: Path) -> WebConfig:
-    """Read and validate a web config file, relative paths resolved; WebConfigError if bad."""
+    """Validate a web config file completely, certificate, key and CA files loaded (for
+    --check-config); WebConfigError names the first problem."""
+    return _load(path).config
+
+
+def _read_web_config(path: Path) -> WebConfig:
+    """Read and validate the file itself, relative paths resolved; WebConfigError if bad."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -341,7 +355,7 @@ def load_web_config(path: Path) -> WebConfig:
 def _load(path: Path) -> _Loaded:
     # The signature is taken before reading, so a change during the read is seen next time.
     config_stat = _stat(str(path))
-    config = load_web_config(path)
+    config = _read_web_config(path)
     signature = ((str(path), config_stat), *_signature(_watched(path, config)[1:]))
     tls = config.tls_server_config
     verify_mode = ssl.CERT_NONE

@@ -304,3 +304,32 @@ def test_bad_web_config_file_stops_the_exporter_with_one_line(tmp_path: Path) ->
         f"web config {web_config}: tls_server_config.cert_file/key_file: cannot load "
         f"{tmp_path}/nope.crt with {tmp_path}/nope.key: No such file or directory"
     ), lines[0]
+
+
+def test_check_config_loads_the_web_config_certificates_too(pki: PKI, tmp_path: Path) -> None:
+    config = exporter_config(tmp_path, "http://127.0.0.1:9", harness.free_port())
+    ca = pki.ca("ca")
+    server = pki.issue(ca, "server", server=True)
+    web_config = tmp_path / "web.yml"
+    argv = [sys.executable, "-m", "exporter", "--config", str(config), "--check-config"]
+    argv += ["--web.config.file", str(web_config)]
+
+    web_config.write_text(
+        yaml.safe_dump(
+            {"tls_server_config": {"cert_file": str(server.cert), "key_file": str(server.key)}}
+        )
+    )
+    good = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=harness.ROOT)
+    assert good.returncode == 0, good.stderr
+
+    # Syntactically fine, but the key does not belong to the certificate.
+    web_config.write_text(
+        yaml.safe_dump(
+            {"tls_server_config": {"cert_file": str(ca.path), "key_file": str(server.key)}}
+        )
+    )
+    bad = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=harness.ROOT)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "tls_server_config.cert_file/key_file: cannot load" in bad.stderr
+    assert "KEY_VALUES_MISMATCH" in bad.stderr

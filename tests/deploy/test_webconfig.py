@@ -32,6 +32,10 @@ HASH = "$2b$04$" + "a" * 53  # well-formed; these tests never check it
         ("[1, 2]", "the top level must be a mapping"),
         ("tls_server_config: {cert_file: a\n", "not valid YAML at line 2"),
         ("basic_auth: {}", "basic_auth: unknown field"),
+        (
+            f"basic_auth_users:\n  alice: '{HASH}'\n  alice: '{HASH}'\n",
+            "duplicate key 'alice' at line 3",
+        ),
         ("tls_server_config: {certfile: x}", "tls_server_config.certfile: unknown field"),
         (
             "tls_server_config: {min_version: TLS11}",
