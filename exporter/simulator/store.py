@@ -58,16 +58,20 @@ class Store:
 
     def select(self, criteria: dict[str, Any]) -> list[Connection]:
         """Connections whose fields equal ``criteria`` (``account``/``region`` match the owner
-        and region), in generation order: the deterministic selector scenarios use."""
+        and region, ``has`` lists fields that must be present), in generation order: the
+        deterministic selector scenarios use."""
         want = dict(criteria)
         account = want.pop("account", None)
         region = want.pop("region", None)
+        has = want.pop("has", [])
+        has = [has] if isinstance(has, str) else list(has)
         with self.lock:
             return [
                 c
                 for c in self._by_id.values()
                 if (account is None or c.account == account)
                 and (region is None or c.region == region)
+                and all(k in c.fields for k in has)
                 and all(c.fields.get(k) == v for k, v in want.items())
             ]
 

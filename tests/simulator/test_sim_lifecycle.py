@@ -186,3 +186,18 @@ def test_demo_scenario_resolves(seed: int, connections: int) -> None:
         sim.run_step(sim.scenario.steps[steps.index(step)], step["target"])  # type: ignore[union-attr]
     locked = [r for r in sim.connections() if r["BusinessStatus"] != "Normal"]
     assert locked
+
+
+def test_alerts_scenario_targets_distinct_lines() -> None:
+    path = DEMO.parent / "scenarios" / "alerts-e2e.yml"
+    sim = Simulator(scenario=path)  # the default fleet the scenario is written for
+    targets = [s["target"] for s in sim.scenario_status()["steps"] if s["target"]]
+    assert len(targets) == len(set(targets)) == 7
+    redundant = sim.connection(targets[5])
+    assert "RedundantPhysicalConnectionId" in redundant
+
+
+def test_selector_has() -> None:
+    sim = Simulator(seed=3, connections=40, lifecycle=False)
+    pc_id = sim.select({"has": ["RedundantPhysicalConnectionId"], "index": -1})
+    assert "RedundantPhysicalConnectionId" in sim.connection(pc_id)
