@@ -103,6 +103,10 @@ _CACHE_SIZE = 256
 _REALM = 'Basic realm="expressconnect-exporter", charset="UTF-8"'
 
 
+#: (path, (mtime_ns, size, inode) or None when missing) for every file a generation was read from.
+_Signature = tuple[tuple[str, tuple[int, int, int] | None], ...]
+
+
 class WebConfigError(Exception):
     """An unusable web config; the message is one line naming the file and the field."""
 
@@ -182,8 +186,13 @@ class _Loaded:
     config: WebConfig
     tls: ssl.SSLContext | None  # the inner context: certificate and client CAs of this load
     verify_mode: ssl.VerifyMode
-    signature: tuple[tuple[str, tuple[int, int, int] | None], ...]
+    signature: _Signature
     users: Mapping[str, bytes]
+
+    @property
+    def bcrypt_cost(self) -> int:
+        """The highest cost among the users' hashes: what a decoy check must cost."""
+        return max((int(hashed[4:6]) for hashed in self.users.values()), default=10)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -311,7 +320,7 @@ def _stat(path: str) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _signature(paths: list[str]) -> tuple[tuple[str, tuple[int, int, int] | None], ...]:
+def _signature(paths: list[str]) -> _Signature:
     return tuple((p, _stat(p)) for p in paths)
 
 
@@ -409,18 +418,25 @@ class WebConfigManager:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._current = _load(path)
-        self._failed_signature: tuple[tuple[str, tuple[int, int, int] | None], ...] | None = None
+        self._failed_signature: _Signature | None = None
         self._checked_at = time.monotonic()
         self._cache_key = secrets.token_bytes(32)
         self._cache: OrderedDict[bytes, bool] = OrderedDict()
         # One thread: bcrypt is CPU-bound, so failed logins queue instead of eating every core.
         self._bcrypt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webconfig-bcrypt")
+        self._warm_decoy(self._current)
         self._middleware = self._make_middleware()
         self._front: ssl.SSLContext | None = None
         if self._current.tls is not None:
             self._front = _server_context(self._current.config.tls_server_config)
             self._apply_to_front(self._current)
             self._front.sni_callback = self._on_client_hello
+
+    def _warm_decoy(self, loaded: _Loaded) -> None:
+        """Make the decoy hash in the background, so even the first unknown user costs what a
+        known one does."""
+        if loaded.users:
+            self._bcrypt.submit(_decoy_hash, loaded.bcrypt_cost)
 
     @property
     def config(self) -> WebConfig:
@@ -471,6 +487,8 @@ class WebConfigManager:
                     f"web config {self._path}: tls_server_config: turning TLS on or off "
                     "needs a restart"
                 )
+            if loaded.tls is not None:
+                self._apply_to_front(loaded)
         except WebConfigError as exc:
             self._failed_signature = signature
             log.error(
@@ -478,10 +496,9 @@ class WebConfigManager:
             )
             return False
         self._failed_signature = None
-        if loaded.tls is not None:
-            self._apply_to_front(loaded)
         self._current = loaded
         self._cache.clear()
+        self._warm_decoy(loaded)
         log.info("web config reloaded", extra={"path": str(self._path)})
         return True
 
@@ -494,10 +511,18 @@ class WebConfigManager:
         """
         assert self._front is not None and loaded.tls is not None
         tls = loaded.config.tls_server_config
+        # First, as the one step that can fail (files changed again since _load): then the
+        # front is left as it was.
+        try:
+            self._front.load_cert_chain(tls.cert_file, tls.key_file, password=_no_password)
+        except OSError as exc:
+            raise WebConfigError(
+                f"web config {self._path}: tls_server_config.cert_file/key_file: changed "
+                f"while loading: {exc.strerror or exc}"
+            ) from None
         self._front.minimum_version = _TLS_VERSIONS[tls.min_version]
         self._front.maximum_version = _TLS_VERSIONS[tls.max_version]
         self._front.verify_mode = loaded.verify_mode
-        self._front.load_cert_chain(tls.cert_file, tls.key_file, password=_no_password)
 
     def _on_client_hello(
         self, ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext
@@ -524,9 +549,7 @@ class WebConfigManager:
         config = current.config
         headers = config.http_server_config.headers
         if current.users and request.path not in config.unauthenticated_paths:
-            authorized = await self._authorized(
-                current.users, request.headers.get(hdrs.AUTHORIZATION)
-            )
+            authorized = await self._authorized(current, request.headers.get(hdrs.AUTHORIZATION))
             if not authorized:
                 return web.Response(
                     status=401,
@@ -542,16 +565,15 @@ class WebConfigManager:
             response.headers.update(headers)
         return response
 
-    async def _authorized(self, users: Mapping[str, bytes], header: str | None) -> bool:
+    async def _authorized(self, current: _Loaded, header: str | None) -> bool:
         credentials = _basic_credentials(header)
         if credentials is None:
             return False
         user, password = credentials
-        stored = users.get(user)
+        stored = current.users.get(user)
         if stored is None:
-            cost = max((int(h[4:6]) for h in users.values()), default=10)
             loop = asyncio.get_running_loop()
-            hashed = await loop.run_in_executor(self._bcrypt, _decoy_hash, cost)
+            hashed = await loop.run_in_executor(self._bcrypt, _decoy_hash, current.bcrypt_cost)
         else:
             hashed = stored
         # Cache by a keyed hash of (user, stored hash, password): no plaintext is kept, and a
