@@ -92,10 +92,6 @@ class Authenticator:
         self._nonces: set[tuple[str, str]] = set()
         self._nonce_expiry: deque[tuple[float, tuple[str, str]]] = deque()
 
-    def peek_account(self, access_key_id: str) -> Account | None:
-        key = self._keys.get(access_key_id)
-        return key.account if key else None
-
     def verify(self, req: IncomingRequest) -> Caller:
         auth = req.headers.get("authorization", "")
         if auth.startswith(signing.V3_ALGORITHM):

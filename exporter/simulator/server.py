@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -24,7 +25,6 @@ from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
 
 log = logging.getLogger("exporter.simulator")
-SIMULATOR_KEY: web.AppKey[Simulator] = web.AppKey("simulator", Simulator)
 _JSON = "application/json"
 _HANG_DEFAULT = 600.0
 
@@ -35,12 +35,24 @@ class _Drop(Exception):
 
 def build_app(sim: Simulator) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
-    app[SIMULATOR_KEY] = sim
     add_control_routes(app, sim)
     handler = _ApiHandler(sim)
     app.router.add_route("*", "/", handler.handle)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app
+
+
+@dataclass
+class _Trace:
+    """What the request log keeps about one request, filled in as handling proceeds."""
+
+    action: str = ""
+    region: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    account: str | None = None
+    access_key_id: str | None = None
+    signature_version: str | None = None
+    faults: tuple[str, ...] = ()
 
 
 class _ApiHandler:
@@ -50,146 +62,115 @@ class _ApiHandler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.time()
         request_id = new_request_id()
-        sim = self.sim
-        query = dict(request.query)
-        form: dict[str, str] = {}
-        params: dict[str, str] = dict(query)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        action = query.get("Action") or headers.get("x-acs-action", "")
-        region = query.get("RegionId", "")
-        account: str | None = None
-        caller_key: str | None = None
-        version: str | None = None
-        fired_kinds: tuple[str, ...] = ()
-        status = 200
-        code = "OK"
+        trace = _Trace()
         try:
-            try:
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                raise ApiError("InvalidParameter", "The request body is too large.") from None
-            if body and request.content_type == "application/x-www-form-urlencoded":
-                form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-                params = {**query, **form}
-                action = params.get("Action") or action
-                region = params.get("RegionId", "")
-            if "Version" not in params and "x-acs-version" in headers:
-                params["Version"] = headers["x-acs-version"]
-            if not action:
-                raise ApiError(
-                    "MissingParameter",
-                    'The input parameter "Action" that is mandatory for processing this '
-                    "request is not supplied.",
-                )
-            caller = sim.auth.verify(
-                IncomingRequest(request.method, request.path, query, form, headers, body)
-            )
-            account = caller.account.name
-            caller_key = caller.access_key_id
-            version = caller.signature_version
-            page = _page(params) if action == "DescribePhysicalConnections" else None
-            fired = sim.faults.fire(account, region, action, page)
-            fired_kinds = tuple(f.kind for f in fired)
-            total_delta = 0
-            mangle: str | None = None
-            for fault in fired:
-                kind = fault.kind
-                if kind == "latency":
-                    await asyncio.sleep(1.0 if fault.seconds is None else fault.seconds)
-                elif kind == "hang":
-                    await asyncio.sleep(_HANG_DEFAULT if fault.seconds is None else fault.seconds)
-                    raise _Drop
-                elif kind == "reset":
-                    raise _Drop
-                elif kind in ERROR_KINDS:
-                    raise common(kind)
-                elif kind == "shift_records" and region:
-                    sim.store.rotate(account, region, fault.delta)
-                elif kind == "total_count_change":
-                    total_delta += fault.delta
-                elif kind in ("malformed_json", "truncated_json"):
-                    mangle = kind
-            if not sim.rate_limits.allow(account, region, action):
-                raise common("Throttling.User")
-            payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
-            if mangle == "truncated_json":
-                payload = payload[: max(1, len(payload) // 2)]
-            elif mangle == "malformed_json":
-                payload = payload[: max(1, len(payload) // 2)] + b'"}<html>502 Bad Gateway'
+            payload = await self._answer(request, request_id, trace)
+            status, code = 200, "OK"
         except _Drop:
-            status, code = 0, "ConnectionReset"
-            self._record(
-                request,
-                request_id,
-                started,
-                action,
-                region,
-                account,
-                caller_key,
-                version,
-                status,
-                code,
-                params,
-                fired_kinds,
-            )
+            self._record(request, request_id, started, trace, 0, "ConnectionReset")
             if request.transport is not None:
                 request.transport.close()
             raise asyncio.CancelledError from None
         except ApiError as exc:
             status, code = exc.status, exc.code
-            payload = error_body(exc, request_id, _host_id(region))
+            payload = error_body(exc, request_id, _host_id(trace.region))
         except Exception:  # never a traceback on the wire
-            log.exception("unexpected error handling %s", action)
-            exc2 = common("InternalError")
-            status, code = exc2.status, exc2.code
-            payload = error_body(exc2, request_id, _host_id(region))
-        self._record(
-            request,
-            request_id,
-            started,
-            action,
-            region,
-            account,
-            caller_key,
-            version,
-            status,
-            code,
-            params,
-            fired_kinds,
-        )
+            log.exception("unexpected error handling %s", trace.action)
+            error = common("InternalError")
+            status, code = error.status, error.code
+            payload = error_body(error, request_id, _host_id(trace.region))
+        self._record(request, request_id, started, trace, status, code)
         return web.Response(body=payload, status=status, content_type=_JSON)
+
+    async def _answer(self, request: web.Request, request_id: str, trace: _Trace) -> bytes:
+        """Parse, authenticate, apply faults and limits, run the action: the answer's body."""
+        sim = self.sim
+        query = dict(request.query)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError("InvalidParameter", "The request body is too large.") from None
+        form: dict[str, str] = {}
+        if body and request.content_type == "application/x-www-form-urlencoded":
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        params = {**query, **form}
+        trace.params = params
+        trace.action = action = params.get("Action") or headers.get("x-acs-action", "")
+        trace.region = region = params.get("RegionId", "")
+        if "Version" not in params and "x-acs-version" in headers:
+            params["Version"] = headers["x-acs-version"]
+        if not action:
+            raise ApiError(
+                "MissingParameter",
+                'The input parameter "Action" that is mandatory for processing this '
+                "request is not supplied.",
+            )
+        caller = sim.auth.verify(
+            IncomingRequest(request.method, request.path, query, form, headers, body)
+        )
+        trace.account = account = caller.account.name
+        trace.access_key_id = caller.access_key_id
+        trace.signature_version = caller.signature_version
+
+        page = _page(params) if action == "DescribePhysicalConnections" else None
+        fired = sim.faults.fire(account, region, action, page)
+        trace.faults = tuple(f.kind for f in fired)
+        total_delta = 0
+        mangle: str | None = None
+        for fault in fired:
+            kind = fault.kind
+            if kind == "latency":
+                await asyncio.sleep(1.0 if fault.seconds is None else fault.seconds)
+            elif kind == "hang":
+                await asyncio.sleep(_HANG_DEFAULT if fault.seconds is None else fault.seconds)
+                raise _Drop
+            elif kind == "reset":
+                raise _Drop
+            elif kind in ERROR_KINDS:
+                raise common(kind)
+            elif kind == "shift_records" and region:
+                sim.store.rotate(account, region, fault.delta)
+            elif kind == "total_count_change":
+                total_delta += fault.delta
+            elif kind in ("malformed_json", "truncated_json"):
+                mangle = kind
+        if not sim.rate_limits.allow(account, region, action):
+            raise common("Throttling.User")
+
+        payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
+        if mangle == "truncated_json":
+            return payload[: max(1, len(payload) // 2)]
+        if mangle == "malformed_json":
+            return payload[: max(1, len(payload) // 2)] + b'"}<html>502 Bad Gateway'
+        return payload
 
     def _record(
         self,
         request: web.Request,
         request_id: str,
         started: float,
-        action: str,
-        region: str,
-        account: str | None,
-        access_key_id: str | None,
-        version: str | None,
+        trace: _Trace,
         status: int,
         code: str,
-        params: dict[str, str],
-        faults: tuple[str, ...],
     ) -> None:
-        if account is None and access_key_id is None:
-            access_key_id = params.get("AccessKeyId")
+        access_key_id = trace.access_key_id
+        if access_key_id is None:
+            access_key_id = trace.params.get("AccessKeyId")
         self.sim.log.add(
             RequestRecord(
                 time=started,
                 request_id=request_id,
                 method=request.method,
-                action=action,
-                region=region,
-                account=account,
+                action=trace.action,
+                region=trace.region,
+                account=trace.account,
                 access_key_id=access_key_id,
-                signature_version=version,
+                signature_version=trace.signature_version,
                 status=status,
                 code=code,
-                params=public_params(params),
-                faults=faults,
+                params=public_params(trace.params),
+                faults=trace.faults,
                 duration_seconds=time.time() - started,
             )
         )

@@ -34,10 +34,6 @@ class Store:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def in_region(self, account: str, region: str) -> list[Connection]:
-        with self.lock:
-            return [self._by_id[i] for i in self._order.get((account, region), ())]
-
     def page(
         self,
         account: str,
