@@ -61,9 +61,9 @@ COMMON: dict[str, tuple[int, str]] = {
 }
 
 
-def common(code: str) -> ApiError:
-    status, message = COMMON[code]
-    return ApiError(code, message, status)
+def common(code: str, status: int | None = None) -> ApiError:
+    default_status, message = COMMON[code]
+    return ApiError(code, message, status or default_status)
 
 
 def missing_parameter(name: str) -> ApiError:

@@ -43,7 +43,8 @@ FaultKind = Literal[
 
 class FaultSpec(BaseModel):
     """What to inject and where. ``seconds``: latency added (default 1) or hang length
-    (default 600); ``delta``: TotalCount offset or records moved (default 1)."""
+    (default 600); ``delta``: TotalCount offset or records moved (default 1); ``status``:
+    HTTP status of an error kind instead of the catalogue's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: FaultKind
@@ -55,6 +56,8 @@ class FaultSpec(BaseModel):
     probability: float = Field(default=1.0, ge=0.0, le=1.0)
     seconds: float | None = Field(default=None, ge=0.0)
     delta: int = 1
+    # HTTP status for error kinds when not the catalogue's (throttling's 400 is unverified).
+    status: int | None = Field(default=None, ge=400, le=599)
 
     def matches(self, account: str, region: str, action: str, page: int | None) -> bool:
         return (
@@ -71,6 +74,7 @@ class RateLimitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     rate: float = Field(gt=0)
     burst: int | None = Field(default=None, ge=1)
+    status: int = Field(default=400, ge=400, le=599)  # of the Throttling.User answer
     account: str | None = None
     region: str | None = None
     action: str | None = None
@@ -162,11 +166,12 @@ class RateLimiter:
         with self._lock:
             return [r.model_dump(exclude_none=True) for r in self._rules]
 
-    def allow(self, account: str, region: str, action: str) -> bool:
+    def allow(self, account: str, region: str, action: str) -> int | None:
+        """None if the request may pass, else the HTTP status to refuse it with."""
         if not self._rules:
-            return True
+            return None
         now = time.monotonic()
-        allowed = True
+        refused: int | None = None
         with self._lock:
             for index, rule in enumerate(self._rules):
                 if not (
@@ -183,5 +188,5 @@ class RateLimiter:
                     self._buckets[key] = (tokens - 1.0, now)
                 else:
                     self._buckets[key] = (tokens, now)
-                    allowed = False
-        return allowed
+                    refused = rule.status
+        return refused

@@ -128,15 +128,16 @@ class _ApiHandler:
             elif kind == "reset":
                 raise _Drop
             elif kind in ERROR_KINDS:
-                raise common(kind)
+                raise common(kind, fault.status)
             elif kind == "shift_records" and region:
                 sim.store.rotate(account, region, fault.delta)
             elif kind == "total_count_change":
                 total_delta += fault.delta
             elif kind in ("malformed_json", "truncated_json"):
                 mangle = kind
-        if not sim.rate_limits.allow(account, region, action):
-            raise common("Throttling.User")
+        refused = sim.rate_limits.allow(account, region, action)
+        if refused is not None:
+            raise common("Throttling.User", refused)
 
         payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
         if mangle == "truncated_json":

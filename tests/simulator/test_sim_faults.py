@@ -185,7 +185,7 @@ def test_faults_over_the_control_plane(fresh_sim: tuple[Simulator, str]) -> None
     assert control(url, "DELETE", "faults")[0] == 200
     assert describe(url, "cn-hangzhou").status == 200
     status, limits = control(url, "POST", "rate-limits", {"rate": 100})
-    assert status == 201 and limits == [{"rate": 100.0}]
+    assert status == 201 and limits == [{"rate": 100.0, "status": 400}]
     assert control(url, "DELETE", "rate-limits")[1] == {"cleared": True}
 
 
@@ -206,3 +206,15 @@ def test_bad_requests_get_vendor_bodies(fresh_sim: tuple[Simulator, str]) -> Non
     body = json.loads(info.value.read())
     assert (info.value.code, body["Code"]) == (400, "MissingParameter")
     assert '"Action"' in body["Message"]
+
+
+def test_error_status_can_be_overridden(fresh_sim: tuple[Simulator, str]) -> None:
+    """Throttling's HTTP 400 is unverified (some clients see 503): both can be simulated."""
+    sim, url = fresh_sim
+    sim.add_fault({"kind": "Throttling", "count": 1, "status": 503})
+    answer = describe(url, "cn-hangzhou")
+    assert (answer.status, answer.code) == (503, "Throttling")
+    sim.add_rate_limit({"rate": 0.01, "burst": 1, "status": 503})
+    assert describe(url, "cn-hangzhou").status == 200
+    answer = describe(url, "cn-hangzhou")
+    assert (answer.status, answer.code) == (503, "Throttling.User")
