@@ -78,7 +78,6 @@ CREDENTIAL_TYPES: tuple[str, ...] = (
 )
 
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -528,9 +527,9 @@ class LabelsConfig(_Model):
         for index, key in enumerate(value):
             if not isinstance(key, str) or not key.strip():
                 raise _ItemError(index, "expected a non-empty tag key")
-            label = tag_label_name(key)
-            if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
-                raise _ItemError(index, f"tag key {key!r} does not make a valid label name")
+            label = tag_label_name(key)  # always a valid label name, but maybe not unique
+            if seen.get(label) == key:
+                raise _ItemError(index, f"tag key {key!r} is listed twice")
             if label in seen:
                 raise _ItemError(
                     index,

@@ -246,6 +246,16 @@ CASES: list[tuple[str, str, str]] = [
         " key 'cost-center'",
     ),
     (
+        "tag-listed-twice",
+        GOOD_ACCOUNT + "labels: {tags: [env, owner, env]}\n",
+        "{file}: labels.tags[2]: tag key 'env' is listed twice",
+    ),
+    (
+        "tag-empty",
+        GOOD_ACCOUNT + "labels: {tags: [env, '']}\n",
+        "{file}: labels.tags[1]: expected a non-empty tag key",
+    ),
+    (
         "log-level-unknown",
         GOOD_ACCOUNT + "log: {level: verbose}\n",
         "{file}: log.level: must be one of 'debug', 'info', 'warning' or 'error'",
