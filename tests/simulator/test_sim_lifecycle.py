@@ -201,3 +201,14 @@ def test_selector_has() -> None:
     sim = Simulator(seed=3, connections=40, lifecycle=False)
     pc_id = sim.select({"has": ["RedundantPhysicalConnectionId"], "index": -1})
     assert "RedundantPhysicalConnectionId" in sim.connection(pc_id)
+
+
+async def test_server_ticks_the_lifecycle_in_the_background() -> None:
+    sim = Simulator(seed=4, connections=0, time_scale=7200)  # two simulated hours per second
+    pc_id = fresh_application(sim, "moving")
+    async with sim.serve():
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if sim.connection(pc_id)["Status"] != "Initial":
+                break
+    assert sim.connection(pc_id)["Status"] != "Initial"
