@@ -340,3 +340,24 @@ def test_demo_runs_both_and_prints_the_urls() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("interval", ["1s", "15s", "2m", "1h"])
+def test_demo_config_is_valid_for_any_interval(interval: str) -> None:
+    from exporter.demo import demo_config
+    from exporter.durations import parse_duration
+
+    seconds = parse_duration(interval)
+    config = demo_config("http://127.0.0.1:18080", ["cn-hangzhou"], seconds, "127.0.0.1:9756")
+    assert config.refresh.interval == seconds
+    assert config.api.endpoint == "http://127.0.0.1:18080"
+    assert config.accounts[0].regions == ("cn-hangzhou",)
+
+
+def test_demo_finds_the_scenario_of_a_checkout() -> None:
+    from exporter.demo import find_demo_scenario
+
+    assert find_demo_scenario() in (
+        ROOT / "exporter" / "data" / "demo-scenario.yml",
+        ROOT / "config" / "demo-scenario.yml",
+    )
