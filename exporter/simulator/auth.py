@@ -89,8 +89,8 @@ class Authenticator:
                     account, sts.access_key_secret, sts.security_token, sts.expiration
                 )
         self._lock = threading.Lock()
-        self._nonces: set[tuple[str, str]] = set()
-        self._nonce_expiry: deque[tuple[float, tuple[str, str]]] = deque()
+        self._nonces: set[str] = set()
+        self._nonce_expiry: deque[tuple[float, str]] = deque()
 
     def verify(self, req: IncomingRequest) -> Caller:
         auth = req.headers.get("authorization", "")
@@ -110,11 +110,11 @@ class Authenticator:
             raise _incomplete()
         ak = params["AccessKeyId"]
         key = self._lookup(ak, params.get("SecurityToken"))
-        self._check_time(params["Timestamp"])
+        stamp = self._check_time(params["Timestamp"])
         expected = signing.v1_signature(key.secret, req.method, params)
         if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
             raise _mismatch(signing.v1_string_to_sign(req.method, params))
-        self._use_nonce(ak, params["SignatureNonce"])
+        self._use_nonce(ak, params["SignatureNonce"], stamp)
         return Caller(key.account, ak, "v1", key.token is not None)
 
     # -- V3 -----------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class Authenticator:
             raise _incomplete()
         ak = parts["Credential"]
         key = self._lookup(ak, headers.get("x-acs-security-token"))
-        self._check_time(headers["x-acs-date"])
+        stamp = self._check_time(headers["x-acs-date"])
         body_hash = hashlib.sha256(req.body).hexdigest()
         canonical = signing.v3_canonical_request(
             req.method, req.path, req.query, headers, signed, body_hash
@@ -141,7 +141,7 @@ class Authenticator:
         expected = signing.v3_signature(key.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), parts["Signature"].lower().encode()):
             raise _mismatch(string_to_sign)
-        self._use_nonce(ak, headers["x-acs-signature-nonce"])
+        self._use_nonce(ak, headers["x-acs-signature-nonce"], stamp)
         return Caller(key.account, ak, "v3", key.token is not None)
 
     # -- shared ---------------------------------------------------------------------------
@@ -162,15 +162,19 @@ class Authenticator:
         return key
 
     @staticmethod
-    def _check_time(value: str) -> None:
-        if abs(time.time() - _parse_timestamp(value)) > WINDOW_SECONDS:
+    def _check_time(value: str) -> float:
+        stamp = _parse_timestamp(value)
+        if abs(time.time() - stamp) > WINDOW_SECONDS:
             raise ApiError(
                 "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
+        return stamp
 
-    def _use_nonce(self, access_key_id: str, nonce: str) -> None:
+    def _use_nonce(self, access_key_id: str, nonce: str, stamp: float) -> None:
+        """Refuse a nonce seen before; remember it only while its timestamp is acceptable
+        (a later replay fails the window check anyway), which bounds memory under load."""
         now = time.time()
-        entry = (access_key_id, nonce)
+        entry = f"{access_key_id}\0{nonce}"
         with self._lock:
             expiry = self._nonce_expiry
             while expiry and expiry[0][0] < now:
@@ -178,8 +182,7 @@ class Authenticator:
             if entry in self._nonces:
                 raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
             self._nonces.add(entry)
-            # A replay after this is refused by the timestamp window anyway.
-            expiry.append((now + 2 * WINDOW_SECONDS, entry))
+            expiry.append((max(now, stamp) + WINDOW_SECONDS + 1, entry))
 
 
 def _mismatch(string_to_sign: str) -> ApiError:
