@@ -291,6 +291,8 @@ class Exporter:
                 await self.discover(account)
             else:
                 await self.refresh(account, region_id)
+        except asyncio.CancelledError:  # stop() cancels passes in flight
+            return
         except Exception:  # a bug must not kill the scheduler; say where
             log.exception("refresh job crashed", extra={"job": job_id.replace("\x1f", "/")})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import gzip
 import json
 import time
@@ -83,6 +84,7 @@ async def scrape(url: str, **headers: str) -> tuple[dict[str, str], bytes]:
             return dict(response.headers), await response.read()
 
 
+@functools.lru_cache(maxsize=4)  # tests look up many values in one body: parse it once
 def samples(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     out = {}
     for family in text_string_to_metric_families(body.decode()):
