@@ -575,3 +575,32 @@ def test_example_web_config_loads_and_its_hash_matches_the_documented_password(
         assert bcrypt.checkpw(b"change-me-to-a-long-random-password", hashed)
     finally:
         manager.close()
+
+
+@pytest.mark.parametrize(
+    ("auth", "with_ca", "mode"),
+    [
+        ("NoClientCert", False, ssl.CERT_NONE),
+        ("RequestClientCert", False, ssl.CERT_NONE),  # nothing to verify against: not asked
+        ("RequestClientCert", True, ssl.CERT_OPTIONAL),
+        ("RequireAnyClientCert", True, ssl.CERT_REQUIRED),
+        ("RequireClientCert", True, ssl.CERT_REQUIRED),
+        ("VerifyClientCertIfGiven", True, ssl.CERT_OPTIONAL),
+        ("RequireAndVerifyClientCert", True, ssl.CERT_REQUIRED),
+    ],
+)
+def test_client_auth_type_maps_to_what_python_ssl_enforces(
+    auth: str, with_ca: bool, mode: ssl.VerifyMode
+) -> None:
+    tls = webconfig.TLSServerConfig.model_validate(
+        {"client_auth_type": auth, "client_ca_file": "ca.crt" if with_ca else ""}
+    )
+    assert webconfig._verify_mode(tls) == mode
+
+
+def test_header_values_cannot_smuggle_line_breaks() -> None:
+    with pytest.raises(WebConfigError) as raised:
+        parse_web_config('http_server_config: {headers: {Content-Security-Policy: "a\\r\\nX: b"}}')
+    assert str(raised.value) == (
+        "http_server_config.headers.Content-Security-Policy: line breaks are not allowed"
+    )
