@@ -68,6 +68,7 @@ class Exporter:
         loader: Callable[[], Config] | None = None,
         credential_factory: CredentialFactory = build_credential_source,
         middlewares: Sequence[Any] = (),
+        on_prepare: Sequence[Any] = (),
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -75,6 +76,7 @@ class Exporter:
         self._loader = loader
         self._credential_factory = credential_factory
         self._middlewares = middlewares
+        self._on_prepare = on_prepare
         self._ssl_context = ssl_context
         self._clock = clock
         self.self_metrics = SelfMetrics(__version__)
@@ -119,7 +121,7 @@ class Exporter:
         self._scheduler = RefreshScheduler(self._run_job)
         self._scheduler.start()
         self._sync_jobs()
-        app = build_app(self, self._config.web.telemetry_path, self._middlewares)
+        app = build_app(self, self._config.web.telemetry_path, self._middlewares, self._on_prepare)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         web_cfg = self._config.web
@@ -482,6 +484,7 @@ async def run_daemon(loader: Callable[[], Config], *, web_config_file: Path | No
         log.error("invalid configuration", extra={"error": str(error)})
         return 2
     middlewares: list[Any] = []
+    on_prepare: list[Any] = []
     ssl_context: ssl.SSLContext | None = None
     web_config: Any = None
     if web_config_file is not None:
@@ -489,8 +492,15 @@ async def run_daemon(loader: Callable[[], Config], *, web_config_file: Path | No
 
         web_config = WebConfigManager(web_config_file)
         middlewares.append(web_config.middleware)
+        on_prepare.append(web_config.on_response_prepare)
         ssl_context = web_config.ssl_context
-    exporter = Exporter(config, loader=loader, middlewares=middlewares, ssl_context=ssl_context)
+    exporter = Exporter(
+        config,
+        loader=loader,
+        middlewares=middlewares,
+        on_prepare=on_prepare,
+        ssl_context=ssl_context,
+    )
     try:
         await exporter.start()
     except OSError as error:

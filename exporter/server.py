@@ -106,7 +106,11 @@ def build_app(
     backend: Backend,
     telemetry_path: str,
     middlewares: Sequence[Any] = (),
+    on_prepare: Sequence[Any] = (),
 ) -> web.Application:
+    """``on_prepare`` callbacks run when any response sends its headers (also the streamed
+    ``/metrics``, which middlewares cannot touch once it is prepared)."""
+
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
@@ -146,6 +150,8 @@ def build_app(
         return web.Response(status=200 if ok else 500, text=message + "\n")
 
     app = web.Application(middlewares=list(middlewares))
+    for callback in on_prepare:
+        app.on_response_prepare.append(callback)
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
