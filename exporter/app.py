@@ -239,6 +239,7 @@ class Exporter:
             config = self._loader()
         except (ConfigError, OSError) as error:
             self.self_metrics.reload_ok.set(0)
+            self.self_metrics.invalidate()
             log.error(
                 "configuration reload failed, keeping the running configuration",
                 extra={"error": str(error)},
@@ -435,6 +436,7 @@ class Exporter:
     def _publish(self) -> None:
         """Swap in a new exposition (parts are shared; scrapes in flight keep the old one)."""
         self._exposition = build_exposition(self._blocks.values(), self._headers)
+        self.self_metrics.invalidate()
 
     async def refresh_everything(self) -> bool:
         """Discovery then one pass over every region, concurrently; True when all succeeded."""
@@ -448,8 +450,8 @@ class Exporter:
     def exposition(self) -> Exposition:
         return self._exposition
 
-    def live_block(self, *, openmetrics: bool) -> bytes:
-        return self.self_metrics.render(openmetrics=openmetrics)
+    def live_block(self, *, openmetrics: bool, gzipped: bool = False) -> bytes:
+        return self.self_metrics.render(openmetrics=openmetrics, gzipped=gzipped)
 
     def region_statuses(self) -> list[RegionStatus]:
         return [self._statuses[key] for key in sorted(self._statuses)]
@@ -470,7 +472,7 @@ async def run_once(config: Config) -> tuple[bytes, bool]:
     try:
         ok = await exporter.refresh_everything()
         body = b"".join(exporter.exposition().parts(openmetrics=False, gzipped=False))
-        body += exporter.live_block(openmetrics=False)
+        body += exporter.self_metrics.render(openmetrics=False)
     finally:
         await exporter.stop()
     return body, ok

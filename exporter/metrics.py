@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -292,6 +293,7 @@ def render_static(
     return b"".join(exposition.parts(openmetrics=openmetrics, gzipped=False))
 
 
+LIVE_MAX_AGE = 1.0
 API_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -300,6 +302,7 @@ class SelfMetrics:
 
     def __init__(self, version: str) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]
+        self._cache: dict[tuple[bool, bool], tuple[float, bytes]] = {}
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -359,7 +362,28 @@ class SelfMetrics:
         with contextlib.suppress(KeyError):
             self.refresh_errors.remove(account, region_id)
 
-    def render(self, *, openmetrics: bool) -> bytes:
+    def render(self, *, openmetrics: bool, gzipped: bool = False) -> bytes:
+        """The live block, re-rendered at most every ``LIVE_MAX_AGE`` seconds (and after events).
+
+        prometheus_client's renderer costs about a millisecond; without the cache it would be
+        most of a scrape's cost under many concurrent scrapers.
+        """
+        key = (openmetrics, gzipped)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < LIVE_MAX_AGE:
+            return cached[1]
+        body = self._render(openmetrics)
+        if gzipped:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+        self._cache[key] = (now, body)
+        return body
+
+    def invalidate(self) -> None:
+        """Something the exporter counts changed (a pass ended, a reload): render afresh."""
+        self._cache.clear()
+
+    def _render(self, openmetrics: bool) -> bytes:
         if openmetrics:
             return bytes(om_exposition.generate_latest(self.registry))  # type: ignore[no-untyped-call]
         return text_exposition.generate_latest(self.registry)

@@ -15,8 +15,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 
-# First runs of new jobs are spread over at most this long (or the interval, if shorter).
-MAX_STAGGER_SECONDS = 5.0
+# First runs of new jobs are spread over at most this long (or the interval, if shorter). Short:
+# the per-account rate limit already smooths the load, and a long spread would leave it idle.
+MAX_STAGGER_SECONDS = 1.0
 
 JobFunction = Callable[[str], Awaitable[None]]
 

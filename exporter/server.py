@@ -5,7 +5,6 @@ A scrape only reads what the refresh jobs already rendered: it never waits on th
 
 from __future__ import annotations
 
-import gzip
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ class Backend(Protocol):
 
     def exposition(self) -> Exposition: ...
 
-    def live_block(self, *, openmetrics: bool) -> bytes: ...
+    def live_block(self, *, openmetrics: bool, gzipped: bool) -> bytes: ...
 
     def region_statuses(self) -> Sequence[RegionStatus]: ...
 
@@ -115,9 +114,7 @@ def build_app(
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
         parts = backend.exposition().parts(openmetrics=openmetrics, gzipped=gzipped)
-        live = backend.live_block(openmetrics=openmetrics)
-        if gzipped:
-            live = gzip.compress(live, compresslevel=1)
+        live = backend.live_block(openmetrics=openmetrics, gzipped=gzipped)
         response = web.StreamResponse(
             headers={"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
         )
