@@ -128,11 +128,11 @@ accounts:
 YAML
 chmod 0644 "$workdir/config.yml"
 
-step "run the simulator and the exporter from the image (read-only root fs, host loopback)"
-prun -d --name "$SIM" "${RUN_FLAGS[@]}" --read-only "$IMAGE" \
+step "run the simulator and the exporter from the image (read-only root fs, no tmpfs, host loopback)"
+prun -d --name "$SIM" "${RUN_FLAGS[@]}" --read-only --read-only-tmpfs=false "$IMAGE" \
   simulate --listen "127.0.0.1:$SIM_PORT" --connections 12 --regions cn-hangzhou,cn-shanghai \
   >/dev/null
-prun -d --name "$EXPORTER" "${RUN_FLAGS[@]}" --read-only \
+prun -d --name "$EXPORTER" "${RUN_FLAGS[@]}" --read-only --read-only-tmpfs=false \
   -e SIM_SECRET=sim-access-key-secret \
   -e EXPRESSCONNECT_HEALTHCHECK_URL="http://127.0.0.1:$EXPORTER_PORT/healthz" \
   -v "$workdir/config.yml:/etc/expressconnect-exporter/config.yml:ro,Z" "$IMAGE" >/dev/null
@@ -187,6 +187,11 @@ podman exec "$EXPORTER" id
 uid=$(podman exec "$EXPORTER" id -u)
 [ "$uid" != 0 ] || { echo "FAIL: exporter runs as root" >&2; exit 1; }
 podman top "$EXPORTER" user huser args
+if podman exec "$EXPORTER" sh -c 'touch /tmp/x' 2>/dev/null; then
+  echo "FAIL: the root filesystem is writable" >&2
+  exit 1
+fi
+echo "root filesystem: read-only (touch /tmp/x, in the world-writable /tmp, refused)"
 
 step "HEALTHCHECK from the image"
 if ! podman healthcheck run "$EXPORTER"; then
@@ -214,7 +219,7 @@ unauthenticated_paths: [/healthz]
 YAML
 sed "s/127.0.0.1:$EXPORTER_PORT/127.0.0.1:$TLS_PORT/" "$workdir/config.yml" >"$workdir/config-tls.yml"
 chmod 0644 "$workdir/web-config.yml" "$workdir/config-tls.yml" "$workdir/server.crt"
-prun -d --name "$TLS" "${RUN_FLAGS[@]}" --read-only \
+prun -d --name "$TLS" "${RUN_FLAGS[@]}" --read-only --read-only-tmpfs=false \
   -e SIM_SECRET=sim-access-key-secret \
   -e EXPRESSCONNECT_HEALTHCHECK_URL="https://127.0.0.1:$TLS_PORT/healthz" \
   -v "$workdir/config-tls.yml:/etc/expressconnect-exporter/config.yml:ro,Z" \
