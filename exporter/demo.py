@@ -60,15 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def find_demo_scenario() -> Path | None:
-    """The demo scenario shipped in the package, else the one in a source checkout."""
-    package = Path(exporter.__file__).resolve().parent
-    for candidate in (
-        package / "data" / "demo-scenario.yml",
-        package.parent / "config" / "demo-scenario.yml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The demo scenario shipped as package data (``config/demo-scenario.yml`` links to it)."""
+    candidate = Path(exporter.__file__).resolve().parent / "data" / "demo-scenario.yml"
+    return candidate if candidate.is_file() else None
 
 
 def demo_config(endpoint: str, regions: list[str], interval: float, listen: str) -> Config:

@@ -357,7 +357,6 @@ def test_demo_config_is_valid_for_any_interval(interval: str) -> None:
 def test_demo_finds_the_scenario_of_a_checkout() -> None:
     from exporter.demo import find_demo_scenario
 
-    assert find_demo_scenario() in (
-        ROOT / "exporter" / "data" / "demo-scenario.yml",
-        ROOT / "config" / "demo-scenario.yml",
-    )
+    scenario = find_demo_scenario()
+    assert scenario == ROOT / "exporter" / "data" / "demo-scenario.yml"
+    assert (ROOT / "config" / "demo-scenario.yml").resolve() == scenario
