@@ -222,6 +222,9 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--scrapers", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--exporter-only", action="store_true", help="skip the bare and naive comparisons"
+    )
     parser.add_argument("--serve-bare", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-naive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -316,10 +319,11 @@ def main() -> int:
                                                  args.duration))}  # fmt: skip
         rss_peak = peak_rss_mb(exporter.pid)
         stop(exporter)
-        for name, flag, body in (
+        comparisons = (
             ("bare aiohttp", "--serve-bare", work / "metrics.om.gz"),
             ("naive render-per-scrape", "--serve-naive", work / "metrics.txt"),
-        ):
+        )
+        for name, flag, body in () if args.exporter_only else comparisons:
             port = free_port()
             proc = spawn(
                 [str(Path(__file__)), flag, str(body), "--port", str(port)],
@@ -347,10 +351,11 @@ def main() -> int:
                   f"p50 {result['p50_ms']:8.1f} ms  p99 {result['p99_ms']:8.1f} ms  "
                   f"({result['scrapes']:.0f} scrapes)")  # fmt: skip
         exporter_rate = results["exporter"]["per_second"]
-        print(f"exporter vs bare: {exporter_rate / results['bare aiohttp']['per_second']:.2f}x "
-              f"(target >= 0.7); vs naive: "
-              f"{exporter_rate / results['naive render-per-scrape']['per_second']:.1f}x "
-              f"(target >= 20)")  # fmt: skip
+        if not args.exporter_only:
+            print(f"exporter vs bare: {exporter_rate / results['bare aiohttp']['per_second']:.2f}x "
+                  f"(target >= 0.7); vs naive: "
+                  f"{exporter_rate / results['naive render-per-scrape']['per_second']:.1f}x "
+                  f"(target >= 20)")  # fmt: skip
         print(f"exporter peak RSS: {rss_after_refresh:.1f} MB after refresh, {rss_peak:.1f} MB "
               f"after scrapes (target <= 120)")  # fmt: skip
         print(f"logs and bodies in {work}")

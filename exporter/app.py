@@ -96,6 +96,9 @@ class Exporter:
         self._unknown_logged: set[tuple[str, str]] = set()
         self._scheduler: RefreshScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        # One render at a time: rendering holds the GIL anyway, and parallel renders of many
+        # regions would multiply the transient memory of their line lists.
+        self._render_gate = asyncio.Semaphore(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -270,14 +273,15 @@ class Exporter:
         for key, status in list(self._statuses.items()):
             if key in self._connection_chunks and status.snapshot is not None:
                 since = {k: v.status_since for k, v in self._state.get(*key).items()}
-                self._connection_chunks[key] = await asyncio.to_thread(
-                    render_connections,
-                    key[0],
-                    key[1],
-                    status.snapshot.connections,
-                    since,
-                    self._tag_labels,
-                )
+                async with self._render_gate:
+                    self._connection_chunks[key] = await asyncio.to_thread(
+                        render_connections,
+                        key[0],
+                        key[1],
+                        status.snapshot.connections,
+                        since,
+                        self._tag_labels,
+                    )
                 self._blocks[key] = build_block(status, self._connection_chunks[key])
         self._publish()
 
@@ -376,14 +380,15 @@ class Exporter:
         else:
             since = self._state.observe(account, region_id, snapshot.connections, started_at)
             self._count_unknown_enums(snapshot.connections, account, region_id)
-            chunks = await asyncio.to_thread(
-                render_connections,
-                account,
-                region_id,
-                snapshot.connections,
-                since,
-                self._tag_labels,
-            )
+            async with self._render_gate:
+                chunks = await asyncio.to_thread(
+                    render_connections,
+                    account,
+                    region_id,
+                    snapshot.connections,
+                    since,
+                    self._tag_labels,
+                )
             current = self._statuses.get(key)
             if current is None:  # removed by a reload meanwhile
                 return None

@@ -67,6 +67,17 @@ def _total(body: Mapping[str, Any]) -> int:
     return total
 
 
+def _page(body: Mapping[str, Any], region_id: str) -> tuple[int, list[PhysicalConnection]]:
+    """(TotalCount, typed records) of one page; typed at once so a pass never holds raw JSON."""
+    connections = []
+    for record in _records(body):
+        try:
+            connections.append(parse_connection(record))
+        except ValueError:
+            log.warning("record without PhysicalConnectionId", extra={"region_id": region_id})
+    return _total(body), connections
+
+
 async def _one_pass(
     client: Caller,
     region_id: str,
@@ -82,20 +93,20 @@ async def _one_pass(
             "PageSize": str(page_size),
         }
 
-    first = await client.call(ACTION, region_id, params(1))
-    total = _total(first)
+    first = _page(await client.call(ACTION, region_id, params(1)), region_id)
+    total = first[0]
     pages_total = max(1, math.ceil(total / page_size))
     gate = asyncio.Semaphore(concurrency)
 
-    async def fetch(page: int) -> Mapping[str, Any]:
+    async def fetch(page: int) -> tuple[int, list[PhysicalConnection]]:
         async with gate:
-            return await client.call(ACTION, region_id, params(page))
+            return _page(await client.call(ACTION, region_id, params(page)), region_id)
 
-    bodies: list[Mapping[str, Any]] = [first]
+    pages = [first]
     if pages_total > 1:
         tasks = [asyncio.create_task(fetch(page)) for page in range(2, pages_total + 1)]
         try:
-            bodies.extend(await asyncio.gather(*tasks))
+            pages.extend(await asyncio.gather(*tasks))
         except BaseException:
             # One page failed for good: the pass is lost, stop the others (first error wins).
             for task in tasks:
@@ -104,15 +115,10 @@ async def _one_pass(
             raise
 
     by_id: dict[str, PhysicalConnection] = {}
-    for body in bodies:
-        if _total(body) != total:
-            raise CountDrift(f"TotalCount changed during the pass ({total} → {_total(body)})")
-        for record in _records(body):
-            try:
-                conn = parse_connection(record)
-            except ValueError:
-                log.warning("record without PhysicalConnectionId", extra={"region_id": region_id})
-                continue
+    for page_total, connections in pages:
+        if page_total != total:
+            raise CountDrift(f"TotalCount changed during the pass ({total} → {page_total})")
+        for conn in connections:
             by_id[conn.id] = conn
     if len(by_id) != total:
         raise CountDrift(f"read {len(by_id)} distinct connections, TotalCount says {total}")

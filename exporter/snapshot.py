@@ -1,13 +1,13 @@
 """What one account/region looks like after a complete paging pass, as frozen values.
 
 The collector builds these from API records; the exposition renders them. Nothing downstream
-sees the API's JSON shape except through ``PhysicalConnection.raw`` (kept whole so fields the API
-adds later are not lost).
+sees the API's JSON shape; fields the API adds later are kept in ``PhysicalConnection.extra``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +53,21 @@ INFO_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Every field the facts sheet documents; anything else in a record is kept in ``extra``.
+DOCUMENTED_FIELDS = frozenset(
+    {api_field for _, api_field in INFO_FIELDS}
+    | {
+        "PhysicalConnectionId", "Description", "AccessPointType", "Status", "BusinessStatus",
+        "Bandwidth", "ExpectSpec", "OrderMode", "CreationTime", "EnabledTime", "EndTime",
+        "ReservationActiveTime", "HasReservationData", "ReservationInternetChargeType",
+        "ReservationOrderType", "QosId", "AdDetailLocation", "OpticalModuleModel",
+        "VpconnStatus", "ParentPhysicalConnectionAliUid", "VirtualPhysicalConnectionCount",
+        "DownDelayTime", "VlanId", "Tags",
+    }
+)  # fmt: skip
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class PhysicalConnection:
     """One record of DescribePhysicalConnections, typed; absent text fields are ``""``."""
@@ -81,7 +96,9 @@ class PhysicalConnection:
     enabled_time: float | None = None
     end_time: float | None = None
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    # Fields the API added after the facts sheet was written: kept, never fatal. (Documented
+    # fields the metrics don't use are not held: 10,000 full records would cost ~40 MB.)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA, compare=False)
 
     def info_labels(self) -> tuple[tuple[str, str], ...]:
         return tuple((label, getattr(self, label)) for label, _ in INFO_FIELDS)
@@ -198,16 +215,18 @@ def parse_connection(record: Mapping[str, Any]) -> PhysicalConnection:
     conn_id = record.get("PhysicalConnectionId")
     if not isinstance(conn_id, str) or not conn_id:
         raise ValueError("record without PhysicalConnectionId")
-    info = {label: _text(record.get(api_field)) for label, api_field in INFO_FIELDS}
+    # Interned: most of these values repeat across thousands of connections.
+    info = {label: sys.intern(_text(record.get(api_field))) for label, api_field in INFO_FIELDS}
+    extra = {key: value for key, value in record.items() if key not in DOCUMENTED_FIELDS}
     return PhysicalConnection(
         id=conn_id,
-        status=normalise_status(_text(record.get("Status"))),
-        business_status=_text(record.get("BusinessStatus")),
+        status=sys.intern(normalise_status(_text(record.get("Status")))),
+        business_status=sys.intern(_text(record.get("BusinessStatus"))),
         bandwidth_mbps=_number(record.get("Bandwidth")),
         creation_time=parse_timestamp(record.get("CreationTime")),
         enabled_time=parse_timestamp(record.get("EnabledTime")),
         end_time=parse_timestamp(record.get("EndTime")),
         tags=_tags(record.get("Tags")),
-        raw=MappingProxyType(dict(record)),
+        extra=MappingProxyType(extra) if extra else _NO_EXTRA,
         **info,
     )

@@ -184,7 +184,7 @@ async def test_paging_reads_every_page_and_sends_filters(recorded: Any, session:
     assert sorted(int(r["PageNumber"]) for r in api.requests) == [1, 2, 3]
     assert all(r["Filter.1.Key"] == "Type" and r["Filter.1.Value.1"] == "VPC" for r in api.requests)
     assert snap.account == "prod" and snap.region_id == "cn-hangzhou"
-    assert snap.connections[0].raw["SomeFutureField"] == {"Nested": [1, 2]}
+    assert dict(snap.connections[0].extra) == {"SomeFutureField": {"Nested": [1, 2]}}
 
 
 async def test_duplicate_records_across_pages_are_merged(recorded: Any, session: Any) -> None:
