@@ -23,7 +23,7 @@ from exporter import __version__
 from exporter.client import AccountClient, ClientSettings
 from exporter.collector import collect_region, discover_regions
 from exporter.config import AccountConfig, Config, ConfigError, CredentialsConfig
-from exporter.credentials import CredentialSource, build_credential_source
+from exporter.credentials import CredentialError, CredentialSource, build_credential_source
 from exporter.metrics import (
     Chunk,
     Exposition,
@@ -201,6 +201,11 @@ class Exporter:
         self._config = config
         self._reconcile_regions()
 
+    def _check_credentials(self, config: Config) -> None:
+        """Build every account's credential source once, so a bad one fails before applying."""
+        for account in config.accounts:
+            self._credential_factory(account.credentials)
+
     def _wanted_regions(self) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []
         for account in self._accounts.values():
@@ -224,7 +229,10 @@ class Exporter:
             if key not in self._statuses:
                 self._statuses[key] = RegionStatus(account=key[0], region_id=key[1])
                 self._blocks[key] = build_block(self._statuses[key], None)
-        self._state.forget_regions(wanted)
+        # Forget persisted times only for regions known to be gone: an account whose region
+        # discovery has not succeeded yet keeps its entries.
+        undiscovered = {name for name, regions in self._discovered.items() if not regions}
+        self._state.forget_regions(wanted, keep_accounts=undiscovered)
         self._publish()
 
     def _sync_jobs(self) -> None:
@@ -254,6 +262,16 @@ class Exporter:
         if config.state_file != old.state_file:
             log.warning("state_file changes on reload only after a restart")
         config = config.model_copy(update={"web": old.web, "state_file": old.state_file})
+        try:
+            self._check_credentials(config)
+        except CredentialError as error:
+            self.self_metrics.reload_ok.set(0)
+            self.self_metrics.invalidate()
+            log.error(
+                "configuration reload failed, keeping the running configuration",
+                extra={"error": str(error)},
+            )
+            return False, f"reload failed, keeping the running configuration: {error}"
         if config.log != old.log:
             from exporter.logs import setup_logging
 
@@ -473,7 +491,12 @@ class Exporter:
 async def run_once(config: Config) -> tuple[bytes, bool]:
     """One pass over every region: the text exposition and whether every region succeeded."""
     exporter = Exporter(config)
-    await exporter.open()
+    try:
+        await exporter.open()
+    except CredentialError as error:
+        log.error("invalid credentials", extra={"error": str(error)})
+        await exporter.stop()
+        return b"", False
     try:
         ok = await exporter.refresh_everything()
         body = b"".join(exporter.exposition().parts(openmetrics=False, gzipped=False))
@@ -510,6 +533,10 @@ async def run_daemon(loader: Callable[[], Config], *, web_config_file: Path | No
     )
     try:
         await exporter.start()
+    except CredentialError as error:
+        log.error("invalid credentials", extra={"error": str(error)})
+        await exporter.stop()
+        return 2
     except OSError as error:
         log.error(
             "cannot listen", extra={"address": config.web.listen_address, "error": str(error)}

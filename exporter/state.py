@@ -95,11 +95,14 @@ class StateStore:
         self._regions[(account, region_id)] = new
         return {conn_id: entry.status_since for conn_id, entry in new.items()}
 
-    def forget_regions(self, keep: Iterable[tuple[str, str]]) -> None:
-        """Drop regions no longer configured (after a reload)."""
+    def forget_regions(
+        self, keep: Iterable[tuple[str, str]], keep_accounts: Iterable[str] = ()
+    ) -> None:
+        """Drop regions no longer configured, except those of ``keep_accounts``."""
         wanted = set(keep)
+        accounts = set(keep_accounts)
         for key in list(self._regions):
-            if key not in wanted:
+            if key not in wanted and key[0] not in accounts:
                 del self._regions[key]
                 self._dirty = True
 

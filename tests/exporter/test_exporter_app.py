@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter, run_once
@@ -172,6 +173,9 @@ async def test_content_negotiation_and_gzip(pages: Any) -> None:
         om_text = gzip.decompress(om).decode()
         assert om_text.endswith("# EOF\n") and om_text.count("# EOF") == 1
         assert "# TYPE expressconnect_physical_connection info\n" in om_text
+        # The strict OpenMetrics parser accepts the whole body (info family, EOF, escaping).
+        families = {f.name: f for f in om_parser.text_string_to_metric_families(om_text)}
+        assert families["expressconnect_physical_connection"].type == "info"
         names = [
             line.split()[2] for line in plain.decode().splitlines() if line.startswith("# TYPE")
         ]
@@ -393,3 +397,14 @@ async def test_run_once(pages: Any) -> None:
         body, ok = await run_once(make_config(url))
         assert not ok
         assert value(body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou") == 0
+
+
+async def test_landing_page_escapes_api_error_text(pages: Any) -> None:
+    api = FakeApi(pages)
+    api.fail_all = (403, {"Code": "Forbidden.RAM", "Message": "<script>alert(1)</script>"})
+    async with api.serve() as url, Exporter(make_config(url)) as exporter:
+        await wait_for(lambda: exporter.ready())
+        status, page = await get(exporter.url + "/")
+    assert status == 200 and exporter.version in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "cn-hangzhou" in page and "down" in page
