@@ -28,7 +28,9 @@ from exporter.signing import canonical_query, sign_v3_headers
 log = logging.getLogger(__name__)
 
 API_VERSION = "2016-04-28"
-_RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalError", "SignatureNonceUsed"})
+_RETRYABLE_CODES = frozenset(
+    {"ServiceUnavailable", "InternalError", "SignatureNonceUsed", "InvalidResponse"}
+)
 
 
 # (account, region_id, action, code, seconds) for every attempt, success or not.
@@ -61,7 +63,8 @@ class ApiError(Exception):
 
 
 def is_retryable(code: str, http_status: int | None) -> bool:
-    """Throttling*, temporary server failures, any 5xx and reused nonces; never auth/parameters."""
+    """Throttling*, temporary server failures, any 5xx, reused nonces and bodies cut short;
+    never auth or parameter errors."""
     if code.startswith("Throttling") or code in _RETRYABLE_CODES:
         return True
     return http_status is not None and http_status >= 500

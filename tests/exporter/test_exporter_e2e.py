@@ -282,3 +282,37 @@ async def test_staleness_and_restart_keep_status_change_times(
         for s in series(body, name, account="alpha")
     }
     assert after == since
+
+
+async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
+    sim: tuple[Simulator, str],
+) -> None:
+    simulator, url = sim
+    cfg = exporter_config(url, interval=30.0)
+    cfg = cfg.model_copy(update={"api": cfg.api.model_copy(update={"page_size": 10})})
+    target = {"account": "alpha", "region": "cn-hangzhou"}
+    simulator.add_fault({"kind": "shift_records", "page": 2, "count": 1, "delta": 3, **target})
+    simulator.add_fault({"kind": "truncated_json", "page": 3, "count": 1, **target})
+    simulator.add_fault({"kind": "malformed_json", "page": 4, "count": 1, **target})
+    simulator.add_fault({"kind": "hang", "seconds": 2, "page": 5, "count": 1, **target})
+    # TotalCount keeps moving in another region: redone once, then the pass fails.
+    simulator.add_fault({"kind": "total_count_change", "account": "beta",
+                         "region": "cn-shanghai", "page": 2})  # fmt: skip
+    async with Exporter(cfg) as exporter:
+        await wait_for(exporter.ready, timeout=60)
+        _, body = await scrape(exporter.url)
+        statuses = {s.key: s for s in exporter.region_statuses()}
+    assert value(body, "expressconnect_region_up", account="alpha", region_id="cn-hangzhou") == 1
+    check_against_simulator(body, simulator, "alpha", "cn-hangzhou")
+    codes = {dict(k[1])["code"] for k in samples(body)
+             if k[0] == "expressconnect_api_requests_total"
+             and dict(k[1])["region_id"] == "cn-hangzhou"}  # fmt: skip
+    assert {"InvalidResponse", "Timeout"} <= codes, codes
+    first_pages = [
+        r for r in simulator.requests(action="DescribePhysicalConnections")
+        if r.account == "alpha" and r.region == "cn-hangzhou" and r.params.get("PageNumber") == "1"
+    ]  # fmt: skip
+    assert len(first_pages) == 2  # the shifted records made the pass start over, once
+    assert value(body, "expressconnect_region_up", account="beta", region_id="cn-shanghai") == 0
+    assert "drifted twice" in (statuses[("beta", "cn-shanghai")].last_error or "")
+    assert not series(body, f"{P}_info", account="beta", region_id="cn-shanghai")
