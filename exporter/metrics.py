@@ -181,7 +181,8 @@ def build_block(
 
 
 def _help_line(name: str, text: str) -> str:
-    return f"# HELP {name} {text.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"# HELP {name} {escaped}\n"
 
 
 def family_headers(interval_seconds: float) -> dict[str, tuple[bytes, bytes]]:
