@@ -316,3 +316,21 @@ async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
     assert value(body, "expressconnect_region_up", account="beta", region_id="cn-shanghai") == 0
     assert "drifted twice" in (statuses[("beta", "cn-shanghai")].last_error or "")
     assert not series(body, f"{P}_info", account="beta", region_id="cn-shanghai")
+
+
+async def test_client_side_rate_limit_per_account(sim: tuple[Simulator, str]) -> None:
+    simulator, url = sim
+    cfg = exporter_config(url, interval=30.0)
+    api = cfg.api.model_copy(update={"page_size": 10, "max_requests_per_second": 20.0})
+    async with Exporter(cfg.model_copy(update={"api": api})) as exporter:
+        await wait_for(exporter.ready, timeout=60)
+    for account in ACCOUNTS:
+        times = sorted(
+            r.time for r in simulator.requests(action="DescribePhysicalConnections")
+            if r.account == account.name
+        )  # fmt: skip
+        pages = sum(-(-len(simulator.connections(account.name, r)) // 10) for r in REGIONS)
+        assert len(times) == pages == 28  # 250 connections over 4 regions, 10 per page
+        # All regions of one account share one bucket: 28 requests at 20/s span >= 1.35 s.
+        assert times[-1] - times[0] >= (len(times) - 1) / 20.0 * 0.95
+    assert not [r for r in simulator.requests() if r.code.startswith("Throttling")]
