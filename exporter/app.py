@@ -37,7 +37,7 @@ from exporter.metrics import (
 )
 from exporter.scheduler import RefreshScheduler
 from exporter.server import build_app
-from exporter.snapshot import RegionStatus
+from exporter.snapshot import PhysicalConnection, RegionStatus
 from exporter.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -439,7 +439,9 @@ class Exporter:
         self._publish()
         return status
 
-    def _count_unknown_enums(self, connections: Sequence[Any], account: str, region: str) -> None:
+    def _count_unknown_enums(
+        self, connections: Sequence[PhysicalConnection], account: str, region: str
+    ) -> None:
         for conn in connections:
             for field, value in conn.unknown_enums():
                 self.self_metrics.unknown_enum_values.labels(field).inc()
