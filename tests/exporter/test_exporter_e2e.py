@@ -334,3 +334,24 @@ async def test_client_side_rate_limit_per_account(sim: tuple[Simulator, str]) ->
         # All regions of one account share one bucket: 28 requests at 20/s span >= 1.35 s.
         assert times[-1] - times[0] >= (len(times) - 1) / 20.0 * 0.95
     assert not [r for r in simulator.requests() if r.code.startswith("Throttling")]
+
+
+async def test_regions_all_discovers_every_region(sim: tuple[Simulator, str]) -> None:
+    simulator, url = sim
+    cfg = exporter_config(url, interval=30.0)
+    alpha = cfg.accounts[0].model_copy(update={"regions": "all"})
+    async with Exporter(cfg.model_copy(update={"accounts": (alpha,)})) as exporter:
+        await wait_for(exporter.ready, timeout=60)
+        await wait_for(lambda: len(exporter.region_statuses()) > 1, timeout=30)
+        await wait_for(exporter.ready, timeout=60)
+        _, body = await scrape(exporter.url)
+        regions = [s.region_id for s in exporter.region_statuses()]
+    answered = [
+        r for r in simulator.requests(action="DescribeRegions") if r.account == "alpha"
+    ]  # fmt: skip
+    assert answered and answered[0].code == "OK"
+    assert set(REGIONS) <= set(regions)
+    for region in regions:
+        assert value(body, "expressconnect_region_up", account="alpha", region_id=region) == 1
+    for region in REGIONS:
+        check_against_simulator(body, simulator, "alpha", region)
