@@ -34,7 +34,10 @@ def test_v1_vector_describe_dedicated_hosts() -> None:
 
 def test_v1_signature_ignores_signature_param_and_encodes_colon_twice() -> None:
     params = {"Timestamp": "2016-02-23T12:46:24Z", "Signature": "x"}
-    assert signing.v1_string_to_sign("GET", params) == "GET&%2F&Timestamp%3D2016-02-23T12%253A46%253A24Z"
+    assert (
+        signing.v1_string_to_sign("GET", params)
+        == "GET&%2F&Timestamp%3D2016-02-23T12%253A46%253A24Z"
+    )
 
 
 def test_percent_encoding_rules() -> None:
