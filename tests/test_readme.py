@@ -1,0 +1,51 @@
+"""README's examples are the first thing a new user copies: they must work."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exporter.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_opens_with_the_demo_then_the_test_command() -> None:
+    blocks = re.findall(r"^```sh\n(.*?)^```$", README, flags=re.S | re.M)
+    assert "expressconnect-exporter demo" in blocks[0]
+    assert (
+        "pytest" in blocks[1]
+        and "apt-get install -y prometheus prometheus-alertmanager" in (blocks[1])
+    )
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    extracted = subprocess.run(
+        ["awk", r"/^```sh$/{n++; next} /^```$/{next} n==2{print; exit}", "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    blocks = re.findall(r"^```sh\n(.*?)^```$", README, flags=re.S | re.M)
+    assert extracted == blocks[1].strip()
+    assert (
+        "awk '/^```sh$/{n++; next} /^```$/{next} n==2{print; exit}' README.md"
+        in (ROOT / ".ci" / "run").read_text()
+    )
+
+
+def test_readme_configuration_example_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = re.search(r"^```yaml\n(.*?)^```$", README, flags=re.S | re.M)
+    assert example is not None
+    path = tmp_path / "exporter.yml"
+    path.write_text(example.group(1))
+    monkeypatch.setenv("PROD_AK_ID", "id")
+    monkeypatch.setenv("PROD_AK_SECRET", "secret")
+    config = load_config(path)
+    assert [a.name for a in config.accounts] == ["prod", "staging"]
+    assert config.labels.tags == ("env", "owner")
