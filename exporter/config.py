@@ -300,19 +300,41 @@ def _check_role_arn(value: str) -> str:
     return value
 
 
-class RamRoleArnCredentials(_Model):
+class _AssumedRole(_Model):
+    """What every STS AssumeRole* credential shares: the role, its session and lifetime."""
+
+    role_arn: str
+    role_session_name: str = "expressconnect-exporter"
+    policy: str | None = None
+    duration: Duration = 3600.0
+    sts_endpoint: str | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _check_role_arn(value)
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> float:
+        return _duration(value)
+
+    @field_validator("duration")
+    @classmethod
+    def _check_duration(cls, value: float) -> float:
+        if not 900 <= value <= 43200:
+            raise ValueError("must be between 15m and 12h (STS AssumeRole limits)")
+        return value
+
+
+class RamRoleArnCredentials(_AssumedRole):
     """AssumeRole with a source AccessKey (optionally itself an STS token)."""
 
     type: Literal["ram_role_arn"]
     access_key_id: str
     access_key_secret: SecretStr
     security_token: SecretStr | None = None
-    role_arn: str
-    role_session_name: str = "expressconnect-exporter"
-    policy: str | None = None
     external_id: str | None = None
-    duration: Duration = 3600.0
-    sts_endpoint: str | None = None
 
     @field_validator("access_key_id", "role_session_name")
     @classmethod
@@ -324,23 +346,6 @@ class RamRoleArnCredentials(_Model):
     def _secret(cls, value: SecretStr) -> SecretStr:
         return _non_empty_secret(value)
 
-    @field_validator("role_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        return _check_role_arn(value)
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> float:
-        return _duration(value)
-
-    @field_validator("duration")
-    @classmethod
-    def _check_duration(cls, value: float) -> float:
-        if not 900 <= value <= 43200:
-            raise ValueError("must be between 15m and 12h (STS AssumeRole limits)")
-        return value
-
 
 class EcsRamRoleCredentials(_Model):
     """The instance's RAM role from the ECS metadata service (IMDSv2 token first)."""
@@ -349,39 +354,17 @@ class EcsRamRoleCredentials(_Model):
     role_name: str | None = None
 
 
-class OidcRoleArnCredentials(_Model):
+class OidcRoleArnCredentials(_AssumedRole):
     """AssumeRoleWithOIDC, e.g. ACK RRSA with a projected service-account token."""
 
     type: Literal["oidc_role_arn"]
-    role_arn: str
     oidc_provider_arn: str
     oidc_token_file_path: str
-    role_session_name: str = "expressconnect-exporter"
-    policy: str | None = None
-    duration: Duration = 3600.0
-    sts_endpoint: str | None = None
 
     @field_validator("oidc_provider_arn", "oidc_token_file_path", "role_session_name")
     @classmethod
     def _names(cls, value: str) -> str:
         return _non_empty(value)
-
-    @field_validator("role_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        return _check_role_arn(value)
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> float:
-        return _duration(value)
-
-    @field_validator("duration")
-    @classmethod
-    def _check_duration(cls, value: float) -> float:
-        if not 900 <= value <= 43200:
-            raise ValueError("must be between 15m and 12h (STS AssumeRole limits)")
-        return value
 
 
 CredentialsConfig = Annotated[

@@ -35,6 +35,9 @@ from grafana_foundation_sdk.models.common import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+from exporter.snapshot import BUSINESS_STATUSES, STATUSES
+
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
 TAG = "expressconnect"
@@ -44,21 +47,9 @@ HEALTH_UID = "expressconnect-exporter"
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# The state sets of issue 3, in contract order. A line's current state is encoded as a number
-# (position + 1; 0 for a value the exporter did not know) so that a state timeline can draw it.
-STATUSES = (
-    "Initial",
-    "Approved",
-    "Allocating",
-    "Allocated",
-    "Confirmed",
-    "Enabled",
-    "Rejected",
-    "Canceled",
-    "AllocationFailed",
-    "Terminating",
-    "Terminated",
-)
+# The state sets of issue 3 (exporter.snapshot), in contract order. A line's current state is
+# encoded as a number (position + 1; 0 for a value the exporter did not know) so that a state
+# timeline can draw it.
 STATUS_COLORS = {
     "Initial": "blue",
     "Approved": "light-blue",
@@ -72,7 +63,6 @@ STATUS_COLORS = {
     "Terminating": "orange",
     "Terminated": "#8e8e8e",
 }
-BUSINESS_STATUSES = ("Normal", "FinancialLocked", "SecurityLocked")
 BUSINESS_COLORS = {"Normal": "green", "FinancialLocked": "orange", "SecurityLocked": "red"}
 # Business-status codes live above the status codes so one panel can map both.
 BUSINESS_CODE_BASE = 100
