@@ -58,7 +58,7 @@ import yaml
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from exporter.config import _UniqueKeyLoader
+from exporter.config import UniqueKeyLoader
 
 __all__ = ["WebConfigError", "WebConfigManager", "load_web_config"]
 
@@ -224,7 +224,7 @@ def parse_web_config(text: str) -> WebConfig:
     """Validate the YAML text of a web config; WebConfigError names the first bad field."""
     try:
         # The config module's loader: duplicate keys (two entries for one user) are errors.
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
     except RecursionError:
         raise WebConfigError("YAML nested too deeply") from None
     except yaml.YAMLError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import configparser
 import glob
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from exporter.webconfig import parse_web_config
+from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -248,9 +248,7 @@ def test_systemd_unit_is_hardened() -> None:
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (the structural test above still ran)")
+    analyze = require_binary("systemd-analyze")
     # Same unit, with a binary that exists here in place of the installed console script.
     unit = tmp_path / UNIT.name
     unit.write_text(
