@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -253,6 +254,10 @@ def _non_empty_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+Secret = Annotated[SecretStr, AfterValidator(_non_empty_secret)]
+
+
 class DefaultCredentials(_Model):
     """The provider chain: environment, OIDC (RRSA), CLI profile, credentials file, ECS role."""
 
@@ -261,35 +266,15 @@ class DefaultCredentials(_Model):
 
 class AccessKeyCredentials(_Model):
     type: Literal["access_key"]
-    access_key_id: str
-    access_key_secret: SecretStr
-
-    @field_validator("access_key_id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _non_empty(value)
-
-    @field_validator("access_key_secret")
-    @classmethod
-    def _secret(cls, value: SecretStr) -> SecretStr:
-        return _non_empty_secret(value)
+    access_key_id: NonEmpty
+    access_key_secret: Secret
 
 
 class StsCredentials(_Model):
     type: Literal["sts"]
-    access_key_id: str
-    access_key_secret: SecretStr
-    security_token: SecretStr
-
-    @field_validator("access_key_id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _non_empty(value)
-
-    @field_validator("access_key_secret", "security_token")
-    @classmethod
-    def _secret(cls, value: SecretStr) -> SecretStr:
-        return _non_empty_secret(value)
+    access_key_id: NonEmpty
+    access_key_secret: Secret
+    security_token: Secret
 
 
 def _check_role_arn(value: str) -> str:
@@ -304,7 +289,7 @@ class _AssumedRole(_Model):
     """What every STS AssumeRole* credential shares: the role, its session and lifetime."""
 
     role_arn: str
-    role_session_name: str = "expressconnect-exporter"
+    role_session_name: NonEmpty = "expressconnect-exporter"
     policy: str | None = None
     duration: Duration = 3600.0
     sts_endpoint: str | None = None
@@ -331,20 +316,10 @@ class RamRoleArnCredentials(_AssumedRole):
     """AssumeRole with a source AccessKey (optionally itself an STS token)."""
 
     type: Literal["ram_role_arn"]
-    access_key_id: str
-    access_key_secret: SecretStr
+    access_key_id: NonEmpty
+    access_key_secret: Secret
     security_token: SecretStr | None = None
     external_id: str | None = None
-
-    @field_validator("access_key_id", "role_session_name")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return _non_empty(value)
-
-    @field_validator("access_key_secret")
-    @classmethod
-    def _secret(cls, value: SecretStr) -> SecretStr:
-        return _non_empty_secret(value)
 
 
 class EcsRamRoleCredentials(_Model):
@@ -358,13 +333,8 @@ class OidcRoleArnCredentials(_AssumedRole):
     """AssumeRoleWithOIDC, e.g. ACK RRSA with a projected service-account token."""
 
     type: Literal["oidc_role_arn"]
-    oidc_provider_arn: str
-    oidc_token_file_path: str
-
-    @field_validator("oidc_provider_arn", "oidc_token_file_path", "role_session_name")
-    @classmethod
-    def _names(cls, value: str) -> str:
-        return _non_empty(value)
+    oidc_provider_arn: NonEmpty
+    oidc_token_file_path: NonEmpty
 
 
 CredentialsConfig = Annotated[
