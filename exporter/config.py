@@ -20,6 +20,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -104,7 +105,8 @@ def _duration(value: object) -> float:
         raise ValueError(str(exc)) from None
 
 
-Duration = Annotated[float, Field(ge=0)]
+#: Seconds, written as `500ms`, `5m`, `1h30m` or a plain number.
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 
 
 class _Model(BaseModel):
@@ -173,11 +175,6 @@ class RefreshConfig(_Model):
     timeout: Duration = 120.0
     max_staleness: Duration = 3600.0
 
-    @field_validator("interval", "timeout", "max_staleness", mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> float:
-        return _duration(value)
-
     @field_validator("interval")
     @classmethod
     def _check_interval(cls, value: float) -> float:
@@ -202,11 +199,6 @@ class ApiConfig(_Model):
     max_requests_per_second: float = Field(default=10.0, gt=0)
     request_timeout: Duration = 10.0
     retries: int = Field(default=4, ge=0, le=20)
-
-    @field_validator("request_timeout", mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> float:
-        return _duration(value)
 
     @field_validator("request_timeout")
     @classmethod
@@ -298,11 +290,6 @@ class _AssumedRole(_Model):
     @classmethod
     def _arn(cls, value: str) -> str:
         return _check_role_arn(value)
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _parse(cls, value: object) -> float:
-        return _duration(value)
 
     @field_validator("duration")
     @classmethod
