@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,23 +85,92 @@ class ClientSettings:
 class RateLimiter:
     """Token bucket (burst 1 by default) shared by every region of one account.
 
-    Each caller reserves the next free slot and sleeps until it: waiting is an asyncio sleep, so
-    the loop keeps serving scrapes, and callers are served in order.
+    Callers queue in order; only the one at the head sleeps, until the bucket has a token for
+    it, and a slot is booked only when it is granted. So a caller cancelled while it waits (a
+    pass that timed out) books nothing and delays nobody: reserving slots ahead, as a simpler
+    limiter would, leaves the cancelled callers' slots booked and the account runs far below its
+    limit. Waiting is an asyncio sleep, so the loop keeps serving scrapes meanwhile.
     """
 
-    def __init__(self, rate: float, burst: int = 1) -> None:
-        if rate <= 0:
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._burst = max(1, burst)
+        self._interval = 1.0
+        self.set_rate(rate)
+        self._last = -math.inf  # the (theoretical) time of the last granted slot
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return 1.0 / self._interval
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate in place (a reload): the next slot is computed with it; a caller
+        already asleep finishes its current wait first."""
+        if not rate > 0 or math.isinf(rate):
             raise ValueError("rate must be positive")
         self._interval = 1.0 / rate
-        self._burst = max(1, burst)
-        self._next = time.monotonic() - self._burst * self._interval
 
     async def acquire(self) -> None:
-        now = time.monotonic()
-        slot = max(self._next, now - (self._burst - 1) * self._interval)
-        self._next = slot + self._interval
+        """Return when this caller may send one request."""
+        me: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(me)
+        try:
+            if self._waiters[0] is not me:
+                await me  # woken by the caller ahead when it leaves the head of the queue
+            while (delay := self._grant()) > 0:
+                await self._sleep(delay)
+        finally:
+            was_head = self._waiters[0] is me
+            self._waiters.remove(me)
+            if was_head and self._waiters and not self._waiters[0].done():
+                self._waiters[0].set_result(None)
+
+    def _grant(self) -> float:
+        """Book the next slot if it has come (0.0), else how long until it comes."""
+        now = self._clock()
+        slot = max(self._last + self._interval, now - (self._burst - 1) * self._interval)
         if slot > now:
-            await asyncio.sleep(slot - now)
+            return slot - now
+        self._last = slot
+        return 0.0
+
+
+class Limiters:
+    """One ``RateLimiter`` per account, kept across configuration reloads.
+
+    A reload builds new clients while passes in flight keep using the old ones; if each
+    generation had its own limiter, every reload would add another full rate for the account.
+    Keyed by whatever names the budget: use one registry per API product (each has its own
+    limit).
+    """
+
+    def __init__(self) -> None:
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def get(self, account: str, rate: float) -> RateLimiter:
+        """The account's limiter (created on first use), its rate set to ``rate``."""
+        limiter = self._limiters.get(account)
+        if limiter is None:
+            limiter = self._limiters[account] = RateLimiter(rate)
+        elif limiter.rate != rate:
+            limiter.set_rate(rate)
+        return limiter
+
+    def forget(self, keep: Iterable[str]) -> None:
+        """Drop the limiters of accounts not in ``keep`` (they left the configuration)."""
+        kept = set(keep)
+        for account in [a for a in self._limiters if a not in kept]:
+            del self._limiters[account]
 
 
 def endpoint_url(template: str | None, region_id: str) -> URL:
@@ -127,12 +198,14 @@ class AccountClient:
         settings: ClientSettings,
         observer: RequestObserver | None = None,
         rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._session = session
         self.account = account
         self._credentials = credentials
         self._settings = settings
-        self._limiter = RateLimiter(settings.max_requests_per_second)
+        #: Shared across reloads when given (``Limiters.get``), else this client's own.
+        self.limiter = limiter or RateLimiter(settings.max_requests_per_second)
         self._observer = observer
         self._rng = rng or random.Random()
 
@@ -141,7 +214,7 @@ class AccountClient:
         settings = self._settings
         attempt = 0
         while True:
-            await self._limiter.acquire()
+            await self.limiter.acquire()
             started = time.monotonic()
             try:
                 body = await self._attempt(action, region_id, params)
