@@ -32,9 +32,9 @@ from exporter.simulator.model import (
     DEDICATED,
     FILTER_KEYS,
     Connection,
-    normalize_status,
 )
 from exporter.simulator.store import Predicate, Store
+from exporter.vocabulary import wire_status
 
 API_VERSION = "2016-04-28"
 ACTIONS = (
@@ -422,7 +422,7 @@ def build_predicate(params: dict[str, str]) -> Predicate | None:
         if not wanted:
             continue
         if key == "Status":
-            wanted = {normalize_status(s) for s in wanted}
+            wanted = {wire_status(s) for s in wanted}
         conditions.append((key, wanted))
     tags = [(k, tag_values.get(n)) for n, k in sorted(tag_keys.items())]
     group = params.get("ResourceGroupId") or None

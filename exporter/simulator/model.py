@@ -1,34 +1,20 @@
-"""Vocabulary of the physical-connection resource (facts sheet and vendor document)."""
+"""Vocabulary of the physical-connection resource and the in-memory record the store keeps.
+
+The enumerations are the project's shared ones (``exporter.vocabulary``); the simulator speaks
+the wire, so its status list spells ``Allocation Failed`` with the space the API sends.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-STATUSES: tuple[str, ...] = (
-    "Initial",
-    "Approved",
-    "Allocating",
-    "Allocated",
-    "Confirmed",
-    "Enabled",
-    "Rejected",
-    "Canceled",
-    "Allocation Failed",
-    "Terminating",
-    "Terminated",
-)
-ALLOCATION_FAILED = "Allocation Failed"
-BUSINESS_STATUSES: tuple[str, ...] = ("Normal", "FinancialLocked", "SecurityLocked")
-LOA_STATUSES: tuple[str, ...] = (
-    "Applying",
-    "Accept",
-    "Available",
-    "Rejected",
-    "Completing",
-    "Complete",
-    "Deleted",
-)
+from exporter import vocabulary
+from exporter.vocabulary import BUSINESS_STATUSES, FILTER_KEYS, LOA_STATUSES, wire_status
+
+STATUSES: tuple[str, ...] = tuple(wire_status(s) for s in vocabulary.STATUSES)
+ALLOCATION_FAILED = vocabulary.ALLOCATION_FAILED_WIRE
 LINE_OPERATORS: tuple[str, ...] = ("CT", "CU", "CM", "CO", "Equinix", "Other")
 # The vendor document's list for Create/Modify; the facts sheet adds 40G/100G seen in responses.
 DOCUMENTED_PORT_TYPES: tuple[str, ...] = (
@@ -39,23 +25,51 @@ DOCUMENTED_PORT_TYPES: tuple[str, ...] = (
     "10GBase-LR",
 )
 PORT_TYPES: tuple[str, ...] = (*DOCUMENTED_PORT_TYPES, "40GBase-LR", "100GBase-LR")
-FILTER_KEYS: tuple[str, ...] = (
-    "PhysicalConnectionId",
-    "AccessPointId",
-    "Type",
-    "LineOperator",
-    "Spec",
-    "Status",
-    "Name",
-    "ProductType",
-)
 DEDICATED = "PhysicalConnection"
 HOSTED = "VirtualPhysicalConnection"
 
+__all__ = [
+    "ALLOCATION_FAILED",
+    "BUSINESS_STATUSES",
+    "DEDICATED",
+    "DOCUMENTED_PORT_TYPES",
+    "FILTER_KEYS",
+    "HOSTED",
+    "LINE_OPERATORS",
+    "LOA_STATUSES",
+    "PORT_TYPES",
+    "STATUSES",
+    "Connection",
+    "render",
+]
 
-def normalize_status(value: str) -> str:
-    """The vendor writes ``AllocationFailed`` in one place and ``Allocation Failed`` in another."""
-    return ALLOCATION_FAILED if value == "AllocationFailed" else value
+
+def render(fields: dict[str, Any]) -> bytes:
+    """A record's wire JSON. Raises ValueError naming the first field that cannot be sent
+    (not JSON, such as NaN, or not UTF-8, such as a lone surrogate), so a bad change is
+    refused before it is stored rather than breaking every later answer."""
+    try:
+        return json.dumps(
+            fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (ValueError, TypeError):
+        for key, value in fields.items():
+            try:
+                json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+            except (ValueError, TypeError) as exc:
+                reason = "not a finite number" if _has_nan(value) else str(exc).splitlines()[0]
+                raise ValueError(f"{key}: value cannot be sent as JSON ({reason})") from None
+        raise
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return False
 
 
 class Connection:
@@ -97,23 +111,31 @@ class Connection:
 
     def json(self) -> bytes:
         if self._json is None:
-            self._json = json.dumps(self.fields, ensure_ascii=False, separators=(",", ":")).encode()
+            self._json = render(self.fields)
         return self._json
 
     def update(self, changes: dict[str, Any], now: float) -> None:
-        """Apply field changes; ``None`` removes a field. A status change restarts its timer."""
+        """Apply field changes; ``None`` removes a field. A status change restarts its timer.
+
+        All or nothing: the changed record is rendered first, and a change it cannot render
+        raises ValueError with the record untouched."""
+        fields = dict(self.fields)
+        status_changed = False
         for key, value in changes.items():
             if key == "PhysicalConnectionId":
                 continue
             if value is None:
-                self.fields.pop(key, None)
+                fields.pop(key, None)
                 continue
             if key == "Status":
-                value = normalize_status(str(value))
-                if value != self.fields.get("Status"):
-                    self.status_since = now
-            self.fields[key] = value
-        self._json = None
+                value = wire_status(str(value))
+                status_changed = value != fields.get("Status")
+            fields[key] = value
+        rendered = render(fields)
+        self.fields = fields
+        if status_changed:
+            self.status_since = now
+        self._json = rendered
         self.due_stale = True
 
     def snapshot(self) -> dict[str, Any]:

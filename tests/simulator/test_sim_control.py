@@ -130,3 +130,17 @@ def test_misc_routes(fresh_sim: tuple[Simulator, str]) -> None:
         assert exc.code == 400
     assert control(url, "POST", "tick")[0] == 200
     assert control(url, "GET", "scenario")[1] == {"steps": [], "done": 0}
+
+
+def test_rejected_patch_changes_nothing(fresh_sim: tuple[Simulator, str]) -> None:
+    """A PATCH answered 400 leaves the record as it was, and the API keeps answering."""
+    sim, url = fresh_sim
+    pc_id = sim.connections(region="cn-hangzhou")[0]["PhysicalConnectionId"]
+    before = sim.connection(pc_id)
+    # A lone surrogate parses as JSON but cannot be sent as UTF-8; NaN is not JSON at all.
+    for bad in ({"Name": "\ud800", "Bandwidth": 1}, {"Bandwidth": float("nan")}):
+        status, err = control(url, "PATCH", f"connections/{pc_id}", bad)
+        assert status == 400, err
+        assert "\n" not in err["error"] and next(iter(bad)) in err["error"]
+        assert sim.connection(pc_id) == before
+        assert describe(url, "cn-hangzhou").status == 200
