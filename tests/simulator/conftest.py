@@ -9,9 +9,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +24,20 @@ SECRET = "sim-access-key-secret"
 STS_AK = "STS.sim-sts-access-key-id"
 STS_SECRET = "sim-sts-access-key-secret"
 STS_TOKEN = "sim-security-token"
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T], what: str, timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy (no fixed sleeps in tests); fail
+    naming ``what`` and the last value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
 
 
 def utc(ts: float | None = None) -> str:
