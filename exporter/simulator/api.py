@@ -8,7 +8,6 @@ record's cached JSON bytes, which keeps one simulator process far faster than an
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ from exporter.regions import REGION_IDS, endpoint_host
 from exporter.simulator import validation as v
 from exporter.simulator.accounts import Account
 from exporter.simulator.clock import SimClock
-from exporter.simulator.errors import ApiError, invalid_parameter, not_allowed_in_state, not_found
+from exporter.simulator.errors import ApiError, not_allowed_in_state, not_found
+from exporter.simulator.filters import parse_filters, tags_match
 from exporter.simulator.fleet import (
     DAY,
     access_points,
@@ -72,9 +72,6 @@ _COMMON_PARAMS = frozenset(
         "RegionId",
     }
 )
-_FILTER_KEY = re.compile(r"Filter\.(\d+)\.Key")
-_FILTER_VALUE = re.compile(r"Filter\.(\d+)\.Value\.(\d+)")
-_TAG = re.compile(r"Tags\.(\d+)\.(Key|Value)")
 _LOCAL_NAMES = {
     "cn-qingdao": "华北1（青岛）",
     "cn-beijing": "华北2（北京）",
@@ -388,43 +385,12 @@ def _invalid_status() -> ApiError:
 
 def build_predicate(params: dict[str, str]) -> Predicate | None:
     """Filters (keys ANDed, values ORed), tags (all must match) and resource group."""
-    keys: dict[int, str] = {}
-    values: dict[int, set[str]] = {}
-    tag_keys: dict[int, str] = {}
-    tag_values: dict[int, str] = {}
-    for name, value in params.items():
-        if name.startswith("Filter."):
-            if m := _FILTER_KEY.fullmatch(name):
-                n = int(m[1])
-                if not 1 <= n <= 5:
-                    raise invalid_parameter(name, value)
-                if value not in FILTER_KEYS:
-                    raise ApiError(
-                        "InvalidFilterKey.ValueNotSupported",
-                        f"Specified filter key is not supported: Filter.{n}.key",
-                        404,
-                    )
-                keys[n] = value
-            elif m := _FILTER_VALUE.fullmatch(name):
-                if not (1 <= int(m[1]) <= 5 and 1 <= int(m[2]) <= 5):
-                    raise invalid_parameter(name, value)
-                values.setdefault(int(m[1]), set()).add(value)
-            else:
-                raise invalid_parameter(name, value)
-        elif name.startswith("Tags."):
-            m = _TAG.fullmatch(name)
-            if m is None or not 1 <= int(m[1]) <= 20:
-                raise invalid_parameter(name, value)
-            (tag_keys if m[2] == "Key" else tag_values)[int(m[1])] = value
-    conditions: list[tuple[str, set[str]]] = []
-    for n, key in sorted(keys.items()):
-        wanted = values.get(n)
-        if not wanted:
-            continue
-        if key == "Status":
-            wanted = {wire_status(s) for s in wanted}
-        conditions.append((key, wanted))
-    tags = [(k, tag_values.get(n)) for n, k in sorted(tag_keys.items())]
+    parsed = parse_filters(params, FILTER_KEYS)
+    conditions = [
+        (key, frozenset(wire_status(s) for s in wanted) if key == "Status" else wanted)
+        for key, wanted in parsed.conditions
+    ]
+    tags = parsed.tags
     group = params.get("ResourceGroupId") or None
     if not conditions and not tags and group is None:
         return None
@@ -436,11 +402,6 @@ def build_predicate(params: dict[str, str]) -> Predicate | None:
         for key, wanted in conditions:
             if str(f.get(key)) not in wanted:
                 return False
-        if tags:
-            have = {t.get("Key"): t.get("Value") for t in f.get("Tags", {}).get("tags", [])}
-            for key, value in tags:
-                if key not in have or (value is not None and have[key] != value):
-                    return False
-        return True
+        return not tags or tags_match(f.get("Tags", {}).get("tags", []), tags)
 
     return predicate
