@@ -1,8 +1,10 @@
-"""A small signed client for the VPC API: one shared aiohttp session, V3 signatures, a per-account
-rate limit and retries that never block the event loop.
+"""A small signed client for Alibaba Cloud RPC APIs (the VPC API today): one shared aiohttp
+session, V3 signatures, a per-account rate limit and retries that never block the event loop.
 
-Not the official SDK at run time: it opens a session per call and sleeps in the loop on retries
-(see the facts sheet). Every attempt is reported to an observer so self-metrics stay outside.
+Not the official SDK at run time: that opens a session per call and sleeps in the event loop on
+retries. Every attempt is reported to an observer so self-metrics stay outside. The API product
+(version, default endpoint, whether a 200 answer can still be an error) is a setting, so the
+same client serves other products of the same RPC style.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import asyncio
 import json
 import logging
 import math
+import os
 import random
+import re
 import time
 import uuid
 from collections import deque
@@ -24,6 +28,7 @@ import aiohttp
 from yarl import URL
 
 from exporter.credentials import CredentialSource
+from exporter.logs import redact
 from exporter.regions import endpoint_host
 from exporter.signing import canonical_query, sign_v3_headers
 
@@ -34,15 +39,46 @@ _RETRYABLE_CODES = frozenset(
     {"ServiceUnavailable", "InternalError", "SignatureNonceUsed", "InvalidResponse"}
 )
 
+#: Every value the ``code`` of an attempt (the ``code`` label of
+#: ``expressconnect_api_requests_total``) can take, by kind. The API's own codes are kept only
+#: when they look like codes, so the label's cardinality is not the API's to choose.
+CODE_LABEL_VALUES: dict[str, str] = {
+    "Success": "the attempt got a successful answer",
+    "<API code>": "the API's error Code as is, e.g. Throttling.User, Forbidden.RAM, "
+    "InvalidRegionId.NotFound (only codes of 1-64 characters from A-Z a-z 0-9 . _ -)",
+    "Invalid": "the API's error Code was not code-shaped (or echoed a secret); the error "
+    "message shows it, escaped",
+    "HTTP<status>": "an error status whose body has no Code, e.g. HTTP502",
+    "InvalidResponse": "a successful status whose body is not a JSON object",
+    "Unsuccessful": 'a 200 answer with "Success": false and no Code (products whose '
+    "answers carry a Success field only)",
+    "Timeout": "no complete answer within api.request_timeout",
+    "<transport error class>": "the aiohttp exception class of a failed connection or "
+    "exchange, e.g. ClientConnectorError, ClientConnectorDNSError, ServerDisconnectedError, "
+    "ClientOSError, ClientPayloadError",
+}
+INVALID_CODE = "Invalid"
+_CODE_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MAX_MESSAGE = 300
+
 
 # (account, region_id, action, code, seconds) for every attempt, success or not.
 RequestObserver = Callable[[str, str, str, str, float], None]
 
 
-class ApiError(Exception):
-    """A request that failed for good; ``code`` is the API's code or a transport error class.
+def code_label(code: str) -> str:
+    """``code`` if it is safe as a label value (code-shaped, no secret in it), else "Invalid"."""
+    if _CODE_SHAPE.fullmatch(code) and redact(code) == code:
+        return code
+    return INVALID_CODE
 
-    The message is the API's own (trimmed to one line); it never contains credentials.
+
+class ApiError(Exception):
+    """A request that failed for good; ``code`` is a ``CODE_LABEL_VALUES`` value.
+
+    The message is built redacted (registered secrets and STS tokens, secret-named fields) and
+    on one line, so whatever shows ``str(error)`` (a log line, the status page) shows the same
+    safe text. A code that is not code-shaped becomes "Invalid" and is quoted in the message.
     """
 
     def __init__(
@@ -55,9 +91,14 @@ class ApiError(Exception):
         request_id: str | None = None,
         retryable: bool = False,
     ) -> None:
-        one_line = " ".join(message.split())[:300]
-        super().__init__(f"{action}: {code}: {one_line}" if one_line else f"{action}: {code}")
-        self.code = code
+        label = code_label(code)
+        if label != code:
+            message = f"(code {json.dumps(code[:100])}) {message}"
+        one_line = redact(" ".join(message.split()))
+        if len(one_line) > _MAX_MESSAGE:
+            one_line = one_line[: _MAX_MESSAGE - 3] + "..."
+        super().__init__(f"{action}: {label}: {one_line}" if one_line else f"{action}: {label}")
+        self.code = label
         self.action = action
         self.http_status = http_status
         self.request_id = request_id
@@ -80,6 +121,12 @@ class ClientSettings:
     max_requests_per_second: float
     backoff_base: float = 0.2
     backoff_cap: float = 10.0
+    #: The API product: its version, its endpoint host for a region when ``endpoint`` is not
+    #: set, and whether a 200 answer with ``"Success": false`` or a ``Code`` other than "200"
+    #: is an error (products such as CloudMonitor answer errors that way).
+    api_version: str = API_VERSION
+    default_host: Callable[[str], str] = endpoint_host
+    success_field: bool = False
 
 
 class RateLimiter:
@@ -173,10 +220,13 @@ class Limiters:
             del self._limiters[account]
 
 
-def endpoint_url(template: str | None, region_id: str) -> URL:
-    """The API URL for a region: the configured override (``{region_id}`` filled) or the real."""
+def endpoint_url(
+    template: str | None, region_id: str, default_host: Callable[[str], str] = endpoint_host
+) -> URL:
+    """The API URL for a region: the configured override (``{region_id}`` filled) or the real
+    one, ``https://`` and the product's host for the region."""
     if template is None:
-        return URL(f"https://{endpoint_host(region_id)}/")
+        return URL(f"https://{default_host(region_id)}/")
     text = template.replace("{region_id}", region_id)
     if "/" not in text.partition("://")[2]:
         text += "/"
@@ -250,8 +300,9 @@ class AccountClient:
     async def _attempt(
         self, action: str, region_id: str, params: Mapping[str, str]
     ) -> dict[str, Any]:
+        settings = self._settings
         credential = await self._credentials.get()
-        base = endpoint_url(self._settings.endpoint, region_id)
+        base = endpoint_url(settings.endpoint, region_id, settings.default_host)
         query = canonical_query(params)
         url = URL(f"{base}?{query}" if query else str(base), encoded=True)
         host = base.raw_host or ""
@@ -263,27 +314,67 @@ class AccountClient:
             method="POST",
             host=host,
             action=action,
-            version=API_VERSION,
+            version=settings.api_version,
             params=params,
             date=_utc_now(),
             nonce=uuid.uuid4().hex,  # fresh per attempt: a retry after SignatureNonceUsed needs it
             security_token=credential.security_token,
         )
-        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout)
+        timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
         try:
             async with self._session.post(url, headers=headers, timeout=timeout) as response:
                 raw = await response.read()
                 status = response.status
         except TimeoutError:
-            raise ApiError("Timeout", "request timed out", action=action, retryable=True) from None
+            where = f"{base.raw_host}:{base.port}"
+            message = f"no answer from {where} within {settings.request_timeout:g}s"
+            raise ApiError("Timeout", message, action=action, retryable=True) from None
         except aiohttp.ClientError as error:
-            raise ApiError(
-                type(error).__name__, "transport error", action=action, retryable=True
-            ) from None
-        return _decode(action, status, raw)
+            raise _transport_error(action, base, error) from None
+        return _decode(action, status, raw, success_field=settings.success_field)
 
 
-def _decode(action: str, status: int, raw: bytes) -> dict[str, Any]:
+def _transport_error(action: str, base: URL, error: aiohttp.ClientError) -> ApiError:
+    """Name the peer and the operating system's reason, not just the exception class."""
+    name = type(error).__name__
+    if isinstance(error, aiohttp.ClientConnectorError):
+        reason = _os_reason(error.os_error)
+        text = f"cannot connect to {error.host}:{error.port} ({reason})"
+    else:
+        detail = str(error) or "connection failed"
+        text = f"{base.raw_host}:{base.port}: {detail}"
+    return ApiError(name, text, action=action, retryable=True)
+
+
+def _os_reason(error: OSError) -> str:
+    """The errno's text ("Connection refused"), which asyncio's own message hides."""
+    if isinstance(error.errno, int) and error.errno > 0:
+        return os.strerror(error.errno)
+    return str(error.strerror or error) or type(error).__name__
+
+
+# A JSON escape \uD800..\uDFFF (any case): only then can the decoded body hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub_surrogates(value: Any) -> Any:
+    """Every string (keys too) with unpaired surrogates replaced by U+FFFD.
+
+    JSON may escape half a surrogate pair; Python decodes it into a string that cannot be
+    encoded, and the pass that later writes it (a label, a log line, the state file) dies.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_scrub_surrogates(k): _scrub_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_surrogates(v) for v in value]
+    return value
+
+
+def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False) -> dict[str, Any]:
+    """The body of a successful answer, or the ``ApiError`` the answer stands for."""
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
@@ -297,14 +388,24 @@ def _decode(action: str, status: int, raw: bytes) -> dict[str, Any]:
             http_status=status,
             retryable=is_retryable(code, status),
         )
+    if _SURROGATE_ESCAPE.search(raw):
+        body = _scrub_surrogates(body)
     if status >= 300:
-        code = str(body.get("Code") or f"HTTP{status}")
-        raise ApiError(
-            code,
-            str(body.get("Message") or ""),
-            action=action,
-            http_status=status,
-            request_id=body.get("RequestId"),
-            retryable=is_retryable(code, status),
-        )
+        raise _answer_error(action, status, body, str(body.get("Code") or f"HTTP{status}"))
+    if success_field:
+        answer_code = body.get("Code")
+        if body.get("Success") is False or answer_code not in (None, "", "200", 200):
+            raise _answer_error(action, status, body, str(answer_code or "Unsuccessful"))
     return body
+
+
+def _answer_error(action: str, status: int, body: dict[str, Any], code: str) -> ApiError:
+    request_id = body.get("RequestId")
+    return ApiError(
+        code,
+        str(body.get("Message") or ""),
+        action=action,
+        http_status=status,
+        request_id=request_id if isinstance(request_id, str) else None,
+        retryable=is_retryable(code, status),
+    )

@@ -44,6 +44,7 @@ class FakeApi:
     nonces: set[str] = field(default_factory=set)
     fail_all: tuple[int, dict[str, Any]] | None = None
     gate: Any = None  # an asyncio.Event every request waits for, when set
+    versions: list[str] = field(default_factory=list)  # x-acs-version of every request
 
     def records(self, region_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -59,6 +60,7 @@ class FakeApi:
         params = dict(request.query)
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.requests.append({**params, "_action": headers.get("x-acs-action", "")})
+        self.versions.append(headers.get("x-acs-version", ""))
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_all is not None:

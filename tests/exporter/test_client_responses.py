@@ -1,0 +1,229 @@
+"""What the client makes of answers: unencodable strings, error codes as labels, error texts
+(redacted, naming the peer), and products whose 200 answers can carry an error."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exporter import client as client_module
+from exporter.client import (
+    CODE_LABEL_VALUES,
+    AccountClient,
+    ApiError,
+    ClientSettings,
+    code_label,
+    endpoint_url,
+)
+from exporter.credentials import Credential, StaticCredentialSource
+from exporter.logs import register_secret
+from tests.exporter.ecx_fakeapi import KEY_ID, SECRET, FakeApi
+
+STS_TOKEN = "CAIS-sts-token-for-the-client-tests-0123456789"
+Seen = list[tuple[str, str, str, str, float]]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def make_client(
+    session: aiohttp.ClientSession,
+    url: str,
+    seen: Seen,
+    *,
+    retries: int = 0,
+    timeout: float = 2.0,
+    **product: Any,
+) -> AccountClient:
+    settings = ClientSettings(
+        endpoint=url,
+        request_timeout=timeout,
+        retries=retries,
+        max_requests_per_second=1000.0,
+        backoff_base=0.001,
+        backoff_cap=0.002,
+        **product,
+    )
+    source = StaticCredentialSource("sts", Credential(KEY_ID, SECRET, STS_TOKEN))
+    return AccountClient(session, "prod", source, settings, observer=lambda *a: seen.append(a))
+
+
+async def call(client: AccountClient) -> dict[str, Any]:
+    return await client.call("DescribeRegions", "cn-hangzhou", {"RegionId": "cn-hangzhou"})
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+# ------------------------------------------------------------------ unpaired surrogates
+
+
+async def test_unpaired_surrogates_become_replacement_characters(session: Any) -> None:
+    record = {"Name": "pc-\ud800", "\udfffKey": "x", "Pair": "\U0001f600", "N": [1, "\udc00"]}
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = [(200, {"RequestId": "R", "Regions": {"Region": [record]}})]
+    seen: Seen = []
+    async with api.serve() as url:
+        body = await call(make_client(session, url, seen))
+    decoded = body["Regions"]["Region"][0]
+    assert decoded == {
+        "Name": "pc-\ufffd",
+        "\ufffdKey": "x",
+        "Pair": "\U0001f600",
+        "N": [1, "\ufffd"],
+    }
+    json.dumps(body, ensure_ascii=False).encode("utf-8")  # the later writers no longer fail
+
+
+def test_surrogate_escapes_are_found_in_any_case() -> None:
+    body = client_module._decode("A", 200, b'{"a": "\\uDBFF", "\\udC01": ["\\uD83D\\uDE00"]}')
+    assert body == {"a": "\ufffd", "\ufffd": ["\U0001f600"]}
+
+
+def test_bodies_without_surrogate_escapes_are_not_walked(monkeypatch: Any) -> None:
+    def walked(value: Any) -> Any:
+        raise AssertionError("walked a body that cannot hold a lone surrogate")
+
+    monkeypatch.setattr(client_module, "_scrub_surrogates", walked)
+    raw = json.dumps({"Name": "pc-\u00e9\U0001f600", "Path": "C:\\\\udp"}, ensure_ascii=False)
+    assert client_module._decode("A", 200, raw.encode())["Path"] == "C:\\\\udp"
+
+
+# ------------------------------------------------------------------ code labels
+
+
+async def test_codes_that_are_not_code_shaped_are_counted_as_invalid(session: Any) -> None:
+    weird = "Weird.<b>Code</b>\nX"
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = [(400, {"Code": weird, "Message": "odd"}), (400, {"Code": "C" * 65})]
+    seen: Seen = []
+    async with api.serve() as url:
+        client = make_client(session, url, seen)
+        with pytest.raises(ApiError) as info:
+            await call(client)
+        with pytest.raises(ApiError) as too_long:
+            await call(client)
+    assert [entry[3] for entry in seen] == ["Invalid", "Invalid"]
+    assert info.value.code == too_long.value.code == "Invalid"
+    assert str(info.value) == 'DescribeRegions: Invalid: (code "Weird.<b>Code</b>\\nX") odd'
+
+
+def test_code_shaped_codes_are_kept_and_every_kind_is_documented() -> None:
+    for code in ("Forbidden.RAM", "Throttling.User", "HTTP502", "InvalidRegionId.NotFound"):
+        assert code_label(code) == code
+    assert code_label("C" * 64) == "C" * 64
+    for fixed in ("Success", "Invalid", "InvalidResponse", "Timeout", "Unsuccessful"):
+        assert fixed in CODE_LABEL_VALUES
+    assert {"<API code>", "HTTP<status>", "<transport error class>"} <= CODE_LABEL_VALUES.keys()
+
+
+# ------------------------------------------------------------------ error texts
+
+
+async def test_refused_connections_name_the_peer_and_the_reason(session: Any) -> None:
+    port = unused_port()
+    seen: Seen = []
+    with pytest.raises(ApiError) as info:
+        await call(make_client(session, f"http://127.0.0.1:{port}", seen))
+    assert info.value.code == "ClientConnectorError" and seen[0][3] == "ClientConnectorError"
+    assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in str(info.value)
+
+
+async def test_timeouts_name_the_peer(session: Any) -> None:
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = ["slow"]
+    seen: Seen = []
+    async with api.serve() as url:
+        with pytest.raises(ApiError) as info:
+            await call(make_client(session, url, seen, timeout=0.2))
+    port = url.rsplit(":", 1)[1]
+    assert (
+        str(info.value) == f"DescribeRegions: Timeout: no answer from 127.0.0.1:{port} within 0.2s"
+    )
+
+
+async def test_api_error_messages_are_redacted_when_built(session: Any) -> None:
+    register_secret(SECRET)
+    register_secret(STS_TOKEN)
+    echo = f"bad AccessKeySecret {SECRET} with token {STS_TOKEN}, Signature=abcdef012345"
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = [(400, {"Code": "InvalidParameter", "Message": echo}), (400, {"Code": SECRET})]
+    seen: Seen = []
+    async with api.serve() as url:
+        client = make_client(session, url, seen)
+        errors = []
+        for _ in range(2):
+            with pytest.raises(ApiError) as info:
+                await call(client)
+            errors.append(info.value)
+    for error in errors:
+        text = str(error)
+        assert SECRET not in text and STS_TOKEN not in text and "abcdef012345" not in text
+    assert errors[0].code == "InvalidParameter" and "[REDACTED]" in str(errors[0])
+    assert errors[1].code == "Invalid"  # a code echoing a secret never becomes a label value
+    assert SECRET not in repr(seen)
+    direct = ApiError("X", f"{STS_TOKEN[:20]}\n{STS_TOKEN}", action="A")
+    assert STS_TOKEN not in str(direct) and "\n" not in str(direct)
+
+
+# ------------------------------------------------------------------ other API products
+
+
+async def test_version_and_default_endpoint_are_settings(session: Any) -> None:
+    api = FakeApi({"cn-hangzhou": []})
+    seen: Seen = []
+    async with api.serve() as url:
+        await call(make_client(session, url, seen))
+        await call(make_client(session, url, seen, api_version="2019-01-01"))
+    assert api.versions == ["2016-04-28", "2019-01-01"]  # both signatures verified
+    assert str(endpoint_url(None, "cn-hangzhou")) == "https://vpc.aliyuncs.com/"
+    assert str(endpoint_url(None, "ap-southeast-1")) == "https://vpc.ap-southeast-1.aliyuncs.com/"
+    other = endpoint_url(None, "cn-beijing", lambda region: f"metrics.{region}.aliyuncs.com")
+    assert str(other) == "https://metrics.cn-beijing.aliyuncs.com/"
+
+
+async def test_success_field_turns_200_answers_into_errors_only_when_set(session: Any) -> None:
+    failed = {"Success": False, "Code": "InvalidParameter", "Message": "no such metric"}
+    coded = {"Code": "500", "Message": "x"}
+    bare = {"Success": False}
+    fine = {"Success": True, "Code": "200", "Datapoints": "[]"}
+    api = FakeApi({"cn-hangzhou": []})
+    seen: Seen = []
+    async with api.serve() as url:
+        vpc_style = make_client(session, url, seen)
+        api.faults = [(200, failed)]
+        assert await call(vpc_style) == failed  # today's behaviour: a 200 answer is data
+        cms_style = make_client(session, url, seen, success_field=True)
+        codes = []
+        for body in (failed, coded, bare):
+            api.faults = [(200, body)]
+            with pytest.raises(ApiError) as info:
+                await call(cms_style)
+            assert info.value.http_status == 200 and not info.value.retryable
+            codes.append(info.value.code)
+        api.faults = [(200, fine)]
+        assert await call(cms_style) == fine
+    assert codes == ["InvalidParameter", "500", "Unsuccessful"]
+    assert [entry[3] for entry in seen] == ["Success", *codes, "Success"]
+
+
+async def test_success_field_errors_are_retried_like_any_other(session: Any) -> None:
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = [(200, {"Success": False, "Code": "Throttling.User", "Message": "slow down"})]
+    seen: Seen = []
+    async with api.serve() as url:
+        body = await call(make_client(session, url, seen, retries=2, success_field=True))
+    assert "Regions" in body
+    assert [entry[3] for entry in seen] == ["Throttling.User", "Success"]
