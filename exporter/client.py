@@ -93,7 +93,7 @@ class ApiError(Exception):
     ) -> None:
         label = code_label(code)
         if label != code:
-            message = f"(code {json.dumps(code[:100])}) {message}"
+            message = f"(code {json.dumps(redact(code)[:100])}) {message}"  # redact, then cut
         one_line = redact(" ".join(message.split()))
         if len(one_line) > _MAX_MESSAGE:
             one_line = one_line[: _MAX_MESSAGE - 3] + "..."

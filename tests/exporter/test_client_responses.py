@@ -174,6 +174,9 @@ async def test_api_error_messages_are_redacted_when_built(session: Any) -> None:
     assert errors[0].code == "InvalidParameter" and "[REDACTED]" in str(errors[0])
     assert errors[1].code == "Invalid"  # a code echoing a secret never becomes a label value
     assert SECRET not in repr(seen)
+    long_token = "CAIS" + "x" * 200  # STS tokens are long: cutting first would leak a prefix
+    register_secret(long_token)
+    assert "xxxxxxxx" not in str(ApiError(f"Bad\t{long_token}", "m", action="A"))
     direct = ApiError("X", f"{STS_TOKEN[:20]}\n{STS_TOKEN}", action="A")
     assert STS_TOKEN not in str(direct) and "\n" not in str(direct)
 
