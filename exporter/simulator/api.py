@@ -34,6 +34,8 @@ from exporter.simulator.model import (
     Connection,
 )
 from exporter.simulator.store import Predicate, Store
+from exporter.simulator.vbrapi import VBR_ACTIONS, VbrApi
+from exporter.simulator.vbrstore import VbrStore
 from exporter.vocabulary import wire_status
 
 API_VERSION = "2016-04-28"
@@ -46,6 +48,7 @@ ACTIONS = (
     "EnablePhysicalConnection",
     "DeletePhysicalConnection",
     "DescribeRegions",
+    *VBR_ACTIONS,
 )
 MAX_PENDING = 5
 # Statuses that count against the "at most five not Enabled" rule: finished applications
@@ -112,9 +115,10 @@ def _dump(payload: dict[str, Any]) -> bytes:
 
 
 class Api:
-    def __init__(self, store: Store, clock: SimClock) -> None:
+    def __init__(self, store: Store, clock: SimClock, vbrs: VbrStore | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.vbr_api = VbrApi(vbrs if vbrs is not None else VbrStore(store, {}))
         self._tokens: dict[tuple[str, str, str], tuple[tuple[tuple[str, str], ...], bytes]] = {}
         self._tokens_lock = threading.Lock()
         self._handlers: dict[str, Callable[[Call, str], dict[str, Any]]] = {
@@ -149,6 +153,15 @@ class Api:
             )
         if call.action == "DescribePhysicalConnections":
             return self._describe(call, region)
+        if call.action in VBR_ACTIONS:
+            return self.vbr_api.handle(
+                call.action,
+                call.params,
+                call.account.name,
+                region,
+                call.request_id,
+                call.total_count_delta,
+            )
         return self._idempotent(call, region, self._handlers[call.action])
 
     # -- reading ----------------------------------------------------------------------------

@@ -34,13 +34,15 @@ from exporter.simulator.scenario import (
     relative_time,
 )
 from exporter.simulator.store import Store
+from exporter.simulator.vbrsim import VbrMethods
 
 log = logging.getLogger("exporter.simulator")
 TICK_SECONDS = 0.5
 
 
-class Simulator:
-    """A simulated VPC API for one or more accounts.
+class Simulator(VbrMethods):
+    """A simulated VPC API for one or more accounts: physical connections, and the VBRs and
+    BGP peers on them (methods in :class:`~exporter.simulator.vbrsim.VbrMethods`).
 
     ``connections``/``regions`` size each account's fleet unless the account sets its own.
     ``scenario`` is a YAML path (or parsed mapping) run from the moment :meth:`serve` starts.
@@ -75,19 +77,23 @@ class Simulator:
         self.lifecycle = lifecycle
         self.store = Store(seed)
         now = self.clock.now()
+        fleets = []
         for account in self.accounts:
             count = connections if account.connections is None else account.connections
-            for conn in generate_fleet(
+            fleet = generate_fleet(
                 seed=seed,
                 account=account.name,
                 uid=account.uid,
                 count=count,
                 regions=account.regions or self.regions,
                 now=now,
-            ):
+            )
+            for conn in fleet:
                 self.store.add(conn)
+            fleets.append((account, fleet))
+        self._init_vbrs(fleets, now)
         self.auth = Authenticator(self.accounts)
-        self.api = Api(self.store, self.clock)
+        self.api = Api(self.store, self.clock, self.vbr_store)
         self.faults = Faults(seed)
         self.rate_limits = RateLimiter()
         self.log = RequestLog(request_log_size)
@@ -172,8 +178,11 @@ class Simulator:
             return conn.id
 
     def remove_connection(self, pc_id: str) -> None:
-        if self.store.remove(pc_id) is None:
-            raise KeyError(f"no connection {pc_id}")
+        """The line and the VBRs and BGP peers on it."""
+        with self.store.lock:
+            if self.store.remove(pc_id) is None:
+                raise KeyError(f"no connection {pc_id}")
+            self.vbr_store.remove_line(pc_id)
 
     # -- clock ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -231,6 +240,8 @@ class Simulator:
 
     # -- scenario ---------------------------------------------------------------------------
     def run_step(self, step: Step, target: str | None = None) -> None:
+        if self.run_vbr_step(step, target):
+            return
         kind = step.kind()
         if kind == "set" and step.set is not None:
             self.set_fields(target or self._target_id(step.set), step.set.fields())
@@ -344,6 +355,9 @@ class Simulator:
                 raise ScenarioError(f"scenario steps.{n}.add: {exc.args[0]}") from None
             if step.add.region not in REGION_IDS:
                 raise ScenarioError(f"scenario steps.{n}.add: unknown region {step.add.region!r}")
+        vbr_target = self.resolve_vbr_step(step, n)
+        if vbr_target is not None:
+            return vbr_target
         target = step.set or step.remove
         if target is None:
             return None

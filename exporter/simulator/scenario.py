@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -73,6 +73,69 @@ class AddSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class AddVbrSpec(BaseModel):
+    """A generated VBR on the line named by ``connection`` or ``select`` (a line selector),
+    with ``peers`` BGP peers (IPv4, then IPv6) and field overrides."""
+
+    model_config = ConfigDict(extra="allow")
+    connection: str | None = None
+    select: dict[str, Any] | None = None
+    id: str | None = None
+    health_check: bool = True
+    peers: int = Field(default=1, ge=0, le=2)
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AddPeerSpec(BaseModel):
+    """A generated BGP peer on the VBR named by ``vbr`` or ``select`` (a VBR selector)."""
+
+    model_config = ConfigDict(extra="allow")
+    vbr: str | None = None
+    select: dict[str, Any] | None = None
+    id: str | None = None
+    ip_version: Literal["ipv4", "ipv6"] = "ipv4"
+
+    def fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class FlapSpec(BaseModel):
+    """Session ``status`` (default Down) for ``seconds`` of real time, then back by itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    select: dict[str, Any] | None = None
+    seconds: float = Field(gt=0)
+    status: str = "Down"
+
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
+STEP_KINDS: tuple[str, ...] = (
+    "set",
+    "add",
+    "remove",
+    "fault",
+    "clear_faults",
+    "rate_limit",
+    "clear_rate_limits",
+    "advance",
+    "time_scale",
+    "set_vbr",
+    "add_vbr",
+    "remove_vbr",
+    "set_bgp_peer",
+    "add_bgp_peer",
+    "remove_bgp_peer",
+    "flap",
+)
+
+
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: float = 0.0
@@ -85,6 +148,13 @@ class Step(BaseModel):
     clear_rate_limits: bool | None = None
     advance: float | None = None
     time_scale: float | None = Field(default=None, gt=0)
+    set_vbr: Target | None = None
+    add_vbr: AddVbrSpec | None = None
+    remove_vbr: Target | None = None
+    set_bgp_peer: Target | None = None
+    add_bgp_peer: AddPeerSpec | None = None
+    remove_bgp_peer: Target | None = None
+    flap: FlapSpec | None = None
 
     @field_validator("at", "advance", mode="before")
     @classmethod
@@ -92,27 +162,19 @@ class Step(BaseModel):
         return None if value is None else parse_duration(value)
 
     def kind(self) -> str:
-        present = [
-            name
-            for name in (
-                "set",
-                "add",
-                "remove",
-                "fault",
-                "clear_faults",
-                "rate_limit",
-                "clear_rate_limits",
-                "advance",
-                "time_scale",
-            )
-            if getattr(self, name) is not None
-        ]
+        present = [name for name in STEP_KINDS if getattr(self, name) is not None]
         if len(present) != 1:
             raise ValueError(
-                "each step needs exactly one of set, add, remove, fault, clear_faults, "
-                f"rate_limit, clear_rate_limits, advance, time_scale (got {present or 'none'})"
+                f"each step needs exactly one of {', '.join(STEP_KINDS)} (got {present or 'none'})"
             )
         return present[0]
+
+    def target(self) -> Target | AddVbrSpec | AddPeerSpec | FlapSpec | None:
+        """What the step names by ``id``/``select`` (or ``connection``/``vbr``), if anything."""
+        found = getattr(self, self.kind())
+        if isinstance(found, Target | AddVbrSpec | AddPeerSpec | FlapSpec):
+            return found
+        return None
 
 
 class ScenarioFile(BaseModel):
@@ -142,8 +204,19 @@ def load_scenario(source: str | Path | dict[str, Any]) -> ScenarioFile:
             step.kind()
         except ValueError as exc:
             raise ScenarioError(f"{where}: steps.{n}: {exc}") from None
-        target = step.set or step.remove
-        if target is not None and (target.id is None) == (target.select is None):
-            raise ScenarioError(f"{where}: steps.{n}: give exactly one of id or select")
+        _check_target(step, f"{where}: steps.{n}")
     scenario.steps.sort(key=lambda s: s.at)
     return scenario
+
+
+def _check_target(step: Step, where: str) -> None:
+    """Exactly one way of naming what the step acts on."""
+    target = step.target()
+    if isinstance(target, AddVbrSpec):
+        if (target.connection is None) == (target.select is None):
+            raise ScenarioError(f"{where}: give exactly one of connection or select")
+    elif isinstance(target, AddPeerSpec):
+        if (target.vbr is None) == (target.select is None):
+            raise ScenarioError(f"{where}: give exactly one of vbr or select")
+    elif target is not None and (target.id is None) == (target.select is None):
+        raise ScenarioError(f"{where}: give exactly one of id or select")

@@ -23,9 +23,11 @@ from exporter.simulator.core import Simulator
 from exporter.simulator.errors import ApiError, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
+from exporter.simulator.vbrapi import PEER_ACTIONS, VBR_ACTIONS
 
 log = logging.getLogger("exporter.simulator")
 _JSON = "application/json"
+_PAGED_ACTIONS = frozenset({"DescribePhysicalConnections", *VBR_ACTIONS})
 _HANG_DEFAULT = 600.0
 
 
@@ -113,7 +115,7 @@ class _ApiHandler:
         trace.access_key_id = caller.access_key_id
         trace.signature_version = caller.signature_version
 
-        page = _page(params) if action == "DescribePhysicalConnections" else None
+        page = _page(params) if action in _PAGED_ACTIONS else None
         fired = sim.faults.fire(account, region, action, page)
         trace.faults = tuple(f.kind for f in fired)
         total_delta = 0
@@ -130,7 +132,7 @@ class _ApiHandler:
             elif kind in ERROR_KINDS:
                 raise common(kind, fault.status)
             elif kind == "shift_records" and region:
-                sim.store.rotate(account, region, fault.delta)
+                _rotate(sim, action, account, region, fault.delta)
             elif kind == "total_count_change":
                 total_delta += fault.delta
             elif kind in ("malformed_json", "truncated_json"):
@@ -182,6 +184,14 @@ def _page(params: dict[str, str]) -> int | None:
         return int(params.get("PageNumber", "1"))
     except ValueError:
         return None
+
+
+def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) -> None:
+    """Move records between pages of the list this action reads."""
+    if action in VBR_ACTIONS:
+        sim.vbr_store.rotate(action in PEER_ACTIONS, account, region, delta)
+    else:
+        sim.store.rotate(account, region, delta)
 
 
 def _host_id(region: str) -> str:
