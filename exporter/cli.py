@@ -27,6 +27,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("logfmt", "json")
 
 
 class UsageError(Exception):
@@ -46,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Prometheus exporter for Alibaba Cloud Express Connect physical connections.",
     )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML configuration file")
+    parser.add_argument(
+        "--config.file",
+        "--config",
+        dest="config",
+        type=Path,
+        metavar="FILE",
+        help="YAML configuration file (--config is an alias)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check-config",
@@ -73,7 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic-auth configuration (Prometheus exporter-toolkit format)",
     )
     parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        metavar="PATH",
+        help="path of the metrics endpoint (overrides web.telemetry_path)",
+    )
+    parser.add_argument(
         "--log.level", dest="log_level", choices=LOG_LEVELS, help="overrides log.level"
+    )
+    parser.add_argument(
+        "--log.format", dest="log_format", choices=LOG_FORMATS, help="overrides log.format"
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
 
@@ -106,10 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         return 130
-    except UsageError as exc:
-        _fail(str(exc))
-        return EXIT_CONFIG
-    except ConfigError as exc:
+    except (UsageError, ConfigError) as exc:
         _fail(str(exc))
         return EXIT_CONFIG
     except Exception as exc:
@@ -123,16 +137,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_config_error(exc: BaseException) -> bool:
-    """A web config error (``--web.config.file``) is a configuration error too."""
-    try:
-        from exporter.webconfig import WebConfigError
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return False
+    """A web config error (``--web.config.file``) is a configuration error too.
+
+    Imported here, not at the top: the web config module pulls in aiohttp and bcrypt, which
+    ``--check-config`` without a web config does not need.
+    """
+    from exporter.webconfig import WebConfigError
+
     return isinstance(exc, WebConfigError)
 
 
 def _fail(message: str) -> None:
-    print(" ".join(message.split()), file=sys.stderr, flush=True)
+    """Print each line of ``message`` (a config error may list several problems) as one line."""
+    lines = (" ".join(line.split()) for line in message.splitlines())
+    print("\n".join(line for line in lines if line), file=sys.stderr, flush=True)
 
 
 def _run(argv: list[str]) -> int:
@@ -150,7 +168,12 @@ def _run(argv: list[str]) -> int:
         parser.error(f"--config FILE is required (or try: {PROG} demo)")
 
     loader = functools.partial(
-        load_config, ns.config, listen_address=ns.listen_address, log_level=ns.log_level
+        load_config,
+        ns.config,
+        listen_address=ns.listen_address,
+        telemetry_path=ns.telemetry_path,
+        log_level=ns.log_level,
+        log_format=ns.log_format,
     )
     config = loader()
     if ns.check_config:
@@ -166,13 +189,13 @@ def _run(argv: list[str]) -> int:
     setup_logging(config.log.level, config.log.format)
     if ns.once:
         return _once(config)
-    from exporter.app import run_daemon
+    from exporter.daemon import run_daemon
 
     return asyncio.run(run_daemon(loader, web_config_file=ns.web_config_file))
 
 
 def _once(config: Config) -> int:
-    from exporter.app import run_once
+    from exporter.daemon import run_once
 
     body, ok = asyncio.run(run_once(config))
     sys.stdout.buffer.write(body)

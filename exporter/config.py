@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -34,10 +35,15 @@ from exporter.durations import DurationError, format_duration, parse_duration
 from exporter.regions import REGION_IDS
 
 __all__ = [
+    "COLLECTOR_NAMES",
     "FILTER_KEYS",
+    "MAX_YAML_NODES",
     "AccessKeyCredentials",
     "AccountConfig",
     "ApiConfig",
+    "CollectorConfig",
+    "CollectorSettings",
+    "CollectorsConfig",
     "Config",
     "ConfigError",
     "CredentialsConfig",
@@ -49,7 +55,9 @@ __all__ = [
     "RamRoleArnCredentials",
     "RefreshConfig",
     "StsCredentials",
+    "UniqueKeyLoader",
     "WebConfig",
+    "YamlTooLargeError",
     "load_config",
     "parse_config",
     "split_listen_address",
@@ -80,22 +88,30 @@ CREDENTIAL_TYPES: tuple[str, ...] = (
 )
 
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(Exception):
-    """A configuration problem, rendered as one line: ``<source>: <yaml path>: <problem>``.
+    """Configuration problems, one line each: ``<source>: <yaml path>: <problem>``.
 
-    ``path`` is empty for problems with the file as a whole (unreadable, not YAML, empty).
+    ``path`` and ``problem`` describe the first problem (the one a reader fixes first); ``lines``
+    holds every problem found, each line complete on its own, and ``str()`` joins them with
+    newlines. ``path`` is empty for problems with the file as a whole (unreadable, not YAML).
     """
 
-    def __init__(self, source: str, path: str, problem: str) -> None:
+    def __init__(
+        self, source: str, path: str, problem: str, more: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self.source = source
         self.path = path
         self.problem = " ".join(problem.split())  # one line, whatever the cause said
-        where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {self.problem}")
+        rest = ((where, " ".join(what.split())) for where, what in more)
+        self.problems: tuple[tuple[str, str], ...] = ((path, self.problem), *rest)
+        self.lines: tuple[str, ...] = tuple(
+            f"{source}: {where}: {what}" if where else f"{source}: {what}"
+            for where, what in self.problems
+        )
+        super().__init__("\n".join(self.lines))
 
 
 def _duration(value: object) -> float:
@@ -193,12 +209,45 @@ class RefreshConfig(_Model):
 # ---------------------------------------------------------------------------- api
 
 
+def _check_endpoint(value: str | None) -> str | None:
+    """An http(s) URL with ``{region_id}`` as its only placeholder; a password is never quoted."""
+    if value is None:
+        return None
+    # user info could hold a password: then the URL is not quoted back
+    shown = "" if "@" in value else f" {value!r}"
+    if "@" in value:
+        raise ValueError("invalid endpoint: user info (user:password@) is not allowed")
+    leftover = value.replace("{region_id}", "")
+    if "{" in leftover or "}" in leftover:
+        raise ValueError(f"invalid endpoint{shown}: the only placeholder is {{region_id}}")
+    try:
+        parts = urlsplit(value.replace("{region_id}", "cn-hangzhou"))
+        _ = parts.port  # raises on a bad port
+    except ValueError:
+        raise ValueError(f"invalid endpoint{shown}: not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid endpoint{shown}: expected an http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise ValueError(f"invalid endpoint{shown}: no query or fragment allowed")
+    return value
+
+
+Endpoint = Annotated[str | None, AfterValidator(_check_endpoint)]
+
+
 class ApiConfig(_Model):
-    endpoint: str | None = None
+    """How the API is called. ``request_timeout`` left out derives from ``refresh.timeout``."""
+
+    endpoint: Endpoint = None
     page_size: int = Field(default=50, ge=1, le=50)
     max_requests_per_second: float = Field(default=10.0, gt=0)
     request_timeout: Duration = 10.0
     retries: int = Field(default=4, ge=0, le=20)
+    #: A pass refuses a TotalCount above this: a runaway answer must not eat the memory.
+    max_records_per_region: int = Field(default=100_000, ge=1)
+    #: CloudMonitor (traffic) endpoint; ``None`` is https://metrics.<region>.aliyuncs.com.
+    cms_endpoint: Endpoint = None
+    cms_max_requests_per_second: float = Field(default=10.0, gt=0)
 
     @field_validator("request_timeout")
     @classmethod
@@ -207,28 +256,64 @@ class ApiConfig(_Model):
             raise ValueError("must be greater than 0")
         return value
 
-    @field_validator("endpoint")
+
+# ---------------------------------------------------------------------------- collectors
+
+#: What the exporter can collect; each may be switched off or given its own interval.
+COLLECTOR_NAMES: tuple[str, ...] = ("physical_connections", "virtual_border_routers", "traffic")
+#: Seconds between passes when nothing is configured (physical connections: refresh.interval).
+_COLLECTOR_INTERVALS = {"virtual_border_routers": 60.0, "traffic": 300.0}
+
+
+class CollectorConfig(_Model):
+    """One collector's switch and interval; unset (``None``) means inherit the default."""
+
+    enabled: bool | None = None
+    interval: Duration | None = None
+
+    @field_validator("interval")
     @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        # user info could hold a password: then the URL is not quoted back
-        shown = "" if "@" in value else f" {value!r}"
-        if "@" in value:
-            raise ValueError("invalid endpoint: user info (user:password@) is not allowed")
-        leftover = value.replace("{region_id}", "")
-        if "{" in leftover or "}" in leftover:
-            raise ValueError(f"invalid endpoint{shown}: the only placeholder is {{region_id}}")
-        try:
-            parts = urlsplit(value.replace("{region_id}", "cn-hangzhou"))
-            _ = parts.port  # raises on a bad port
-        except ValueError:
-            raise ValueError(f"invalid endpoint{shown}: not a URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"invalid endpoint{shown}: expected an http:// or https:// URL")
-        if parts.query or parts.fragment:
-            raise ValueError(f"invalid endpoint{shown}: no query or fragment allowed")
+    def _check_interval(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1s")
         return value
+
+
+def _empty_is_default(value: object) -> object:
+    return {} if value is None else value
+
+
+Collector = Annotated[CollectorConfig, BeforeValidator(_empty_is_default)]
+
+
+class CollectorsConfig(_Model):
+    """``collectors:`` at the top level (defaults) or under an account (overrides)."""
+
+    physical_connections: Collector = Field(default_factory=CollectorConfig)
+    virtual_border_routers: Collector = Field(default_factory=CollectorConfig)
+    traffic: Collector = Field(default_factory=CollectorConfig)
+
+    def get(self, name: str) -> CollectorConfig:
+        if name not in COLLECTOR_NAMES:
+            raise ValueError(f"unknown collector {name!r} (one of: {', '.join(COLLECTOR_NAMES)})")
+        value: CollectorConfig = getattr(self, name)
+        return value
+
+
+Collectors = Annotated[CollectorsConfig, BeforeValidator(_empty_is_default)]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    """What the daemon needs to schedule one collector for one account, defaults resolved.
+
+    ``auto_disabled_reason`` is set when the exporter turned the collector off itself (traffic
+    without virtual border routers), so the daemon can say why in one log line.
+    """
+
+    enabled: bool
+    interval: float
+    auto_disabled_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------- credentials
@@ -343,6 +428,7 @@ class AccountConfig(_Model):
     credentials: CredentialsConfig = Field(default_factory=DefaultCredentials)
     regions: tuple[str, ...] | Literal["all"]
     filters: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    collectors: Collectors = Field(default_factory=CollectorsConfig)
 
     @field_validator("name")
     @classmethod
@@ -375,20 +461,25 @@ class AccountConfig(_Model):
         if value == "all":
             return value
         if isinstance(value, str):
+            if value.lower() == "all":
+                raise ValueError(f"unknown region {value!r} (did you mean 'all'?)")
             value = [value]
         if not isinstance(value, list | tuple):
             raise ValueError('expected a list of region IDs or "all"')
         if not value:
             raise ValueError('must list at least one region (or be "all")')
+        problems = _Problems()
         seen: set[str] = set()
         for index, region in enumerate(value):
             if not isinstance(region, str):
-                raise _ItemError(index, f"expected a region ID, got {type(region).__name__}")
-            if region not in REGION_IDS:
-                raise _ItemError(index, f"unknown region {region!r}" + _suggest(region, REGION_IDS))
-            if region in seen:
-                raise _ItemError(index, f"region {region!r} is listed twice")
-            seen.add(region)
+                problems.add(index, f"expected a region ID, got {type(region).__name__}")
+            elif region not in REGION_IDS:
+                problems.add(index, f"unknown region {region!r}" + _suggest_region(region))
+            elif region in seen:
+                problems.add(index, f"region {region!r} is listed twice")
+            else:
+                seen.add(region)
+        problems.raise_any()
         return tuple(value)
 
     @field_validator("filters", mode="before")
@@ -400,43 +491,79 @@ class AccountConfig(_Model):
             raise ValueError("expected a mapping of filter key to value(s)")
         if len(value) > MAX_FILTER_KEYS:
             raise ValueError(f"at most {MAX_FILTER_KEYS} filter keys are allowed, got {len(value)}")
+        problems = _Problems()
         result: dict[str, tuple[str, ...]] = {}
         for key, values in value.items():
-            if key not in FILTER_KEYS:
-                raise _ItemError(
-                    str(key),
-                    f"unknown filter key {key!r}"
-                    + _suggest(str(key), FILTER_KEYS)
-                    + " (one of: "
-                    + ", ".join(FILTER_KEYS)
-                    + ")",
-                )
-            if isinstance(values, str | int | float) and not isinstance(values, bool):
-                values = [values]
-            if not isinstance(values, list | tuple) or not values:
-                raise _ItemError(key, "expected a value or a non-empty list of values")
-            if len(values) > MAX_FILTER_VALUES:
-                raise _ItemError(
-                    key, f"at most {MAX_FILTER_VALUES} values are allowed, got {len(values)}"
-                )
-            texts = []
-            for index, item in enumerate(values):
-                if isinstance(item, bool) or not isinstance(item, str | int | float):
-                    raise _ItemError((key, index), "expected a string")
-                if not str(item).strip():
-                    raise _ItemError((key, index), "must not be empty")
-                texts.append(str(item))
-            result[key] = tuple(texts)
+            texts = _filter_values(key, values, problems)
+            if texts is not None:
+                result[key] = texts
+        problems.raise_any()
         return result
 
 
-class _ItemError(ValueError):
-    """A problem with one element of a list or mapping: moves the YAML path down to it."""
+def _filter_values(key: object, values: object, problems: _Problems) -> tuple[str, ...] | None:
+    """One filter's values as strings, or ``None`` after adding what is wrong to ``problems``."""
+    if key not in FILTER_KEYS:
+        problems.add(
+            str(key),
+            f"unknown filter key {key!r}"
+            + _suggest(str(key), FILTER_KEYS)
+            + " (one of: "
+            + ", ".join(FILTER_KEYS)
+            + ")",
+        )
+        return None
+    assert isinstance(key, str)
+    if isinstance(values, str | int | float) and not isinstance(values, bool):
+        values = [values]
+    if not isinstance(values, list | tuple) or not values:
+        problems.add(key, "expected a value or a non-empty list of values")
+        return None
+    if len(values) > MAX_FILTER_VALUES:
+        problems.add(key, f"at most {MAX_FILTER_VALUES} values are allowed, got {len(values)}")
+        return None
+    before = len(problems)
+    texts = []
+    for index, item in enumerate(values):
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            problems.add((key, index), "expected a string")
+        elif not str(item).strip():
+            problems.add((key, index), "must not be empty")
+        else:
+            texts.append(str(item))
+    return tuple(texts) if len(problems) == before else None
 
-    def __init__(self, item: int | str | tuple[int | str, ...], problem: str) -> None:
-        super().__init__(problem)
-        self.item: tuple[int | str, ...] = item if isinstance(item, tuple) else (item,)
-        self.problem = problem
+
+def _suggest_region(region: str) -> str:
+    if region.lower() == "all":
+        return " (did you mean 'all'?)"
+    return _suggest(region, REGION_IDS)
+
+
+Item = int | str | tuple[int | str, ...]
+
+
+class _Problems(ValueError):
+    """Problems with elements of a list or mapping, each moving the YAML path down to its item.
+
+    A validator collects every bad element before raising, so one run reports all of them.
+    """
+
+    def __init__(self, items: Sequence[tuple[Item, str]] = ()) -> None:
+        super().__init__("; ".join(problem for _, problem in items))
+        self.items: list[tuple[tuple[int | str, ...], str]] = []
+        for item, problem in items:
+            self.add(item, problem)
+
+    def add(self, item: Item, problem: str) -> None:
+        self.items.append((item if isinstance(item, tuple) else (item,), problem))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise _Problems(self.items)
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -463,19 +590,23 @@ class LabelsConfig(_Model):
             return ()
         if not isinstance(value, list | tuple):
             raise ValueError("expected a list of tag keys")
+        problems = _Problems()
         seen: dict[str, str] = {}
         for index, key in enumerate(value):
             if not isinstance(key, str) or not key.strip():
-                raise _ItemError(index, "expected a non-empty tag key")
+                problems.add(index, "expected a non-empty tag key")
+                continue
             label = tag_label_name(key)  # always a valid label name, but maybe not unique
             if seen.get(label) == key:
-                raise _ItemError(index, f"tag key {key!r} is listed twice")
-            if label in seen:
-                raise _ItemError(
+                problems.add(index, f"tag key {key!r} is listed twice")
+            elif label in seen:
+                problems.add(
                     index,
                     f"tag key {key!r} gives label {label!r}, as does tag key {seen[label]!r}",
                 )
-            seen[label] = key
+            else:
+                seen[label] = key
+        problems.raise_any()
         return tuple(value)
 
 
@@ -496,58 +627,170 @@ class Config(_Model):
     web: WebConfig = Field(default_factory=WebConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    collectors: Collectors = Field(default_factory=CollectorsConfig)
     accounts: tuple[AccountConfig, ...]
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     state_file: Path | None = None
     log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_defaults(cls, data: object) -> object:
+        """Fill unset times from the set ones, as Prometheus derives scrape_timeout.
+
+        ``refresh: {interval: 30s}`` alone then means timeout 30s, request timeout 10s and
+        staleness 1h, instead of contradicting the defaults meant for 5m.
+        """
+        if isinstance(data, dict):
+            return _derived(data)
+        return data
 
     @field_validator("accounts")
     @classmethod
     def _check_accounts(cls, value: tuple[AccountConfig, ...]) -> tuple[AccountConfig, ...]:
         if not value:
             raise ValueError("at least one account is required")
+        problems = _Problems()
         seen: set[str] = set()
         for index, account in enumerate(value):
             if account.name in seen:
-                raise _ItemError((index, "name"), f"account name {account.name!r} is used twice")
+                problems.add((index, "name"), f"account name {account.name!r} is used twice")
             seen.add(account.name)
+        problems.raise_any()
         return value
 
     @model_validator(mode="after")
     def _check_times(self) -> Config:
-        refresh = self.refresh
-        if refresh.timeout > refresh.interval:
-            raise _PathError(
-                "refresh.timeout",
-                f"{_fmt(refresh.timeout)} must not exceed refresh.interval"
-                f" ({_fmt(refresh.interval)}): passes of one region would overlap",
-            )
-        if refresh.max_staleness < refresh.interval:
-            raise _PathError(
-                "refresh.max_staleness",
-                f"{_fmt(refresh.max_staleness)} must be at least refresh.interval"
-                f" ({_fmt(refresh.interval)}): series would drop between two good passes",
-            )
-        if self.api.request_timeout > refresh.timeout:
-            raise _PathError(
-                "api.request_timeout",
-                f"{_fmt(self.api.request_timeout)} must not exceed refresh.timeout"
-                f" ({_fmt(refresh.timeout)})",
-            )
+        problems = list(_time_problems(self))
+        if problems:
+            raise _PathError(problems)
         return self
 
     def region_count(self) -> int:
         """Configured (account, region) pairs; ``regions: all`` counts as none until discovered."""
         return sum(len(a.regions) for a in self.accounts if a.regions != "all")
 
+    def account(self, name: str) -> AccountConfig:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(f"no account named {name!r}")
+
+    def collector_settings(self, account_name: str, collector: str) -> CollectorSettings:
+        """Whether and how often ``collector`` runs for the account, every default resolved.
+
+        The account's ``collectors`` entry wins over the top-level one, which wins over the
+        built-in default. Traffic is read per virtual border router, so it is switched off
+        (not an error) where that collector is off; ``auto_disabled_reason`` says so.
+        """
+        account = self.account(account_name)
+        enabled, interval = self._resolve(account, collector)
+        if collector == "traffic" and enabled:
+            vbr_enabled, _ = self._resolve(account, "virtual_border_routers")
+            if not vbr_enabled:
+                reason = (
+                    "the traffic collector needs the virtual_border_routers collector,"
+                    f" which is disabled for account {account.name!r}"
+                )
+                return CollectorSettings(False, interval, reason)
+        return CollectorSettings(enabled, interval)
+
+    def _resolve(self, account: AccountConfig, collector: str) -> tuple[bool, float]:
+        own, top = account.collectors.get(collector), self.collectors.get(collector)
+        default = _COLLECTOR_INTERVALS.get(collector, self.refresh.interval)
+        enabled = own.enabled if own.enabled is not None else top.enabled
+        interval = own.interval if own.interval is not None else top.interval
+        return enabled is not False, default if interval is None else interval
+
+
+def _time_problems(config: Config) -> Iterator[tuple[str, str]]:
+    """Contradictions between times, each at the path of the value to change."""
+    refresh = config.refresh
+    if refresh.timeout > refresh.interval:
+        yield (
+            "refresh.timeout",
+            f"{_fmt(refresh.timeout)} must not exceed refresh.interval"
+            f" ({_fmt(refresh.interval)}): passes of one region would overlap",
+        )
+    if refresh.max_staleness < refresh.interval:
+        yield (
+            "refresh.max_staleness",
+            f"{_fmt(refresh.max_staleness)} must be at least refresh.interval"
+            f" ({_fmt(refresh.interval)}): series would drop between two good passes",
+        )
+    if config.api.request_timeout > refresh.timeout:
+        yield (
+            "api.request_timeout",
+            f"{_fmt(config.api.request_timeout)} must not exceed refresh.timeout"
+            f" ({_fmt(refresh.timeout)})",
+        )
+    for path, interval in _collector_intervals(config):
+        if interval > refresh.max_staleness:
+            yield (
+                path,
+                f"{_fmt(interval)} must not exceed refresh.max_staleness"
+                f" ({_fmt(refresh.max_staleness)}): series would drop between two good passes",
+            )
+
+
+def _collector_intervals(config: Config) -> Iterator[tuple[str, float]]:
+    """(YAML path, seconds) of every collector interval written in the file."""
+    blocks = [("collectors", config.collectors)]
+    blocks += [(f"accounts[{i}].collectors", a.collectors) for i, a in enumerate(config.accounts)]
+    for prefix, block in blocks:
+        for name in COLLECTOR_NAMES:
+            interval = block.get(name).interval
+            if interval is not None:
+                yield f"{prefix}.{name}.interval", interval
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        return parse_duration(value)
+    except DurationError:
+        return None
+
+
+def _raw_collector_intervals(data: dict[str, Any]) -> Iterator[float]:
+    """Collector intervals from not yet validated data; whatever is malformed is skipped."""
+    blocks = [data.get("collectors")]
+    accounts = data.get("accounts")
+    if isinstance(accounts, list):
+        blocks += [a.get("collectors") for a in accounts if isinstance(a, dict)]
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        for entry in block.values():
+            seconds = _seconds(entry.get("interval")) if isinstance(entry, dict) else None
+            if seconds is not None:
+                yield seconds
+
+
+def _derived(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with unset refresh/api times derived from the set ones (see Config)."""
+    refresh, api = data.get("refresh", {}), data.get("api", {})
+    if not isinstance(refresh, dict) or not isinstance(api, dict):
+        return data  # reported as "expected a mapping"
+    refresh, api = dict(refresh), dict(api)
+    interval = _seconds(refresh.get("interval", RefreshConfig.model_fields["interval"].default))
+    if interval is None:
+        return data  # reported at refresh.interval
+    if "timeout" not in refresh:
+        refresh["timeout"] = min(120.0, interval)
+    if "max_staleness" not in refresh:
+        refresh["max_staleness"] = max(3600.0, interval, *_raw_collector_intervals(data))
+    timeout = _seconds(refresh["timeout"])
+    if "request_timeout" not in api and timeout is not None and timeout > 0:
+        api["request_timeout"] = min(10.0, timeout)
+    return {**data, "refresh": refresh, "api": api}
+
 
 class _PathError(ValueError):
-    """A cross-field problem that belongs to a path other than where pydantic raised it."""
+    """Cross-field problems that belong to paths other than where pydantic raised them."""
 
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(problem)
-        self.path = path
-        self.problem = problem
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(problem for _, problem in problems))
+        self.problems = tuple(problems)
 
 
 def _fmt(seconds: float) -> str:
@@ -556,14 +799,28 @@ def _fmt(seconds: float) -> str:
 
 # ---------------------------------------------------------------------------- loading
 
+#: Command-line overrides: keyword of load_config/parse_config → (section, key) it replaces.
+_OVERRIDES = {
+    "listen_address": ("web", "listen_address"),
+    "telemetry_path": ("web", "telemetry_path"),
+    "log_level": ("log", "level"),
+    "log_format": ("log", "format"),
+}
+
 
 def load_config(
-    path: Path, *, listen_address: str | None = None, log_level: str | None = None
+    path: Path,
+    *,
+    listen_address: str | None = None,
+    telemetry_path: str | None = None,
+    log_level: str | None = None,
+    log_format: str | None = None,
 ) -> Config:
     """Read, interpolate and validate ``path``; command-line overrides win over the file.
 
     A relative ``state_file`` is taken relative to the config file's directory, as Prometheus
-    does with the paths in its own configuration.
+    does with the paths in its own configuration. Safe to call from any thread (the daemon
+    reloads off its event loop): nothing here keeps state between calls.
     """
     source = str(path)
     try:
@@ -573,7 +830,14 @@ def load_config(
     except UnicodeDecodeError:
         raise ConfigError(source, "", "cannot read config: not UTF-8 text") from None
     data = _parse_yaml(text, source)
-    config = parse_config(data, source, listen_address=listen_address, log_level=log_level)
+    config = parse_config(
+        data,
+        source,
+        listen_address=listen_address,
+        telemetry_path=telemetry_path,
+        log_level=log_level,
+        log_format=log_format,
+    )
     if config.state_file is not None and not config.state_file.is_absolute():
         config = config.model_copy(update={"state_file": Path(path).parent / config.state_file})
     return config
@@ -584,35 +848,112 @@ def parse_config(
     source: str = "<config>",
     *,
     listen_address: str | None = None,
+    telemetry_path: str | None = None,
     log_level: str | None = None,
+    log_format: str | None = None,
 ) -> Config:
-    """Validate already-parsed YAML (a dict), after ``${ENV}`` interpolation."""
+    """Validate already-parsed YAML (a dict), after ``${ENV}`` interpolation.
+
+    Every problem is collected: interpolation errors first (in file order), then validation
+    errors, except those at a path whose interpolation already failed.
+    """
     if data is None:
         raise ConfigError(source, "", "config is empty")
     if not isinstance(data, dict):
         raise ConfigError(source, "", f"top level must be a mapping, got {_kind(data)}")
+    interpolator = _Interpolator()
     try:
-        data = _interpolate(data, (), source)
+        data = interpolator.walk(data, (), frozenset())
     except RecursionError:
         raise ConfigError(source, "", "nested too deeply") from None
     assert isinstance(data, dict)
-    if listen_address is not None:
-        data["web"] = {**_as_dict(data.get("web")), "listen_address": listen_address}
-    if log_level is not None:
-        data["log"] = {**_as_dict(data.get("log")), "level": log_level}
+    given = {
+        "listen_address": listen_address,
+        "telemetry_path": telemetry_path,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
+    for keyword, value in given.items():
+        if value is not None:
+            section, key = _OVERRIDES[keyword]
+            data[section] = {**_as_dict(data.get(section)), key: value}
+    problems = list(interpolator.problems)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        path, problem = _describe(exc.errors()[0])
-        raise ConfigError(source, path, problem) from None
+        problems += interpolator.explain(_describe_all(exc), skip=interpolator.failed)
+    else:
+        if not problems:
+            return config
+    raise ConfigError(source, *problems[0], more=problems[1:]) from None
+
+
+def _describe_all(exc: ValidationError) -> list[tuple[str, str]]:
+    """Every (YAML path, problem) in pydantic's errors, duplicates dropped, order kept."""
+    seen: dict[tuple[str, str], None] = {}
+    for error in exc.errors():
+        for problem in _describe(error):
+            seen.setdefault(problem)
+    return list(seen)
 
 
 def _as_dict(value: object) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
+#: Nodes a document may expand to through aliases. An "alias bomb" (each level referring to
+#: the one before nine times) is a few hundred bytes but expands to billions of values.
+MAX_YAML_NODES = 100_000
+
+
+class YamlTooLargeError(yaml.composer.ComposerError):
+    """The document expands (through aliases) to more than ``MAX_YAML_NODES`` nodes."""
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one, and
+    documents whose aliases expand to more than ``MAX_YAML_NODES`` nodes.
+
+    A fresh loader is made for every document (``yaml.load``), so loading is thread-safe.
+    """
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}, set()) > MAX_YAML_NODES:
+            raise YamlTooLargeError(
+                None,
+                None,
+                f"YAML aliases expand to more than {MAX_YAML_NODES} values",
+                node.start_mark,
+            )
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], busy: set[int]) -> int:
+    """Nodes in ``node`` with every alias expanded, stopping early past the limit.
+
+    Shared nodes are counted once per reference (that is what construction and interpolation
+    will copy) but computed once; a node inside itself counts once (refused later, by path).
+    """
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in busy:
+        return 1
+    busy.add(key)
+    total = 1
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    for child in children:
+        total += _expanded_size(child, sizes, busy)
+        if total > MAX_YAML_NODES:
+            break
+    busy.discard(key)
+    sizes[key] = total
+    return total
 
 
 def _construct_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -636,6 +977,8 @@ UniqueKeyLoader.add_constructor(
     _construct_mapping,  # type: ignore[arg-type]
 )
 
+_FLOW_HINT = ' (quote values that use ${...} inside {...} or [...], e.g. {key: "${VAR}"})'
+
 
 def _parse_yaml(text: str, source: str) -> object:
     try:
@@ -647,46 +990,154 @@ def _parse_yaml(text: str, source: str) -> object:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         # problem/context only: the snippet YAML appends could show a secret on that line
         what = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, YamlTooLargeError):
+            raise ConfigError(where, "", what) from None
         if not what.startswith("duplicate key"):
             what = f"YAML syntax error: {what}"
+            if mark and _unquoted_reference(text, mark.line):
+                what += _FLOW_HINT
         raise ConfigError(where, "", what) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, "", f"YAML syntax error: {type(exc).__name__}") from None
 
 
-def _interpolate(
-    value: object, path: tuple[str | int, ...], source: str, parents: frozenset[int] = frozenset()
-) -> object:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string; ``$$`` is a literal ``$``.
+def _unquoted_reference(text: str, line: int) -> bool:
+    """Whether line ``line`` (0-based) has a ``${`` outside quotes: in a flow mapping the
+    braces of an unquoted ``${VAR}`` are YAML syntax, the usual cause of such an error."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return False
+    unquoted = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "", lines[line])
+    return "${" in unquoted
 
-    Returns a copy, so YAML aliases stop being shared; an alias inside itself is an error.
+
+#: Keys whose values are never quoted in an error, not even in part.
+_SECRET_KEYS = frozenset({"access_key_secret", "security_token"})
+
+
+class _Interpolator:
+    """``${NAME}`` / ``${NAME:-default}`` in every string of a parsed document.
+
+    ``:-`` takes the default when the variable is unset or empty, and the default is itself
+    interpolated (``${A:-${B}}``), as in a shell; ``$$`` is a literal ``$``. Substitution
+    happens after YAML parsing, so a value can never inject YAML structure. Problems are
+    collected, not raised: the failed value becomes ``None`` and its path is remembered so
+    the validation error it causes is not reported a second time.
     """
-    if isinstance(value, dict | list):
-        if id(value) in parents:
-            raise ConfigError(source, _format_path(path), "a YAML alias refers to itself")
-        inner = parents | {id(value)}
-        if isinstance(value, dict):
-            return {k: _interpolate(v, (*path, str(k)), source, inner) for k, v in value.items()}
-        return [_interpolate(v, (*path, i), source, inner) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "$" not in value:
-        return value
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, sep, default = match.group(1).partition(":-")
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.failed: list[str] = []
+        self.variables: dict[str, list[str]] = {}  # path → names used in its value
+
+    def walk(self, value: object, path: tuple[str | int, ...], parents: frozenset[int]) -> object:
+        """A copy of ``value`` (YAML aliases stop being shared); an alias inside itself fails."""
+        if isinstance(value, dict | list):
+            if id(value) in parents:
+                return self._fail(path, "a YAML alias refers to itself")
+            inner = parents | {id(value)}
+            if isinstance(value, dict):
+                return {k: self.walk(v, (*path, str(k)), inner) for k, v in value.items()}
+            return [self.walk(v, (*path, i), inner) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        secret = any(part in _SECRET_KEYS for part in path if isinstance(part, str))
+        try:
+            return self._expand(value, _format_path(path), secret)
+        except _Failure as failure:
+            return self._fail(path, str(failure))
+
+    def _fail(self, path: tuple[str | int, ...], problem: str) -> object:
+        """Record the problem; the value becomes ``None``."""
+        where = _format_path(path)
+        self.problems.append((where, problem))
+        self.failed.append(where)
+        return None
+
+    def _expand(self, text: str, where: str, secret: bool) -> str:
+        out: list[str] = []
+        index = 0
+        while index < len(text):
+            if text.startswith("$$", index):
+                out.append("$")
+                index += 2
+            elif text.startswith("${", index):
+                end = _closing_brace(text, index + 2)
+                if end < 0:
+                    raise _Failure(
+                        "unterminated environment reference: '${' without '}'"
+                        " (write $$ for a literal $)"
+                    )
+                out.append(self._reference(text[index + 2 : end], where, secret))
+                index = end + 1
+            else:
+                out.append(text[index])
+                index += 1
+        return "".join(out)
+
+    def _reference(self, body: str, where: str, secret: bool) -> str:
+        name, sep, default = body.partition(":-")
         if not _ENV_NAME.fullmatch(name):
-            raise ConfigError(
-                source, _format_path(path), f"invalid environment reference ${{{match.group(1)}}}"
-            )
+            if secret:  # the reference is part of a literal secret: quote none of it
+                raise _Failure(
+                    "invalid environment reference (not shown: the value is a secret;"
+                    " write $$ for a literal $)"
+                )
+            raise _Failure(f"invalid environment reference ${{{body}}}")
+        self.variables.setdefault(where, []).append(name)
         found = os.environ.get(name)
         if found is not None and (found or not sep):
             return found
         if sep:
-            return default
-        raise ConfigError(source, _format_path(path), f"environment variable {name} is not set")
+            return self._expand(default, where, secret)
+        raise _Failure(f"environment variable {name} is not set")
 
-    return _ENV_REF.sub(substitute, value)
+    def explain(
+        self, problems: list[tuple[str, str]], skip: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """Validation problems minus those under ``skip``, naming the variables a value came
+        from (``page_size: ${PS:-50}`` with ``PS=abc`` says PS, not just "expected a number")."""
+        result = []
+        for where, problem in problems:
+            if any(_under(where, failed) for failed in skip):
+                continue
+            names = sorted({n for p, ns in self.variables.items() if _under(where, p) for n in ns})
+            if names:
+                problem += " (value from environment variable" + ("s " if len(names) > 1 else " ")
+                problem += ", ".join(names) + ")"
+            result.append((where, problem))
+        return result
+
+
+class _Failure(Exception):
+    """An interpolation problem in one value."""
+
+
+def _under(path: str, parent: str) -> bool:
+    """Whether YAML path ``path`` is ``parent`` or inside it."""
+    if not path.startswith(parent):
+        return False
+    rest = path[len(parent) :]
+    return not rest or rest[0] in ".[" or not parent
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing a ``${`` whose body starts at ``start``, or -1."""
+    depth = 0
+    index = start
+    while index < len(text):
+        if text.startswith("$$", index):
+            index += 2
+            continue
+        char = text[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return -1
 
 
 # ---------------------------------------------------------------------------- error text
@@ -711,22 +1162,32 @@ _MESSAGES = {
 }
 
 
-def _describe(error: ErrorDetails) -> tuple[str, str]:
-    """(YAML path, problem) for pydantic's first error, without ever echoing the input value."""
+def _describe(error: ErrorDetails) -> list[tuple[str, str]]:
+    """(YAML path, problem) pairs for one pydantic error, without ever echoing the input value."""
     loc: list[str | int] = []
     for index, part in enumerate(error["loc"]):
         # a discriminated union puts its tag into the location: credentials.access_key.x
         if index and error["loc"][index - 1] == "credentials" and part in _TAGS:
             continue
         loc.append(part)
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _Problems):
+        return [(_format_path((*loc, *item)), problem) for item, problem in cause.items]
+    if isinstance(cause, _PathError):
+        return list(cause.problems)
+    return [_describe_one(error, loc)]
+
+
+def _describe_one(error: ErrorDetails, loc: list[str | int]) -> tuple[str, str]:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    cause = ctx.get("error")
-    if isinstance(cause, _ItemError):
-        loc.extend(cause.item)
-        return _format_path(tuple(loc)), cause.problem
-    if isinstance(cause, _PathError):
-        return cause.path, cause.problem
+    if kind == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "collectors":
+        name = str(loc[-1])
+        return _format_path(tuple(loc)), (
+            f"unknown collector {name!r}"
+            + _suggest(name, COLLECTOR_NAMES)
+            + f" (one of: {', '.join(COLLECTOR_NAMES)})"
+        )
     if kind == "extra_forbidden":
         return _format_path(tuple(loc)), "unknown key" + _suggest_key(loc)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

@@ -306,13 +306,18 @@ def test_example_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "example-prod_access_key_secret" not in repr(config)
 
 
-def test_example_config_names_its_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROD_ACCESS_KEY_ID", raising=False)
+def test_example_config_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PROD_ACCESS_KEY_ID", "PROD_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PARTNER_SOURCE_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("PARTNER_SOURCE_ACCESS_KEY_SECRET", "y")
     with pytest.raises(ConfigError) as caught:
         load_config(EXAMPLE)
     assert str(caught.value) == (
         f"{EXAMPLE}: accounts[0].credentials.access_key_id: environment variable"
-        " PROD_ACCESS_KEY_ID is not set"
+        " PROD_ACCESS_KEY_ID is not set\n"
+        f"{EXAMPLE}: accounts[0].credentials.access_key_secret: environment variable"
+        " PROD_ACCESS_KEY_SECRET is not set"
     )
 
 
