@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json"
     )
@@ -36,18 +36,18 @@ def _guard(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except KeyError as exc:
-            return _json({"error": str(exc.args[0]) if exc.args else "not found"}, 404)
+            return json_response({"error": str(exc.args[0]) if exc.args else "not found"}, 404)
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
-            return _json({"error": f"{loc}: {err['msg']}" if loc else err["msg"]}, 400)
+            return json_response({"error": f"{loc}: {err['msg']}" if loc else err["msg"]}, 400)
         except (ValueError, TypeError) as exc:
-            return _json({"error": str(exc)}, 400)
+            return json_response({"error": str(exc)}, 400)
 
     return wrapped
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
@@ -60,15 +60,25 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def add_control_routes(app: web.Application, sim: Simulator) -> None:
+    from exporter.simulator.vbrcontrol import add_vbr_routes  # it imports the helpers above
+
     routes = web.RouteTableDef()
 
     @routes.get("/_sim/health")
     async def health(request: web.Request) -> web.StreamResponse:
-        return _json({"ok": True, "connections": len(sim.store), "now": iso(sim.now())})
+        return json_response(
+            {
+                "ok": True,
+                "connections": len(sim.store),
+                "vbrs": len(sim.vbr_store),
+                "bgp_peers": sim.vbr_store.peer_count(),
+                "now": iso(sim.now()),
+            }
+        )
 
     @routes.get("/_sim/accounts")
     async def accounts(request: web.Request) -> web.StreamResponse:
-        return _json(
+        return json_response(
             [
                 {
                     "name": a.name,
@@ -88,46 +98,48 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
             for record in sim.connections(q.get("account"), q.get("region")):
                 owner, region = sim.owner(record["PhysicalConnectionId"])
                 out.append({"account": owner, "region": region, "connection": record})
-        return _json(out)
+        return json_response(out)
 
     @routes.post("/_sim/connections")
     async def add_connection(request: web.Request) -> web.StreamResponse:
-        body = await _body(request)
+        body = await read_body(request)
         if "region" not in body:
             raise ValueError("region: field required")
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
             raise ValueError("fields: must be an object")
         pc_id = sim.add_connection(body["region"], body.get("account"), fields, body.get("id"))
-        return _json({"id": pc_id, "connection": sim.connection(pc_id)}, 201)
+        return json_response({"id": pc_id, "connection": sim.connection(pc_id)}, 201)
 
     @routes.get("/_sim/connections/{id}")
     async def get_connection(request: web.Request) -> web.StreamResponse:
         pc_id = request.match_info["id"]
         account, region = sim.owner(pc_id)
-        return _json({"account": account, "region": region, "connection": sim.connection(pc_id)})
+        return json_response(
+            {"account": account, "region": region, "connection": sim.connection(pc_id)}
+        )
 
     @routes.patch("/_sim/connections/{id}")
     async def set_fields(request: web.Request) -> web.StreamResponse:
-        record = sim.set_fields(request.match_info["id"], await _body(request))
-        return _json({"connection": record})
+        record = sim.set_fields(request.match_info["id"], await read_body(request))
+        return json_response({"connection": record})
 
     @routes.delete("/_sim/connections/{id}")
     async def remove_connection(request: web.Request) -> web.StreamResponse:
         sim.remove_connection(request.match_info["id"])
-        return _json({"removed": request.match_info["id"]})
+        return json_response({"removed": request.match_info["id"]})
 
     @routes.post("/_sim/select")
     async def select(request: web.Request) -> web.StreamResponse:
-        return _json({"id": sim.select(await _body(request))})
+        return json_response({"id": sim.select(await read_body(request))})
 
     @routes.get("/_sim/clock")
     async def clock(request: web.Request) -> web.StreamResponse:
-        return _json(_clock(sim))
+        return json_response(_clock(sim))
 
     @routes.post("/_sim/clock")
     async def set_clock(request: web.Request) -> web.StreamResponse:
-        body = await _body(request)
+        body = await read_body(request)
         unknown = set(body) - {"advance", "time_scale"}
         if unknown:
             raise ValueError(f"unknown clock fields: {sorted(unknown)}")
@@ -135,71 +147,73 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
             sim.set_time_scale(float(body["time_scale"]))
         if "advance" in body:
             sim.advance_clock(body["advance"])
-        return _json(_clock(sim))
+        return json_response(_clock(sim))
 
     @routes.post("/_sim/tick")
     async def tick(request: web.Request) -> web.StreamResponse:
-        return _json({"changes": [{"id": i, "changes": c} for i, c in sim.tick()]})
+        return json_response({"changes": [{"id": i, "changes": c} for i, c in sim.tick()]})
 
     @routes.get("/_sim/requests")
     async def requests(request: web.Request) -> web.StreamResponse:
         limit = int(request.query.get("limit", "0")) or None
         records = sim.requests(limit, request.query.get("action"))
-        return _json([record_dict(r) for r in records])
+        return json_response([record_dict(r) for r in records])
 
     @routes.delete("/_sim/requests")
     async def clear_requests(request: web.Request) -> web.StreamResponse:
         sim.clear_requests()
-        return _json({"cleared": True})
+        return json_response({"cleared": True})
 
     @routes.get("/_sim/counters")
     async def counters(request: web.Request) -> web.StreamResponse:
-        return _json(sim.counters())
+        return json_response(sim.counters())
 
     @routes.get("/_sim/faults")
     async def faults(request: web.Request) -> web.StreamResponse:
-        return _json(sim.list_faults())
+        return json_response(sim.list_faults())
 
     @routes.post("/_sim/faults")
     async def add_fault(request: web.Request) -> web.StreamResponse:
-        return _json({"id": sim.add_fault(FaultSpec(**await _body(request)))}, 201)
+        return json_response({"id": sim.add_fault(FaultSpec(**await read_body(request)))}, 201)
 
     @routes.delete("/_sim/faults")
     async def clear_faults(request: web.Request) -> web.StreamResponse:
         sim.clear_faults()
-        return _json({"cleared": True})
+        return json_response({"cleared": True})
 
     @routes.delete("/_sim/faults/{id}")
     async def remove_fault(request: web.Request) -> web.StreamResponse:
         fault_id = int(request.match_info["id"])
         if not sim.remove_fault(fault_id):
             raise KeyError(f"no fault {fault_id}")
-        return _json({"removed": fault_id})
+        return json_response({"removed": fault_id})
 
     @routes.get("/_sim/rate-limits")
     async def rate_limits(request: web.Request) -> web.StreamResponse:
-        return _json(sim.rate_limits.describe())
+        return json_response(sim.rate_limits.describe())
 
     @routes.post("/_sim/rate-limits")
     async def add_rate_limit(request: web.Request) -> web.StreamResponse:
-        sim.add_rate_limit(RateLimitSpec(**await _body(request)))
-        return _json(sim.rate_limits.describe(), 201)
+        sim.add_rate_limit(RateLimitSpec(**await read_body(request)))
+        return json_response(sim.rate_limits.describe(), 201)
 
     @routes.delete("/_sim/rate-limits")
     async def clear_rate_limits(request: web.Request) -> web.StreamResponse:
         sim.clear_rate_limits()
-        return _json({"cleared": True})
+        return json_response({"cleared": True})
+
+    add_vbr_routes(routes, sim)
 
     @routes.get("/_sim/scenario")
     async def scenario(request: web.Request) -> web.StreamResponse:
-        return _json(sim.scenario_status())
+        return json_response(sim.scenario_status())
 
     for route in routes:
         assert isinstance(route, web.RouteDef)
         app.router.add_route(route.method, route.path, _guard(route.handler))  # type: ignore[arg-type]
 
     async def unknown(request: web.Request) -> web.StreamResponse:
-        return _json({"error": f"no control route {request.method} {request.path}"}, 404)
+        return json_response({"error": f"no control route {request.method} {request.path}"}, 404)
 
     app.router.add_route("*", "/_sim/{tail:.*}", unknown)
 

@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_util import models as util_models
+from alibabacloud_vpc20160428.client import Client
 
 from exporter import signing
 from exporter.simulator import Simulator, SimulatorThread
@@ -25,6 +28,39 @@ STS_AK = "STS.sim-sts-access-key-id"
 STS_SECRET = "sim-sts-access-key-secret"
 STS_TOKEN = "sim-security-token"
 T = TypeVar("T")
+# The official SDK with retries off, so one call is one request.
+NO_RETRY = util_models.RuntimeOptions(
+    autoretry=False, max_attempts=0, read_timeout=5000, connect_timeout=5000
+)
+
+
+def sdk_client(
+    url: str,
+    algorithm: str | None = None,
+    sts: bool = False,
+    secret: str | None = None,
+    region: str = "cn-shanghai",
+) -> Client:
+    """The official VPC SDK pointed at the simulator: V3 signing by default, V1 with
+    ``algorithm='v2'``; the built-in account's AccessKey or its STS credential."""
+    port = url.rsplit(":", 1)[1]
+    creds: dict[str, Any] = (
+        {
+            "access_key_id": STS_AK,
+            "access_key_secret": secret or STS_SECRET,
+            "security_token": STS_TOKEN,
+        }
+        if sts
+        else {"access_key_id": AK, "access_key_secret": secret or SECRET}
+    )
+    config = open_api_models.Config(
+        endpoint=f"127.0.0.1:{port}",
+        protocol="http",
+        region_id=region,
+        signature_algorithm=algorithm,
+        **creds,
+    )
+    return Client(config)
 
 
 def wait_for(probe: Callable[[], T], what: str, timeout: float = 10.0, interval: float = 0.05) -> T:

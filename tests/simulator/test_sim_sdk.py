@@ -11,20 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
-from alibabacloud_tea_util import models as util_models
 from alibabacloud_vpc20160428 import models as vpc
-from alibabacloud_vpc20160428.client import Client
 
 from exporter.simulator import Simulator, SimulatorThread
 
-from .conftest import AK, SECRET, STS_AK, STS_SECRET, STS_TOKEN
+from .conftest import AK, NO_RETRY, SECRET, STS_AK, STS_SECRET, STS_TOKEN, sdk_client
 
 REGION = "cn-shanghai"
-NO_RETRY = util_models.RuntimeOptions(
-    autoretry=False, max_attempts=0, read_timeout=5000, connect_timeout=5000
-)
 MODES = [(None, False), ("v2", False), (None, True), ("v2", True)]
 
 
@@ -35,33 +29,12 @@ def served() -> Iterator[tuple[Simulator, str]]:
         yield sim, url
 
 
-def client(url: str, algorithm: str | None, sts: bool, secret: str | None = None) -> Client:
-    port = url.rsplit(":", 1)[1]
-    creds: dict[str, Any] = (
-        {
-            "access_key_id": STS_AK,
-            "access_key_secret": secret or STS_SECRET,
-            "security_token": STS_TOKEN,
-        }
-        if sts
-        else {"access_key_id": AK, "access_key_secret": secret or SECRET}
-    )
-    config = open_api_models.Config(
-        endpoint=f"127.0.0.1:{port}",
-        protocol="http",
-        region_id=REGION,
-        signature_algorithm=algorithm,
-        **creds,
-    )
-    return Client(config)
-
-
 @pytest.mark.parametrize(("algorithm", "sts"), MODES)
 def test_pages_parse_into_sdk_models(
     served: tuple[Simulator, str], algorithm: str | None, sts: bool
 ) -> None:
     sim, url = served
-    sdk = client(url, algorithm, sts)
+    sdk = sdk_client(url, algorithm, sts)
     expected = sim.connections(region=REGION)
     seen: list[dict[str, Any]] = []
     page = 1
@@ -108,7 +81,7 @@ def test_filters_through_the_sdk(
         ],
     )
     body = (
-        client(url, algorithm, sts)
+        sdk_client(url, algorithm, sts)
         .describe_physical_connections_with_options(request, NO_RETRY)
         .body
     )
@@ -120,7 +93,7 @@ def test_wrong_secret_is_rejected(
     served: tuple[Simulator, str], algorithm: str | None, sts: bool
 ) -> None:
     _, url = served
-    sdk = client(url, algorithm, sts, secret="not-the-secret")
+    sdk = sdk_client(url, algorithm, sts, secret="not-the-secret")
     with pytest.raises(ClientException) as info:
         sdk.describe_physical_connections_with_options(
             vpc.DescribePhysicalConnectionsRequest(region_id=REGION), NO_RETRY
@@ -131,7 +104,7 @@ def test_wrong_secret_is_rejected(
 
 def test_errors_surface_as_sdk_exceptions(served: tuple[Simulator, str]) -> None:
     sim, url = served
-    sdk = client(url, None, False)
+    sdk = sdk_client(url, None, False)
     bad_filter = vpc.DescribePhysicalConnectionsRequest(
         region_id=REGION,
         filter=[vpc.DescribePhysicalConnectionsRequestFilter(key="Color", value=["red"])],
@@ -169,7 +142,7 @@ def test_write_actions_through_the_sdk(algorithm: str | None, sts: bool) -> None
     )
     sim = Simulator(seed=1, connections=0, regions=[REGION], accounts=[account], lifecycle=False)
     with SimulatorThread(sim) as url:
-        sdk = client(url, algorithm, sts)
+        sdk = sdk_client(url, algorithm, sts)
         created = sdk.create_physical_connection_with_options(
             vpc.CreatePhysicalConnectionRequest(
                 region_id=REGION,

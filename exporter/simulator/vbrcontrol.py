@@ -1,0 +1,141 @@
+"""Control-plane routes for VBRs and BGP peers under ``/_sim/`` (listed in README.md).
+
+They mirror the ``VbrMethods`` of the Simulator; bad input answers 400 and changes nothing,
+an unknown ID 404 (through the control plane's guard).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exporter.simulator.control import json_response, read_body
+from exporter.simulator.scenario import parse_duration
+
+if TYPE_CHECKING:
+    from exporter.simulator.core import Simulator
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ValueError("fields: must be an object")
+    return fields
+
+
+def _only(body: dict[str, Any], allowed: set[str], what: str) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
+
+
+def _vbr_entry(sim: Simulator, vbr_id: str) -> dict[str, Any]:
+    info = sim.vbr_info(vbr_id)
+    return {
+        "account": info.account,
+        "region": info.region,
+        "health_check": info.health_check,
+        "vbr": sim.vbr(vbr_id),
+    }
+
+
+def _peer_entry(sim: Simulator, peer_id: str) -> dict[str, Any]:
+    account, region = sim.bgp_peer_owner(peer_id)
+    return {"account": account, "region": region, "peer": sim.bgp_peer(peer_id)}
+
+
+def add_vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+    _vbr_routes(routes, sim)
+    _peer_routes(routes, sim)
+
+
+def _vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+    @routes.get("/_sim/vbrs")
+    async def list_vbrs(request: web.Request) -> web.StreamResponse:
+        q = request.query
+        with sim.vbr_store.lock:
+            views = sim.vbrs(q.get("account"), q.get("region"), q.get("connection"))
+            return json_response([_vbr_entry(sim, v["VbrId"]) for v in views])
+
+    @routes.post("/_sim/vbrs")
+    async def add_vbr(request: web.Request) -> web.StreamResponse:
+        body = await read_body(request)
+        _only(body, {"connection", "id", "fields", "health_check", "peers"}, "VBR")
+        if "connection" not in body:
+            raise ValueError("connection: field required")
+        vbr_id = sim.add_vbr(
+            body["connection"],
+            _fields(body),
+            body.get("id"),
+            body.get("health_check", True),
+            body.get("peers", 1),
+        )
+        return json_response({"id": vbr_id, "vbr": sim.vbr(vbr_id)}, 201)
+
+    @routes.post("/_sim/vbrs/select")
+    async def select_vbr(request: web.Request) -> web.StreamResponse:
+        return json_response({"id": sim.select_vbr(await read_body(request))})
+
+    @routes.get("/_sim/vbrs/{id}")
+    async def get_vbr(request: web.Request) -> web.StreamResponse:
+        return json_response(_vbr_entry(sim, request.match_info["id"]))
+
+    @routes.patch("/_sim/vbrs/{id}")
+    async def set_vbr(request: web.Request) -> web.StreamResponse:
+        vbr_id = request.match_info["id"]
+        view = sim.set_vbr(vbr_id, await read_body(request))
+        return json_response({"vbr": view, "health_check": sim.vbr_info(vbr_id).health_check})
+
+    @routes.delete("/_sim/vbrs/{id}")
+    async def remove_vbr(request: web.Request) -> web.StreamResponse:
+        sim.remove_vbr(request.match_info["id"])
+        return json_response({"removed": request.match_info["id"]})
+
+
+def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+    @routes.get("/_sim/bgp-peers")
+    async def list_peers(request: web.Request) -> web.StreamResponse:
+        q = request.query
+        with sim.vbr_store.lock:
+            views = sim.bgp_peers(q.get("account"), q.get("region"), q.get("vbr"))
+            return json_response([_peer_entry(sim, p["BgpPeerId"]) for p in views])
+
+    @routes.post("/_sim/bgp-peers")
+    async def add_peer(request: web.Request) -> web.StreamResponse:
+        body = await read_body(request)
+        _only(body, {"vbr", "id", "fields", "ip_version"}, "BGP peer")
+        if "vbr" not in body:
+            raise ValueError("vbr: field required")
+        peer_id = sim.add_bgp_peer(
+            body["vbr"], _fields(body), body.get("id"), body.get("ip_version", "ipv4")
+        )
+        return json_response({"id": peer_id, "peer": sim.bgp_peer(peer_id)}, 201)
+
+    @routes.post("/_sim/bgp-peers/select")
+    async def select_peer(request: web.Request) -> web.StreamResponse:
+        return json_response({"id": sim.select_bgp_peer(await read_body(request))})
+
+    @routes.get("/_sim/bgp-peers/{id}")
+    async def get_peer(request: web.Request) -> web.StreamResponse:
+        return json_response(_peer_entry(sim, request.match_info["id"]))
+
+    @routes.patch("/_sim/bgp-peers/{id}")
+    async def set_peer(request: web.Request) -> web.StreamResponse:
+        view = sim.set_bgp_peer(request.match_info["id"], await read_body(request))
+        return json_response({"peer": view})
+
+    @routes.delete("/_sim/bgp-peers/{id}")
+    async def remove_peer(request: web.Request) -> web.StreamResponse:
+        sim.remove_bgp_peer(request.match_info["id"])
+        return json_response({"removed": request.match_info["id"]})
+
+    @routes.post("/_sim/bgp-peers/{id}/flap")
+    async def flap(request: web.Request) -> web.StreamResponse:
+        body = await read_body(request)
+        _only(body, {"seconds", "status"}, "flap")
+        if "seconds" not in body:
+            raise ValueError("seconds: field required")
+        seconds = parse_duration(body["seconds"])
+        view = sim.flap_bgp_peer(request.match_info["id"], seconds, body.get("status", "Down"))
+        return json_response({"peer": view, "seconds": seconds})
