@@ -919,18 +919,14 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
     def get_single_node(self) -> yaml.Node | None:
         node = super().get_single_node()
-        if node is not None and _expanded_size(node, {}, set()) > MAX_YAML_NODES:
-            raise YamlTooLargeError(
-                None,
-                None,
-                f"YAML aliases expand to more than {MAX_YAML_NODES} values",
-                node.start_mark,
-            )
+        if node is not None:
+            _expanded_size(node, {}, set())
         return node
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], busy: set[int]) -> int:
-    """Nodes in ``node`` with every alias expanded, stopping early past the limit.
+    """Nodes in ``node`` with every alias expanded; YamlTooLargeError at the first (innermost)
+    node past ``MAX_YAML_NODES``.
 
     Shared nodes are counted once per reference (that is what construction and interpolation
     will copy) but computed once; a node inside itself counts once (refused later, by path).
@@ -950,7 +946,12 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], busy: set[int]) -> in
     for child in children:
         total += _expanded_size(child, sizes, busy)
         if total > MAX_YAML_NODES:
-            break
+            raise YamlTooLargeError(
+                None,
+                None,
+                f"YAML aliases expand to more than {MAX_YAML_NODES} values",
+                node.start_mark,
+            )
     busy.discard(key)
     sizes[key] = total
     return total
@@ -1152,6 +1153,7 @@ _MESSAGES = {
     "float_parsing": "expected a number",
     "string_type": "expected a string",
     "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping",
     "model_attributes_type": "expected a mapping",
