@@ -94,7 +94,7 @@ def demo_config(endpoint: str, regions: list[str], interval: float, listen: str)
 
 def run(args: argparse.Namespace) -> int:
     """Start both, print where to look, serve until Ctrl-C / SIGTERM."""
-    from exporter.app import run_daemon
+    from exporter.daemon import run_daemon
     from exporter.logs import setup_logging
     from exporter.simulator import Simulator, SimulatorThread
 

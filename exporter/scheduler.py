@@ -1,4 +1,5 @@
-"""One APScheduler job per (account, region): first run at start, staggered, never overlapping.
+"""One APScheduler job per (account, region, collector): first run at start, staggered, never
+overlapping; each job has its own interval.
 
 APScheduler's asyncio scheduler runs coroutine jobs as tasks on the exporter's loop;
 ``max_instances=1`` skips a run while the previous one of the same job is still going.
@@ -6,14 +7,11 @@ APScheduler's asyncio scheduler runs coroutine jobs as tasks on the exporter's l
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-
-log = logging.getLogger(__name__)
 
 # First runs of new jobs are spread over at most this long (or the interval, if shorter). Short:
 # the per-account rate limit already smooths the load, and a long spread would leave it idle.
@@ -26,8 +24,7 @@ class RefreshScheduler:
     def __init__(self, run: JobFunction) -> None:
         self._run = run
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._interval: float | None = None
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self._intervals: dict[str, float] = {}
 
     def start(self) -> None:
         """Start on the running loop (call from inside it)."""
@@ -40,25 +37,22 @@ class RefreshScheduler:
     def job_ids(self) -> set[str]:
         return {job.id for job in self._scheduler.get_jobs()}
 
-    def set_jobs(self, job_ids: Sequence[str], interval: float) -> None:
-        """Make the scheduled jobs exactly ``job_ids``; new ones start now, staggered.
-
-        Kept jobs keep their rhythm unless the interval changed (then all restart staggered).
+    def set_jobs(self, jobs: Mapping[str, float]) -> None:
+        """Make the scheduled jobs exactly ``jobs`` (ID → interval); new ones start now,
+        staggered. Kept jobs keep their rhythm unless their interval changed (then they restart).
         """
-        wanted = list(dict.fromkeys(job_ids))
         existing = self.job_ids()
-        if interval != self._interval:
-            for job_id in existing:
+        for job_id in existing:
+            if job_id not in jobs or self._intervals.get(job_id) != jobs[job_id]:
                 self._scheduler.remove_job(job_id)
-            existing = set()
-            self._interval = interval
-        for job_id in existing - set(wanted):
-            self._scheduler.remove_job(job_id)
-        new = [job_id for job_id in wanted if job_id not in existing]
-        spread = min(interval, MAX_STAGGER_SECONDS)
+                self._intervals.pop(job_id, None)
+        new = [job_id for job_id in jobs if job_id not in self._intervals]
         now = datetime.now(UTC)
         for index, job_id in enumerate(new):
+            interval = jobs[job_id]
+            spread = min(interval, MAX_STAGGER_SECONDS)
             first = now + timedelta(seconds=spread * index / max(1, len(new)))
+            self._intervals[job_id] = interval
             self._scheduler.add_job(
                 self._run,
                 trigger=IntervalTrigger(seconds=interval, start_date=first, timezone=UTC),

@@ -1,8 +1,11 @@
-"""First-seen and status-change times per connection, kept across restarts in ``state_file``.
+"""First-seen and status-change times per object, kept across restarts in ``state_file``.
 
-The API says what a connection's status is, not since when; this exporter remembers when it
-first saw each status so ``..._status_change_timestamp_seconds`` survives a restart. Writes are
-atomic (temporary file + rename) so a crash never leaves half a file.
+The API says what an object's status is, not since when; this exporter remembers when it first
+saw each status so ``..._status_change_timestamp_seconds`` survives a restart. Objects are
+physical connections today, virtual border routers and BGP peers later: the store only needs an
+ID and a status, and keeps each ``kind`` apart so one collector's snapshot never forgets another
+collector's objects in the same region. Writes are atomic (temporary file, fsync, rename, fsync
+of the directory) so a crash leaves the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -15,19 +18,35 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from exporter.snapshot import PhysicalConnection
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 _FORMAT_VERSION = 1
+#: The kind of object when none is given: the exporter's first collector.
+DEFAULT_KIND = "physical_connection"
+
+
+class StatefulObject(Protocol):
+    """Anything with an ID and a status: a physical connection, a VBR, a BGP peer."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionState:
+    """What is remembered of one object. ``last_seen`` lets an object that drops out of one
+    answer and comes back keep its times, until ``prune`` forgets it."""
+
     first_seen: float
     status: str
     status_since: float
+    last_seen: float = 0.0
+    kind: str = DEFAULT_KIND
 
 
 class StateStore:
@@ -40,60 +59,82 @@ class StateStore:
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
-        """Read the file if there is one; an unreadable file is logged and replaced, not fatal."""
-        if self.path is None or not self.path.exists():
+        """Read the file if there is one; an unreadable file is logged and replaced, not fatal.
+
+        Temporary files left by a crash in the middle of a write are removed first.
+        """
+        if self.path is None:
+            return
+        _remove_stale_temporaries(self.path)
+        if not self.path.exists():
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") != _FORMAT_VERSION:
-                raise ValueError(f"unknown version {data.get('version')!r}")
-            regions: dict[tuple[str, str], dict[str, ConnectionState]] = {}
-            for account, by_region in data["accounts"].items():
-                for region_id, connections in by_region.items():
-                    regions[(account, region_id)] = {
-                        conn_id: ConnectionState(
-                            float(entry["first_seen"]),
-                            str(entry["status"]),
-                            float(entry["status_since"]),
-                        )
-                        for conn_id, entry in connections.items()
-                    }
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            regions = _parse(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
             log.warning(
                 "state file unreadable, starting fresh",
-                extra={"path": str(self.path), "error": str(error)},
+                extra={"path": str(self.path), "error": reason},
             )
             return
         self._regions = regions
 
-    def get(self, account: str, region_id: str) -> dict[str, ConnectionState]:
-        return dict(self._regions.get((account, region_id), {}))
+    def get(
+        self, account: str, region_id: str, kind: str | None = None
+    ) -> dict[str, ConnectionState]:
+        """Object ID → state for the region, of one ``kind`` or (``None``) of every kind."""
+        entries = self._regions.get((account, region_id), {})
+        return {i: e for i, e in entries.items() if kind is None or e.kind == kind}
 
     def observe(
         self,
         account: str,
         region_id: str,
-        connections: Iterable[PhysicalConnection],
+        objects: Iterable[StatefulObject],
         now: float,
+        *,
+        kind: str = DEFAULT_KIND,
     ) -> dict[str, float]:
-        """Record a complete snapshot; returns ID → when its current status was first seen.
+        """Record a complete snapshot of one kind; returns ID → since when its status holds.
 
-        Connections missing from the snapshot are forgotten (they are gone from the API).
+        Objects of this kind missing from the snapshot are kept (``last_seen`` unchanged) until
+        ``prune`` drops them, so one that comes back keeps its first-seen time.
         """
         old = self._regions.get((account, region_id), {})
-        new: dict[str, ConnectionState] = {}
-        for conn in connections:
-            before = old.get(conn.id)
-            if before is None:
-                new[conn.id] = ConnectionState(now, conn.status, now)
-            elif before.status != conn.status:
-                new[conn.id] = ConnectionState(before.first_seen, conn.status, now)
+        new = dict(old)
+        since: dict[str, float] = {}
+        for obj in objects:
+            before = old.get(obj.id)
+            if before is None or before.kind != kind:
+                entry = ConnectionState(now, obj.status, now, now, kind)
+            elif before.status != obj.status:
+                entry = ConnectionState(before.first_seen, obj.status, now, now, kind)
             else:
-                new[conn.id] = before
+                entry = ConnectionState(
+                    before.first_seen, obj.status, before.status_since, now, kind
+                )
+            new[obj.id] = entry
+            since[obj.id] = entry.status_since
         if new != old:
+            # last_seen too: a file with old last_seen values would be pruned wrongly at start
             self._dirty = True
         self._regions[(account, region_id)] = new
-        return {conn_id: entry.status_since for conn_id, entry in new.items()}
+        return since
+
+    def prune(self, now: float, max_age: float) -> int:
+        """Forget objects not seen for more than ``max_age`` seconds (the daemon passes
+        ``refresh.max_staleness``), and regions left empty; returns how many were forgotten."""
+        removed = 0
+        for key, entries in list(self._regions.items()):
+            kept = {i: e for i, e in entries.items() if now - e.last_seen <= max_age}
+            removed += len(entries) - len(kept)
+            if not kept:
+                del self._regions[key]
+            elif len(kept) != len(entries):
+                self._regions[key] = kept
+        if removed:
+            self._dirty = True
+        return removed
 
     def forget_regions(
         self, keep: Iterable[tuple[str, str]], keep_accounts: Iterable[str] = ()
@@ -108,14 +149,16 @@ class StateStore:
 
     def _serialise(self) -> bytes:
         accounts: dict[str, dict[str, dict[str, dict[str, object]]]] = {}
-        for (account, region_id), connections in sorted(self._regions.items()):
+        for (account, region_id), entries in sorted(self._regions.items()):
             accounts.setdefault(account, {})[region_id] = {
-                conn_id: {
+                object_id: {
                     "first_seen": entry.first_seen,
                     "status": entry.status,
                     "status_since": entry.status_since,
+                    "last_seen": entry.last_seen,
+                    "kind": entry.kind,
                 }
-                for conn_id, entry in sorted(connections.items())
+                for object_id, entry in sorted(entries.items())
             }
         return json.dumps({"version": _FORMAT_VERSION, "accounts": accounts}).encode()
 
@@ -137,9 +180,62 @@ class StateStore:
                 )
 
 
+def _parse(text: str) -> dict[tuple[str, str], dict[str, ConnectionState]]:
+    """The file's regions; ValueError, KeyError, TypeError or RecursionError if malformed.
+
+    Files written before ``last_seen`` and ``kind`` existed read as last seen when their
+    status last changed, and as physical connections.
+    """
+    data: Any = json.loads(text)
+    if data.get("version") != _FORMAT_VERSION:
+        raise ValueError(f"unknown version {data.get('version')!r}")
+    regions: dict[tuple[str, str], dict[str, ConnectionState]] = {}
+    for account, by_region in data["accounts"].items():
+        for region_id, entries in by_region.items():
+            regions[(str(account), str(region_id))] = {
+                str(object_id): _entry(entry) for object_id, entry in entries.items()
+            }
+    return regions
+
+
+def _entry(entry: Any) -> ConnectionState:
+    first_seen, status_since = float(entry["first_seen"]), float(entry["status_since"])
+    return ConnectionState(
+        first_seen,
+        str(entry["status"]),
+        status_since,
+        float(entry.get("last_seen", max(first_seen, status_since))),
+        str(entry.get("kind", DEFAULT_KIND)),
+    )
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete our temporary files next to ``path``: only a crash mid-write leaves one, and
+    loading happens before this process writes anything."""
+    try:
+        candidates = list(path.parent.glob(_temporary_prefix(path) + "*"))
+    except OSError:
+        return
+    for candidate in candidates:
+        if candidate.name.endswith(".tmp"):
+            try:
+                candidate.unlink()
+            except OSError as error:
+                log.warning(
+                    "cannot remove stale temporary state file",
+                    extra={"path": str(candidate), "error": str(error)},
+                )
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write, fsync, rename over ``path``, then fsync the directory so the rename itself
+    survives a power cut."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -149,3 +245,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

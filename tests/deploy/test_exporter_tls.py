@@ -160,7 +160,10 @@ def test_scrape_over_tls_with_basic_auth(tls_exporter: Running) -> None:
         tls_exporter.port, "/metrics", context, basic("prometheus", PASSWORD)
     )
     assert status == 200
-    assert b'expressconnect_region_up{account="tls",region_id="cn-hangzhou"} 1' in body
+    assert (
+        b'expressconnect_region_up{account="tls",region_id="cn-hangzhou",collector="physical_connections"} 1'
+        in body
+    )
     assert body.count(b"expressconnect_physical_connection_info{") == 6
     status, headers, _ = request(tls_exporter.port, "/", context, basic("prometheus", PASSWORD))
     assert status == 200 and headers["X-Frame-Options"] == "deny"

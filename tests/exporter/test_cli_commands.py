@@ -26,6 +26,8 @@ harness = importlib.import_module("tests.harness")
 REGIONS = ["cn-hangzhou", "cn-shanghai"]
 WRONG_SECRET = "WRONG-secret-value-31337"
 
+PC = 'collector="physical_connections"'  # the label of the connection passes
+
 
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
@@ -217,7 +219,7 @@ def test_once_prints_the_exposition(tmp_path: Path, simulator: tuple[Simulator, 
     for region in REGIONS:
         expected = {c["PhysicalConnectionId"] for c in sim.connections(region=region)}
         assert expected and info_ids(result.stdout, "good", region) == expected
-        assert f'expressconnect_region_up{{account="good",region_id="{region}"}} 1\n' in (
+        assert f'expressconnect_region_up{{account="good",region_id="{region}",{PC}}} 1\n' in (
             result.stdout
         )
 
@@ -226,8 +228,12 @@ def test_once_exits_1_when_a_region_fails(tmp_path: Path, simulator: tuple[Simul
     _, url = simulator
     result = exporter_cmd("--once", "--config", str(sim_config(tmp_path, url, bad_account=True)))
     assert result.returncode == 1, result.stderr
-    assert 'expressconnect_region_up{account="bad",region_id="cn-hangzhou"} 0\n' in result.stdout
-    assert 'expressconnect_region_up{account="good",region_id="cn-hangzhou"} 1\n' in result.stdout
+    assert f'expressconnect_region_up{{account="bad",region_id="cn-hangzhou",{PC}}} 0\n' in (
+        result.stdout
+    )
+    assert f'expressconnect_region_up{{account="good",region_id="cn-hangzhou",{PC}}} 1\n' in (
+        result.stdout
+    )
     assert info_ids(result.stdout, "bad", "cn-hangzhou") == set()
     assert "SignatureDoesNotMatch" in result.stderr  # logged, one line per record
     assert "Traceback" not in result.stderr

@@ -18,11 +18,14 @@ import yaml
 from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter, run_once
+from exporter.app import Exporter
+from exporter.daemon import run_once
 from exporter.config import Config, load_config, parse_config
 from tests.exporter.ecx_fakeapi import KEY_ID, SECRET, FakeApi, load_recorded_pages
 
 FORBIDDEN = (403, {"Code": "Forbidden.RAM", "Message": "User not authorized."})
+
+PC = "physical_connections"  # the collector label of the connection passes
 
 
 def config_dict(url: str, **overrides: Any) -> dict[str, Any]:
@@ -124,14 +127,23 @@ async def test_ready_after_first_pass_and_metrics_match_pages(pages: Any) -> Non
         assert (await get(exporter.url + "/readyz"))[0] == 503
         assert (await get(exporter.url + "/healthz"))[0] == 200
         _, body = await scrape(exporter.url)  # a scrape never waits on the API
-        assert value(body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou") == 0
+        assert (
+            value(
+                body,
+                "expressconnect_region_up",
+                account="prod",
+                region_id="cn-hangzhou",
+                collector=PC,
+            )
+            == 0
+        )
         api.gate.set()
         await wait_for(lambda: exporter.ready())
         assert (await get(exporter.url + "/readyz"))[0] == 200
         _, body = await scrape(exporter.url)
     for region, count in (("cn-hangzhou", 13), ("cn-shanghai", 3)):
         labels = {"account": "prod", "region_id": region}
-        assert value(body, "expressconnect_region_up", **labels) == 1
+        assert value(body, "expressconnect_region_up", **labels, collector=PC) == 1
         assert value(body, "expressconnect_region_physical_connections", **labels) == count
         assert len(series(body, "expressconnect_physical_connection_info", **labels)) == count
     info = series(
@@ -201,8 +213,18 @@ async def test_wrong_secret_account_is_down_while_the_other_completes(pages: Any
             await wait_for(lambda: exporter.ready())
             _, body = await scrape(exporter.url)
             _, page = await get(exporter.url + "/")
-    assert value(body, "expressconnect_region_up", account="dev", region_id="cn-hangzhou") == 0
-    assert value(body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou") == 1
+    assert (
+        value(
+            body, "expressconnect_region_up", account="dev", region_id="cn-hangzhou", collector=PC
+        )
+        == 0
+    )
+    assert (
+        value(
+            body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou", collector=PC
+        )
+        == 1
+    )
     assert len(series(body, "expressconnect_physical_connection_info", account="dev")) == 0
     assert len(series(body, "expressconnect_physical_connection_info", account="prod")) == 16
     rejected = value(
@@ -214,7 +236,11 @@ async def test_wrong_secret_account_is_down_while_the_other_completes(pages: Any
         code="SignatureDoesNotMatch",
     )
     failed_passes = value(
-        body, "expressconnect_region_refresh_errors_total", account="dev", region_id="cn-hangzhou"
+        body,
+        "expressconnect_region_refresh_errors_total",
+        account="dev",
+        region_id="cn-hangzhou",
+        collector=PC,
     )
     assert rejected is not None and rejected == failed_passes  # one request per pass: no retry
     assert "SignatureDoesNotMatch" in page and "dev" in page
@@ -234,14 +260,19 @@ async def test_failed_pass_keeps_snapshot_then_staleness_drops_it(pages: Any) ->
 
             async def down() -> bool:
                 _, body = await scrape(exporter.url)
-                return value(body, "expressconnect_region_up", **labels) == 0
+                return value(body, "expressconnect_region_up", **labels, collector=PC) == 0
 
             await wait_for(down)
             _, body = await scrape(exporter.url)
             assert len(series(body, "expressconnect_physical_connection_info", **labels)) == 13
             assert value(body, "expressconnect_region_physical_connections", **labels) == 13
-            assert value(body, "expressconnect_region_refresh_errors_total", **labels) >= 1  # type: ignore[operator]
-            last_ok = value(body, "expressconnect_region_last_success_timestamp_seconds", **labels)
+            assert (
+                value(body, "expressconnect_region_refresh_errors_total", **labels, collector=PC)
+                >= 1
+            )  # type: ignore[operator]
+            last_ok = value(
+                body, "expressconnect_region_last_success_timestamp_seconds", **labels, collector=PC
+            )
             assert last_ok is not None and last_ok < time.time()
 
             async def dropped() -> bool:
@@ -252,7 +283,12 @@ async def test_failed_pass_keeps_snapshot_then_staleness_drops_it(pages: Any) ->
             _, body = await scrape(exporter.url)
             assert value(body, "expressconnect_region_physical_connections", **labels) == 0
             assert (
-                value(body, "expressconnect_region_last_success_timestamp_seconds", **labels)
+                value(
+                    body,
+                    "expressconnect_region_last_success_timestamp_seconds",
+                    **labels,
+                    collector=PC,
+                )
                 == last_ok
             )
             _, page = await get(exporter.url + "/")
@@ -351,7 +387,13 @@ async def test_reload_with_bad_config_keeps_serving(pages: Any, tmp_path: Path) 
             _, body = await scrape(exporter.url)
             assert value(body, "expressconnect_config_last_reload_successful") == 0
             assert (
-                value(body, "expressconnect_region_up", account="prod", region_id="cn-shanghai")
+                value(
+                    body,
+                    "expressconnect_region_up",
+                    account="prod",
+                    region_id="cn-shanghai",
+                    collector=PC,
+                )
                 == 1
             )
             # A good config applies: a region goes away, another account's region appears.
@@ -397,7 +439,16 @@ async def test_run_once(pages: Any) -> None:
         api.fail_all = FORBIDDEN
         body, ok = await run_once(make_config(url))
         assert not ok
-        assert value(body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou") == 0
+        assert (
+            value(
+                body,
+                "expressconnect_region_up",
+                account="prod",
+                region_id="cn-hangzhou",
+                collector=PC,
+            )
+            == 0
+        )
 
 
 async def test_landing_page_escapes_api_error_text(pages: Any) -> None:

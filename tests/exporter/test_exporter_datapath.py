@@ -11,8 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from exporter.accounts import discover_regions
 from exporter.client import AccountClient, ApiError, ClientSettings, RateLimiter, endpoint_url
-from exporter.collector import PassError, collect_region, discover_regions, filter_params
+from exporter.collectors import physical_connections
+from exporter.collectors.base import DEFAULT_PAGE_CONCURRENCY, PassContext, PassError, filter_params
 from exporter.credentials import Credential, StaticCredentialSource
 from tests.exporter.ecx_fakeapi import (
     KEY_ID,
@@ -22,6 +24,20 @@ from tests.exporter.ecx_fakeapi import (
     throttled,
     unavailable,
 )
+
+
+async def collect_region(
+    client: AccountClient,
+    region_id: str,
+    *,
+    page_size: int,
+    filters: dict[str, tuple[str, ...]] | None = None,
+    max_records: int = 100_000,
+) -> physical_connections.RegionSnapshot:
+    ctx = PassContext(
+        client, client.account, region_id, page_size, max_records, filters=filters or {}
+    )
+    return await physical_connections.collect(ctx)
 
 
 def credentials(secret: str = SECRET) -> StaticCredentialSource:
@@ -242,3 +258,38 @@ async def test_discover_regions(recorded: Any, session: Any) -> None:
     async with api.serve() as url:
         client = make_client(session, url)
         assert await discover_regions(client) == ("cn-hangzhou", "cn-shanghai")
+
+
+async def test_total_count_above_the_ceiling_fails_without_paging(
+    recorded: Any, session: Any
+) -> None:
+    api = FakeApi(recorded)
+    async with api.serve() as url:
+        client = make_client(session, url)
+        with pytest.raises(PassError, match=r"TotalCount 13, above api.max_records_per_region"):
+            await collect_region(client, "cn-hangzhou", page_size=5, max_records=12)
+    assert len(api.requests) == 1  # page 1 only: nothing fetched past the refusal
+
+
+async def test_pages_are_fetched_by_a_bounded_pool(recorded: Any, session: Any) -> None:
+    """A huge TotalCount must not create one task per page: at most the pool's size run."""
+    api = FakeApi(recorded)
+    in_flight = peak = 0
+    original = api.handle
+
+    async def handle(request: Any) -> Any:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await original(request)
+        finally:
+            in_flight -= 1
+
+    api.handle = handle  # type: ignore[method-assign]
+    async with api.serve() as url:
+        client = make_client(session, url)
+        snap = await collect_region(client, "cn-hangzhou", page_size=1)
+    assert len(snap.connections) == 13
+    assert 1 < peak <= DEFAULT_PAGE_CONCURRENCY

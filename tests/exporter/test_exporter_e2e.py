@@ -49,6 +49,8 @@ INFO_FIELDS = {
 }
 P = "expressconnect_physical_connection"
 
+PC = "physical_connections"  # the collector label of the connection passes
+
 
 def exporter_config(url: str, secrets: dict[str, str] | None = None, **refresh: float) -> Config:
     secrets = secrets or {}
@@ -164,7 +166,7 @@ async def test_fleet_of_500_field_by_field_through_throttling_and_5xx(
     for account in ACCOUNTS:
         for region in REGIONS:
             labels = {"account": account.name, "region_id": region}
-            assert value(body, "expressconnect_region_up", **labels) == 1, labels
+            assert value(body, "expressconnect_region_up", **labels, collector=PC) == 1, labels
             total += check_against_simulator(body, simulator, account.name, region)
     assert total == 500
     retried = [
@@ -182,8 +184,14 @@ async def test_wrong_secret_for_one_account(sim: tuple[Simulator, str]) -> None:
         await wait_for(exporter.ready, timeout=30)
         _, body = await scrape(exporter.url)
     for region in REGIONS:
-        assert value(body, "expressconnect_region_up", account="beta", region_id=region) == 0
-        assert value(body, "expressconnect_region_up", account="alpha", region_id=region) == 1
+        assert (
+            value(body, "expressconnect_region_up", account="beta", region_id=region, collector=PC)
+            == 0
+        )
+        assert (
+            value(body, "expressconnect_region_up", account="alpha", region_id=region, collector=PC)
+            == 1
+        )
         check_against_simulator(body, simulator, "alpha", region)
     assert not series(body, f"{P}_info", account="beta")
     assert b"a-wrong-secret" not in body
@@ -211,7 +219,11 @@ async def test_half_way_failure_keeps_snapshot_and_deleted_connection_vanishes(
 
         async def down() -> bytes | None:
             _, body = await scrape(exporter.url)
-            return body if value(body, "expressconnect_region_up", **labels) == 0 else None
+            return (
+                body
+                if value(body, "expressconnect_region_up", **labels, collector=PC) == 0
+                else None
+            )
 
         body = await wait_for(down)
         info = series(body, f"{P}_info", physical_connection_id=victim)[0]
@@ -267,9 +279,9 @@ async def test_staleness_and_restart_keep_status_change_times(
 
         async def dropped() -> bool:
             _, body = await scrape(exporter.url)
-            return value(body, "expressconnect_region_up", **labels) == 0 and not series(
-                body, f"{P}_info", **labels
-            )
+            return value(
+                body, "expressconnect_region_up", **labels, collector=PC
+            ) == 0 and not series(body, f"{P}_info", **labels)
 
         await wait_for(dropped, timeout=30)
     await asyncio.sleep(1.1)  # the restart happens visibly later than the first sighting
@@ -302,7 +314,12 @@ async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
         await wait_for(exporter.ready, timeout=60)
         _, body = await scrape(exporter.url)
         statuses = {s.key: s for s in exporter.region_statuses()}
-    assert value(body, "expressconnect_region_up", account="alpha", region_id="cn-hangzhou") == 1
+    assert (
+        value(
+            body, "expressconnect_region_up", account="alpha", region_id="cn-hangzhou", collector=PC
+        )
+        == 1
+    )
     check_against_simulator(body, simulator, "alpha", "cn-hangzhou")
     codes = {dict(k[1])["code"] for k in samples(body)
              if k[0] == "expressconnect_api_requests_total"
@@ -313,8 +330,13 @@ async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
         if r.account == "alpha" and r.region == "cn-hangzhou" and r.params.get("PageNumber") == "1"
     ]  # fmt: skip
     assert len(first_pages) == 2  # the shifted records made the pass start over, once
-    assert value(body, "expressconnect_region_up", account="beta", region_id="cn-shanghai") == 0
-    assert "drifted twice" in (statuses[("beta", "cn-shanghai")].last_error or "")
+    assert (
+        value(
+            body, "expressconnect_region_up", account="beta", region_id="cn-shanghai", collector=PC
+        )
+        == 0
+    )
+    assert "drifted twice" in (statuses[("beta", "cn-shanghai", PC)].last_error or "")
     assert not series(body, f"{P}_info", account="beta", region_id="cn-shanghai")
 
 
@@ -352,6 +374,9 @@ async def test_regions_all_discovers_every_region(sim: tuple[Simulator, str]) ->
     assert answered and answered[0].code == "OK"
     assert set(REGIONS) <= set(regions)
     for region in regions:
-        assert value(body, "expressconnect_region_up", account="alpha", region_id=region) == 1
+        assert (
+            value(body, "expressconnect_region_up", account="alpha", region_id=region, collector=PC)
+            == 1
+        )
     for region in REGIONS:
         check_against_simulator(body, simulator, "alpha", region)

@@ -16,17 +16,12 @@ import aiohttp
 import pytest
 
 from exporter.client import AccountClient, ClientSettings
-from exporter.collector import collect_region
+from exporter.collectors import by_name, physical_connections
+from exporter.collectors.base import PassContext
 from exporter.credentials import Credential, StaticCredentialSource
-from exporter.metrics import (
-    build_block,
-    build_exposition,
-    family_headers,
-    render_connections,
-    render_static,
-    tag_label_names,
-)
-from exporter.snapshot import RegionStatus
+from exporter.exposition import Exposition
+from exporter.families import RenderContext, tag_label_names
+from exporter.regiontable import RegionStatus, RegionTable, render_objects
 from exporter.state import StateStore
 from tests.exporter.ecx_fakeapi import GOLDEN, KEY_ID, SECRET, FakeApi, load_recorded_pages
 from tests.harness import require_binary
@@ -47,12 +42,14 @@ async def recorded_statuses() -> tuple[list[RegionStatus], dict[tuple[str, str],
         source = StaticCredentialSource("access_key", Credential(KEY_ID, SECRET))
         client = AccountClient(session, "prod", source, settings)
         for index, region in enumerate(("cn-hangzhou", "cn-shanghai")):
-            snap = await collect_region(client, region, page_size=5, clock=lambda: NOW)
+            ctx = PassContext(client, "prod", region, page_size=5, clock=lambda: NOW)
+            snap = await physical_connections.collect(ctx)
             since[("prod", region)] = state.observe("prod", region, snap.connections, NOW - 60)
             statuses.append(
                 RegionStatus(
                     account="prod",
                     region_id=region,
+                    collector=physical_connections.NAME,
                     snapshot=dataclasses.replace(snap, duration_seconds=0.5),
                     passes=3,
                     up=True,
@@ -68,7 +65,7 @@ async def recorded_statuses() -> tuple[list[RegionStatus], dict[tuple[str, str],
     statuses[1] = failing
     # A region that never succeeded and one gone stale: only their health series remain.
     statuses.append(
-        RegionStatus(account="dev", region_id="cn-beijing", passes=1, last_duration=2.0)
+        RegionStatus("dev", "cn-beijing", physical_connections.NAME, passes=1, last_duration=2.0)
     )
     statuses.append(
         dataclasses.replace(
@@ -78,12 +75,30 @@ async def recorded_statuses() -> tuple[list[RegionStatus], dict[tuple[str, str],
     return statuses, since
 
 
+def assemble(
+    statuses: list[RegionStatus], since: dict[tuple[str, str], dict[str, float]]
+) -> Exposition:
+    """The daemon's path: objects rendered per snapshot, the table assembles the exposition."""
+    collector = physical_connections.COLLECTOR
+    table = RegionTable(by_name((collector,)), 300.0)
+    table.reconcile([status.key for status in statuses])
+    for status in statuses:
+        objects = None
+        if status.exposed is not None:
+            ctx = RenderContext(
+                status.account, status.region_id, tag_label_names(TAGS), since[status.key[:2]]
+            )
+            objects = render_objects(collector, status.exposed, ctx)
+        table.update(status, objects)
+    return table.exposition
+
+
 @pytest.mark.parametrize(
     ("openmetrics", "name"), [(False, "exposition.prom"), (True, "exposition.openmetrics.txt")]
 )
 async def test_golden_exposition(openmetrics: bool, name: str) -> None:
     statuses, since = await recorded_statuses()
-    body = render_static(statuses, since, tag_label_names(TAGS), 300.0, openmetrics=openmetrics)
+    body = b"".join(assemble(statuses, since).parts(openmetrics=openmetrics, gzipped=False))
     golden = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.write_bytes(body)
@@ -104,22 +119,8 @@ def test_golden_passes_promtool(tmp_path: Path) -> None:
 
 async def test_gzip_members_join_to_the_same_bytes() -> None:
     statuses, since = await recorded_statuses()
-    tags = tag_label_names(TAGS)
-    blocks = []
-    for status in statuses:
-        chunks = None
-        if status.snapshot is not None and not status.stale:
-            chunks = render_connections(
-                status.account,
-                status.region_id,
-                status.snapshot.connections,
-                since[status.key],
-                tags,
-            )
-        blocks.append(build_block(status, chunks))
-    exposition = build_exposition(blocks, family_headers(300.0))
+    exposition = assemble(statuses, since)
     for openmetrics in (False, True):
         plain = b"".join(exposition.parts(openmetrics=openmetrics, gzipped=False))
         zipped = b"".join(exposition.parts(openmetrics=openmetrics, gzipped=True))
         assert gzip.decompress(zipped) == plain
-        assert plain == render_static(statuses, since, tags, 300.0, openmetrics=openmetrics)

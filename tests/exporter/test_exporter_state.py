@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.snapshot import PhysicalConnection
+from exporter.collectors.physical_connections import PhysicalConnection
 from exporter.state import StateStore
 
 
@@ -54,7 +54,7 @@ def test_unreadable_file_starts_fresh(tmp_path: Path, content: str) -> None:
 
 
 def test_unknown_enumeration_values_are_reported() -> None:
-    from exporter.snapshot import parse_connection
+    from exporter.collectors.physical_connections import parse_connection
 
     known = parse_connection({"PhysicalConnectionId": "pc", "Status": "Allocation Failed"})
     assert known.status == "AllocationFailed" and known.unknown_enums() == ()

@@ -30,7 +30,7 @@ from grafana_testlib import (
     variable_names,
 )
 
-from exporter.metrics import SelfMetrics
+from exporter.selfmetrics import SelfMetrics
 
 BOARDS = load_dashboards()
 DATASOURCE_UID = "${datasource}"

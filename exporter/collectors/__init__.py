@@ -1,0 +1,18 @@
+"""The collectors, one module each; this table is the only place that lists them.
+
+Adding a collector: write its module (API calls, frozen snapshot type, family table, a
+``COLLECTOR``) and add it below. The wiring schedules, runs, renders and serves it from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.collectors import physical_connections
+from exporter.collectors.base import Collector
+
+COLLECTORS: tuple[Collector[Any], ...] = (physical_connections.COLLECTOR,)
+
+
+def by_name(collectors: tuple[Collector[Any], ...] = COLLECTORS) -> dict[str, Collector[Any]]:
+    return {collector.name: collector for collector in collectors}

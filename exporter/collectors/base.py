@@ -1,0 +1,254 @@
+"""The collector seam: what a collector is, and the paging every list action shares.
+
+A collector is a name, the API it calls, one complete pass over an (account, region) that
+returns a typed frozen snapshot, and the families that snapshot renders into. The daemon runs
+one job per (account, region, collector) and keeps the last good snapshot of each; nothing in
+the wiring knows what a collector reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from exporter.families import CountFamily, RecordFamilies
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+DEFAULT_PAGE_CONCURRENCY = 4
+DEFAULT_MAX_RECORDS = 100_000
+
+
+class Caller(Protocol):
+    """What a pass needs from an API client (narrow, so tests can use fakes)."""
+
+    account: str
+
+    async def call(
+        self, action: str, region_id: str, params: Mapping[str, str]
+    ) -> dict[str, Any]: ...
+
+
+class PassError(Exception):
+    """A pass that could not produce a complete, consistent snapshot."""
+
+
+class CountDrift(PassError):
+    """``TotalCount`` moved while a pass paged: the records read may not be one consistent set."""
+
+
+class Snapshot(Protocol):
+    """What every collector's snapshot has, whatever else it holds."""
+
+    @property
+    def completed_at(self) -> float: ...
+
+    @property
+    def duration_seconds(self) -> float: ...
+
+
+class Stateful(Protocol):
+    """An object whose state changes are remembered: its ID and its current state."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownValue:
+    """An enumeration value outside the documented set, seen on one object."""
+
+    field: str
+    value: str
+    object_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassContext:
+    """Everything one pass over one (account, region) may use."""
+
+    client: Caller
+    account: str
+    region_id: str
+    page_size: int = 50
+    max_records: int = DEFAULT_MAX_RECORDS
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    # Another collector's last good snapshot for this (account, region), by collector name.
+    sibling: Callable[[str], object | None] = lambda name: None
+    page_concurrency: int = DEFAULT_PAGE_CONCURRENCY
+
+
+class NotReady(Exception):
+    """A pass that cannot run yet (its input, another collector's snapshot, is missing).
+
+    Not an error: the pass is skipped, nothing is counted and the status is unchanged.
+    """
+
+
+@dataclass(frozen=True)
+class Collector(Generic[S]):
+    """One collector: its name, the API it calls, how a pass runs and what it renders.
+
+    ``states`` yields the objects whose state change times are remembered across restarts
+    (``RenderContext.since``); ``unknown`` yields enumeration values outside the documented
+    sets, which are counted and logged once.
+    """
+
+    name: str
+    api: Literal["vpc", "cms"]
+    collect: Callable[[PassContext], Awaitable[S]]
+    records: tuple[RecordFamilies[S, Any], ...]
+    counts: tuple[CountFamily[S], ...] = ()
+    states: Callable[[S], Iterable[Stateful]] | None = None
+    unknown: Callable[[S], Iterable[UnknownValue]] = lambda snapshot: ()
+    # The API fields ``unknown`` checks (their counters exist at 0 from the start).
+    enum_fields: tuple[str, ...] = ()
+
+    def family_names(self) -> tuple[str, ...]:
+        return tuple(f.name for group in self.records for f in group.families) + tuple(
+            c.name for c in self.counts
+        )
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def filter_params(filters: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``{"Status": ["Enabled"]}`` → ``Filter.1.Key=Status, Filter.1.Value.1=Enabled``."""
+    params: dict[str, str] = {}
+    for n, (key, values) in enumerate(sorted(filters.items()), start=1):
+        params[f"Filter.{n}.Key"] = key
+        for m, value in enumerate(values, start=1):
+            params[f"Filter.{n}.Value.{m}"] = value
+    return params
+
+
+def total_count(body: Mapping[str, Any]) -> int:
+    total = body.get("TotalCount")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise PassError(f"response without a valid TotalCount: {total!r}")
+    return total
+
+
+def listed(body: Mapping[str, Any], wrapper: str, item: str) -> list[Mapping[str, Any]]:
+    """The records of ``{wrapper: {item: [...]}}``; an absent wrapper is an empty page."""
+    outer = body.get(wrapper)
+    if outer is None:
+        return []
+    items = outer.get(item) if isinstance(outer, Mapping) else None
+    if not isinstance(items, list):
+        raise PassError(f"{wrapper}.{item} is not a list")
+    return [record for record in items if isinstance(record, Mapping)]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[R]):
+    """One paged list action: how to call it and how to type its records."""
+
+    action: str
+    wrapper: str
+    item: str
+    parse: Callable[[Mapping[str, Any]], R]  # raises ValueError for a record without an ID
+    key: Callable[[R], str]
+
+
+async def _fetch_pages(
+    ctx: PassContext, listing: Listing[R], params: Mapping[str, str]
+) -> list[tuple[int, list[R]]]:
+    """Page 1 tells the total; the rest are fetched by a bounded pool of workers."""
+
+    async def page(number: int) -> tuple[int, list[R]]:
+        request = {
+            **params,
+            "RegionId": ctx.region_id,
+            "PageNumber": str(number),
+            "PageSize": str(ctx.page_size),
+        }
+        body = await ctx.client.call(listing.action, ctx.region_id, request)
+        return total_count(body), _typed(ctx, listing, body)
+
+    first = await page(1)
+    total = first[0]
+    if total > ctx.max_records:
+        raise PassError(
+            f"{listing.action} says TotalCount {total}, above api.max_records_per_region "
+            f"({ctx.max_records})"
+        )
+    pending = iter(range(2, max(1, math.ceil(total / ctx.page_size)) + 1))
+    results: dict[int, tuple[int, list[R]]] = {1: first}
+
+    async def worker() -> None:
+        for number in pending:  # shared iterator: each page is taken by one worker
+            results[number] = await page(number)
+
+    workers = [asyncio.create_task(worker()) for _ in range(ctx.page_concurrency)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:  # one page failed for good: the pass is lost, stop the others
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    return [results[number] for number in sorted(results)]
+
+
+def _typed(ctx: PassContext, listing: Listing[R], body: Mapping[str, Any]) -> list[R]:
+    """Type a page at once, so a pass never holds raw JSON; bad records are skipped, logged."""
+    out = []
+    for record in listed(body, listing.wrapper, listing.item):
+        try:
+            out.append(listing.parse(record))
+        except ValueError as error:
+            log.warning(
+                "record skipped",
+                extra={"action": listing.action, "region_id": ctx.region_id, "error": str(error)},
+            )
+    return out
+
+
+async def _one_pass(ctx: PassContext, listing: Listing[R], params: Mapping[str, str]) -> list[R]:
+    pages = await _fetch_pages(ctx, listing, params)
+    total = pages[0][0]
+    by_id: dict[str, R] = {}
+    for page_total, records in pages:
+        if page_total != total:
+            raise CountDrift(f"TotalCount changed during the pass ({total} → {page_total})")
+        for record in records:
+            by_id[listing.key(record)] = record
+    if len(by_id) != total:
+        raise CountDrift(f"read {len(by_id)} distinct records, TotalCount says {total}")
+    return [by_id[key] for key in sorted(by_id)]
+
+
+async def list_all(
+    ctx: PassContext, listing: Listing[R], params: Mapping[str, str] | None = None
+) -> list[R]:
+    """Every record of a paged list action, sorted by key, or an exception.
+
+    A pass whose ``TotalCount`` moves while it runs is redone once; a second drift fails the
+    pass, because a half-read region must never be published.
+    """
+    params = params or {}
+    try:
+        return await _one_pass(ctx, listing, params)
+    except CountDrift as drift:
+        log.info(
+            "count drifted, redoing the pass",
+            extra={"account": ctx.account, "region_id": ctx.region_id, "reason": str(drift)},
+        )
+        try:
+            return await _one_pass(ctx, listing, params)
+        except CountDrift as again:
+            raise PassError(f"count drifted twice in a row: {again}") from None

@@ -1,0 +1,191 @@
+"""One pass of one collector over one (account, region), and what its outcome changes.
+
+Written once for every collector: a pass either yields a complete snapshot, which is rendered
+and published, or fails in any way at all — API error, timeout, a bug, a value that cannot be
+encoded — and then the previous snapshot stays, ``up`` goes to 0 and the error is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.client import ApiError
+from exporter.collectors.base import Collector, NotReady, PassContext, PassError
+from exporter.families import RenderContext
+from exporter.logs import redact
+from exporter.regiontable import Key, RegionStatus, RegionTable, render_objects
+from exporter.selfmetrics import SelfMetrics
+from exporter.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PassLimits:
+    timeout: float
+    max_staleness: float
+
+
+def is_bug(error: BaseException) -> bool:
+    """Errors the API or the network cause are expected; anything else is our bug."""
+    return not isinstance(error, ApiError | PassError | TimeoutError | OSError)
+
+
+def failure_message(error: BaseException, timeout: float) -> str:
+    """One line for the log, the status page and ``last_error``; secrets redacted."""
+    if isinstance(error, TimeoutError):
+        return f"refresh timed out after {timeout:g}s"
+    lines = str(error).splitlines()
+    text = lines[0] if lines else ""
+    if is_bug(error):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return redact(text or type(error).__name__)
+
+
+class Passes:
+    """Runs passes and records their outcomes in the region table."""
+
+    def __init__(
+        self,
+        table: RegionTable,
+        state: StateStore,
+        self_metrics: SelfMetrics,
+        collectors: Mapping[str, Collector[Any]],
+        clock: Callable[[], float],
+    ) -> None:
+        self.table = table
+        self._state = state
+        self._self_metrics = self_metrics
+        self._collectors = collectors
+        self._clock = clock
+        self._tag_labels: tuple[tuple[str, str], ...] = ()
+        self._unknown_logged: set[tuple[str, str]] = set()
+        self._bugs_logged: set[tuple[Key, type[BaseException]]] = set()
+        # One render at a time: rendering holds the GIL anyway, and parallel renders of many
+        # regions would multiply the transient memory of their line lists.
+        self._render_gate = asyncio.Semaphore(1)
+
+    def sibling(self, key: Key) -> Callable[[str], object | None]:
+        """Another collector's last good snapshot for the same account and region."""
+
+        def find(name: str) -> object | None:
+            status = self.table.get((key[0], key[1], name))
+            return None if status is None else status.exposed
+
+        return find
+
+    async def run(
+        self, ctx: PassContext, collector: str, limits: PassLimits
+    ) -> RegionStatus | None:
+        """One pass; the table is updated whatever the outcome (``None``: key not configured)."""
+        key = (ctx.account, ctx.region_id, collector)
+        if self.table.get(key) is None:
+            return None
+        started_at = self._clock()
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(limits.timeout):
+                snapshot = await self._collectors[collector].collect(ctx)
+            objects = await self._render(key, snapshot, started_at)
+        except NotReady as reason:
+            log.debug("pass skipped", extra={"collector": collector, "reason": str(reason)})
+            return self.table.get(key)
+        except Exception as error:  # any failure, bugs included, is a failed pass
+            return self._failed(key, error, limits, started_at, time.monotonic() - started)
+        current = self.table.get(key)
+        if current is None:  # removed by a reload meanwhile
+            return None
+        status = current.succeeded(snapshot, started_at)
+        self.table.update(status, objects)
+        self._self_metrics.invalidate()
+        await self._state.save()
+        log.debug(
+            "refreshed",
+            extra={
+                "account": key[0],
+                "region_id": key[1],
+                "collector": collector,
+                "seconds": round(status.last_duration or 0.0, 3),
+            },
+        )
+        return status
+
+    async def _render(self, key: Key, snapshot: Any, now: float) -> Mapping[str, Any]:
+        collector = self._collectors[key[2]]
+        since: Mapping[str, float] = {}
+        if collector.states is not None:
+            since = self._state.observe(key[0], key[1], collector.states(snapshot), now)
+        self._count_unknown(key, snapshot)
+        ctx = RenderContext(key[0], key[1], self._tag_labels, since)
+        async with self._render_gate:
+            return await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+
+    def _failed(
+        self, key: Key, error: BaseException, limits: PassLimits, now: float, duration: float
+    ) -> RegionStatus | None:
+        current = self.table.get(key)
+        if current is None:
+            return None
+        message = failure_message(error, limits.timeout)
+        status = current.failed(now, message, limits.max_staleness, duration)
+        self.table.update(status, None)
+        self._self_metrics.refresh_errors.labels(*key).inc()
+        self._self_metrics.invalidate()
+        fields = {
+            "account": key[0],
+            "region_id": key[1],
+            "collector": key[2],
+            "error": message,
+        }
+        if status.stale:
+            log.warning("pass failed; data older than max_staleness, series dropped", extra=fields)
+        elif status.snapshot is not None:
+            log.warning("pass failed, keeping the previous snapshot", extra=fields)
+        else:
+            log.warning("pass failed, nothing read yet", extra=fields)
+        if is_bug(error) and (key, type(error)) not in self._bugs_logged:
+            self._bugs_logged.add((key, type(error)))  # the traceback once, not every interval
+            log.error("unexpected error in a pass", exc_info=error, extra=fields)
+        return status
+
+    def _count_unknown(self, key: Key, snapshot: Any) -> None:
+        for found in self._collectors[key[2]].unknown(snapshot):
+            self._self_metrics.count_unknown(found.field)
+            if (found.field, found.value) in self._unknown_logged:
+                continue
+            self._unknown_logged.add((found.field, found.value))
+            log.warning(
+                "unknown enumeration value exported as its own series",
+                extra={
+                    "field": found.field,
+                    "value": found.value,
+                    "account": key[0],
+                    "region_id": key[1],
+                    "object_id": found.object_id,
+                },
+            )
+
+    def set_tags(self, tag_labels: tuple[tuple[str, str], ...]) -> None:
+        self._tag_labels = tag_labels
+
+    async def rerender(self) -> None:
+        """New configured tags: render every exposed snapshot again, then publish once."""
+        for status in self.table.statuses():
+            snapshot = status.exposed
+            if snapshot is None:
+                continue
+            collector = self._collectors[status.collector]
+            since: Mapping[str, float] = {}
+            if collector.states is not None:
+                remembered = self._state.get(status.account, status.region_id)
+                since = {object_id: entry.status_since for object_id, entry in remembered.items()}
+            ctx = RenderContext(status.account, status.region_id, self._tag_labels, since)
+            async with self._render_gate:
+                objects = await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+            self.table.update(status, objects, publish=False)
+        self.table.publish()
