@@ -1,4 +1,5 @@
-"""A faithful simulator of the Alibaba Cloud VPC API for Express Connect physical connections.
+"""A faithful simulator of the Alibaba Cloud VPC API for Express Connect physical connections
+and the VBRs and BGP peers on them.
 
 ``Simulator`` holds the state; ``Simulator.serve()`` serves it in the running event loop and
 ``SimulatorThread`` in a thread of its own. See README.md in this package.
@@ -7,6 +8,7 @@
 from exporter.simulator.accounts import Account, StsCredential, load_accounts
 from exporter.simulator.core import Simulator, SimulatorThread
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
+from exporter.simulator.vbrsim import VbrInfo
 
 __all__ = [
     "Account",
@@ -15,5 +17,6 @@ __all__ = [
     "Simulator",
     "SimulatorThread",
     "StsCredential",
+    "VbrInfo",
     "load_accounts",
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from exporter.simulator import Simulator
 from exporter.simulator.scenario import ScenarioError
@@ -256,3 +257,17 @@ def test_demo_scenario_flaps_a_healthy_session(seed: int, connections: int) -> N
     sim.run_step(sim.scenario.steps[n], peer)
     assert sim.bgp_peer(peer)["BgpStatus"] == "Down"
     assert 30 <= sim.scenario.steps[n].flap.seconds <= 180  # type: ignore[union-attr]
+
+
+def test_readme_scenario_example_is_valid() -> None:
+    """The scenario example in the simulator's README loads (every step kind it shows)."""
+    from exporter.simulator.scenario import STEP_KINDS, load_scenario
+
+    readme = (
+        Path(__file__).resolve().parents[2] / "exporter" / "simulator" / "README.md"
+    ).read_text()
+    section = readme.split("## Scenarios", 1)[1]
+    example = section.split("```yaml", 1)[1].split("```", 1)[0]
+    scenario = load_scenario(yaml.safe_load(example))
+    shown = {step.kind() for step in scenario.steps}
+    assert set(STEP_KINDS) - shown == {"rate_limit", "clear_rate_limits"}  # in a comment there
