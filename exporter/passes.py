@@ -103,6 +103,7 @@ class Passes:
         status = current.succeeded(snapshot, started_at)
         self.table.update(status, objects)
         self._self_metrics.invalidate()
+        self._state.prune(self._clock(), limits.max_staleness)
         await self._state.save()
         log.debug(
             "refreshed",
@@ -119,7 +120,8 @@ class Passes:
         collector = self._collectors[key[2]]
         since: Mapping[str, float] = {}
         if collector.states is not None:
-            since = self._state.observe(key[0], key[1], collector.states(snapshot), now)
+            states = collector.states(snapshot)
+            since = self._state.observe(key[0], key[1], states, now, kind=collector.state_kind)
         self._count_unknown(key, snapshot)
         ctx = RenderContext(key[0], key[1], self._tag_labels, since)
         async with self._render_gate:
@@ -182,7 +184,9 @@ class Passes:
             collector = self._collectors[status.collector]
             since: Mapping[str, float] = {}
             if collector.states is not None:
-                remembered = self._state.get(status.account, status.region_id)
+                remembered = self._state.get(
+                    status.account, status.region_id, kind=collector.state_kind
+                )
                 since = {object_id: entry.status_since for object_id, entry in remembered.items()}
             ctx = RenderContext(status.account, status.region_id, self._tag_labels, since)
             async with self._render_gate:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.collectors import physical_connections
+from exporter.collectors import physical_connections, virtual_border_routers
 from exporter.collectors.base import Collector
 
-COLLECTORS: tuple[Collector[Any], ...] = (physical_connections.COLLECTOR,)
+COLLECTORS: tuple[Collector[Any], ...] = (
+    physical_connections.COLLECTOR,
+    virtual_border_routers.COLLECTOR,
+)
 
 
 def by_name(collectors: tuple[Collector[Any], ...] = COLLECTORS) -> dict[str, Collector[Any]]:

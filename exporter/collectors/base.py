@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from exporter.families import CountFamily, RecordFamilies
+from exporter.state import DEFAULT_KIND, StatefulObject
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,6 @@ class Snapshot(Protocol):
 
     @property
     def duration_seconds(self) -> float: ...
-
-
-class Stateful(Protocol):
-    """An object whose state changes are remembered: its ID and its current state."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +102,9 @@ class Collector(Generic[S]):
     collect: Callable[[PassContext], Awaitable[S]]
     records: tuple[RecordFamilies[S, Any], ...]
     counts: tuple[CountFamily[S], ...] = ()
-    states: Callable[[S], Iterable[Stateful]] | None = None
+    states: Callable[[S], Iterable[StatefulObject]] | None = None
+    # Which objects ``states`` yields, so collectors sharing a region keep their own times.
+    state_kind: str = DEFAULT_KIND
     unknown: Callable[[S], Iterable[UnknownValue]] = lambda snapshot: ()
     # The API fields ``unknown`` checks (their counters exist at 0 from the start).
     enum_fields: tuple[str, ...] = ()
