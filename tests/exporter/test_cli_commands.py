@@ -4,7 +4,6 @@ stderr are the contract; the simulator over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import signal
@@ -18,11 +17,9 @@ import pytest
 
 from exporter import __version__, cli
 from exporter.simulator import Simulator, SimulatorThread
+from tests import harness
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bare `pytest` does not put the checkout on sys.path
-    sys.path.insert(0, str(ROOT))
-harness = importlib.import_module("tests.harness")
 REGIONS = ["cn-hangzhou", "cn-shanghai"]
 WRONG_SECRET = "WRONG-secret-value-31337"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -336,3 +337,11 @@ def test_example_config_mentions_every_key() -> None:
             for arg in (field.annotation, *getattr(field.annotation, "__args__", ())):
                 if hasattr(arg, "model_fields"):
                     models.append(arg)
+
+
+def test_docker_config_keeps_state_in_the_directory_the_image_creates() -> None:
+    config = load_config(ROOT / "deploy" / "docker" / "config.yml")
+    assert config.state_file is not None and config.state_file.is_absolute()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    created = re.findall(r"install -d [^\n]*?(/\S+)", dockerfile)
+    assert str(config.state_file.parent) in created
