@@ -345,3 +345,14 @@ def test_docker_config_keeps_state_in_the_directory_the_image_creates() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     created = re.findall(r"install -d [^\n]*?(/\S+)", dockerfile)
     assert str(config.state_file.parent) in created
+
+
+def test_configuration_docs_cover_the_new_keys_flags_and_readiness() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    keys = ["max_records_per_region", "cms_endpoint", "cms_max_requests_per_second"]
+    keys += ["collectors:", "physical_connections", "virtual_border_routers", "traffic"]
+    keys += ["--config.file", "--web.telemetry-path", "--log.format"]
+    for key in keys:
+        assert key in text, key
+    assert "even when every region is failing" in text
+    assert '"${SECRET}"' in text  # quoting ${...} in flow mappings
