@@ -33,6 +33,7 @@ from pydantic_core import ErrorDetails
 
 from exporter.durations import DurationError, format_duration, parse_duration
 from exporter.regions import REGION_IDS
+from exporter.vocabulary import FILTER_KEYS, MAX_FILTER_KEYS
 
 __all__ = [
     "COLLECTOR_NAMES",
@@ -64,18 +65,6 @@ __all__ = [
     "tag_label_name",
 ]
 
-#: ``Filter.N.Key`` values DescribePhysicalConnections accepts (others answer HTTP 404).
-FILTER_KEYS: tuple[str, ...] = (
-    "PhysicalConnectionId",
-    "AccessPointId",
-    "Type",
-    "LineOperator",
-    "Spec",
-    "Status",
-    "Name",
-    "ProductType",
-)
-MAX_FILTER_KEYS = 5
 MAX_FILTER_VALUES = 5
 
 CREDENTIAL_TYPES: tuple[str, ...] = (

@@ -302,6 +302,31 @@ CASES: list[tuple[str, str, str]] = [
         "accounts: " + "[" * 2000 + "]" * 2000 + "\n",
         "{file}: YAML nested too deeply",
     ),
+    (
+        "collector-unknown",
+        GOOD_ACCOUNT + "collectors: {vbr: {enabled: false}}\n",
+        "{file}: collectors.vbr: unknown collector 'vbr' (one of: physical_connections,"
+        " virtual_border_routers, traffic)",
+    ),
+    (
+        "regions-all-in-capitals",
+        "accounts: [{name: a, regions: ALL}]\n",
+        "{file}: accounts[0].regions: unknown region 'ALL' (did you mean 'all'?)",
+    ),
+    (
+        "cms-endpoint-query",
+        GOOD_ACCOUNT + "api: {cms_endpoint: 'https://127.0.0.1/?x=1'}\n",
+        "{file}: api.cms_endpoint: invalid endpoint 'https://127.0.0.1/?x=1': no query or"
+        " fragment allowed",
+    ),
+    (
+        "yaml-alias-bomb",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\naccounts: [*e]\n",
+        "{file}:5:4: YAML aliases expand to more than 100000 values",
+    ),
     ("empty-file", "# nothing here\n", "{file}: config is empty"),
     ("top-level-list", "- accounts\n", "{file}: top level must be a mapping, got a list"),
     (
