@@ -193,8 +193,9 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _text(key: str, value: Any) -> str:
+    """Any string; the error names the type only, as the value may be a secret (AuthKey)."""
     if not isinstance(value, str):
-        raise ValueError(f"{key}: must be a string, got {value!r}")
+        raise ValueError(f"{key}: must be a string, got {type(value).__name__}")
     return value
 
 

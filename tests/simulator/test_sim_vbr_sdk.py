@@ -310,6 +310,9 @@ def test_control_plane_changes_and_flaps(fresh: tuple[Simulator, str]) -> None:
     assert got["AuthKey"] == ""
     assert control(url, "PATCH", f"bgp-peers/{peer}", {"AuthKey": "s3cret-md5"})[0] == 200
     assert session()["AuthKey"] == "s3cret-md5"
+    status, err = control(url, "PATCH", f"bgp-peers/{peer}", {"AuthKey": 918273645})
+    assert status == 400 and "918273645" not in err["error"]  # never echo a secret
+    assert session()["AuthKey"] == "s3cret-md5"
     group = sim.bgp_peer(peer)["BgpGroupId"]
     assert all_peers(sdk, groups=True, bgp_group_id=group)[0]["AuthKey"] == "s3cret-md5"
     # A rejected change changes nothing.
