@@ -49,3 +49,31 @@ def test_readme_configuration_example_is_valid(
     config = load_config(path)
     assert [a.name for a in config.accounts] == ["prod", "staging"]
     assert config.labels.tags == ("env", "owner")
+
+
+def _readme_metric_rows() -> dict[str, str]:
+    """Metric name → its row, from the README's metrics tables."""
+    section = README.split("## Metrics", 1)[1].split("### Example PromQL", 1)[0]
+    rows = re.findall(r"^\| `(expressconnect_[a-z_]+)[^`]*` \|(.*)$", section, flags=re.M)
+    return dict(rows)
+
+
+def test_readme_metrics_tables_match_the_family_tables() -> None:
+    """Every family the exporter can emit is documented, with its labels, and nothing else."""
+    from exporter import regiontable, selfmetrics
+    from exporter.collectors import COLLECTORS
+
+    rows = _readme_metric_rows()
+    families = [f for c in COLLECTORS for group in c.records for f in group.families]
+    expected = {f.name for f in families}
+    expected |= {count.name for c in COLLECTORS for count in c.counts}
+    expected |= {h.name for h in regiontable.HEALTH_FAMILIES}
+    expected |= {
+        value
+        for name, value in vars(selfmetrics).items()
+        if name.isupper() and isinstance(value, str) and value.startswith("expressconnect_")
+    }
+    assert set(rows) == expected
+    for family in families:
+        for label in family.labels:
+            assert f"`{label}`" in rows[family.name], (family.name, label)
