@@ -67,6 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh every region once, print the exposition to stdout and exit"
         " (status 1 if any region failed)",
     )
+    _add_server_flags(parser)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+    commands = parser.add_subparsers(dest="command", metavar="{demo,simulate}")
+    demo = commands.add_parser(
+        "demo",
+        help="run the simulator and the exporter against it, print the URLs to open",
+        description="Start the API simulator with a demo fleet and the exporter against it.",
+    )
+    from exporter.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
+    # The simulator's own parser is built only when `simulate` is chosen (see _simulate):
+    # its options are left to parse_known_args here, and --help is passed through.
+    commands.add_parser(
+        "simulate", add_help=False, help="run the VPC API simulator (see simulate --help)"
+    )
+    return parser
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """Prometheus-style flags beside the YAML keys they override (the flag wins)."""
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
@@ -92,23 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log.format", dest="log_format", choices=LOG_FORMATS, help="overrides log.format"
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-
-    commands = parser.add_subparsers(dest="command", metavar="{demo,simulate}")
-    demo = commands.add_parser(
-        "demo",
-        help="run the simulator and the exporter against it, print the URLs to open",
-        description="Start the API simulator with a demo fleet and the exporter against it.",
-    )
-    from exporter.demo import add_arguments as add_demo_arguments
-
-    add_demo_arguments(demo)
-    # The simulator's own parser is built only when `simulate` is chosen (see _simulate):
-    # its options are left to parse_known_args here, and --help is passed through.
-    commands.add_parser(
-        "simulate", add_help=False, help="run the VPC API simulator (see simulate --help)"
-    )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
