@@ -19,6 +19,14 @@ Definitions the rules share (see docs/runbooks.md for the on-call view):
   down: it has not carried traffic yet.
 * *partner*: the other leg of a redundant pair, from ``redundant_physical_connection_id`` on the
   ``_info`` metric in either direction (the API may set it on one leg only).
+* *BGP session*: a BGP peer whose configuration is ``Available``, on an ``active`` VBR whose
+  physical connection (``physical_connection_id`` on the VBR's ``_info``, same account and
+  region) is ``Enabled`` with business status ``Normal``. Sessions on a line being terminated,
+  locked or not yet Enabled, on a VBR being deleted or on a peer being configured are not
+  watched: the line's own alerts say what is wrong.
+
+Every metric name comes from the module that exports it, so a renamed family cannot leave a rule
+silently matching nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ from typing import Any
 
 import yaml
 
+from exporter import regiontable, selfmetrics
+from exporter.collectors import physical_connections as pc
+from exporter.collectors import virtual_border_routers as vbr
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
 
@@ -43,7 +55,7 @@ _config: dict[str, Any] = {
     # Extra matchers on every per-connection and per-region selector, e.g.
     # 'account=~"prod|shared"' to watch only some accounts. Empty: all.
     "connection_selector": "",
-    # Matchers on expressconnect_physical_connection_info naming the production lines, e.g.
+    # Matchers on the physical connection _info metric naming the production lines, e.g.
     # 'tag_env="prod"' (tags are labels only when listed in the exporter's labels.tags). Empty:
     # every line is production. Critical per-connection alerts page only for production lines;
     # for the others the same alert is raised with severity warning.
@@ -51,7 +63,10 @@ _config: dict[str, Any] = {
     # Matchers on the _info metric for lines whose termination is planned (the tag must be in
     # the exporter's labels.tags); those do not raise ExpressConnectPhysicalConnectionTerminated.
     "expected_termination_info_selector": 'tag_lifecycle="decommission"',
-    # The exporter's refresh.interval: exporter health thresholds are multiples of it.
+    # The exporter's refresh.interval: exporter health thresholds are multiples of it, for every
+    # collector. It must be at least the longest interval any collector of any account runs at
+    # (virtual_border_routers defaults to 1m, an account may lengthen it), or DataStale fires
+    # between two normal passes of a slower collector.
     "refresh_interval_seconds": 300,
     "region_down_intervals": 2,
     "stale_intervals": 3,
@@ -67,6 +82,8 @@ _config: dict[str, Any] = {
     # How long a vanished Enabled line is reported.
     "vanished_window": "1h",
     "throttling_ratio": 0.1,
+    # Received routes at or above this share of the peer's RouteLimit raise a warning.
+    "bgp_route_limit_ratio": 0.8,
     "throttling_rate_window": "10m",
     "runbook_url": "https://github.com/example-org/expressconnect-exporter/blob/main/docs/runbooks.md",
     "for": {
@@ -82,6 +99,10 @@ _config: dict[str, Any] = {
         "ExpressConnectRedundancyDegraded": "5m",
         "ExpressConnectRedundancyLost": "1m",
         "ExpressConnectPhysicalConnectionVanished": "5m",
+        "ExpressConnectBgpSessionDown": "5m",
+        "ExpressConnectRedundantPairBgpDown": "2m",
+        "ExpressConnectVbrNotActive": "30m",
+        "ExpressConnectBgpRoutesNearLimit": "15m",
         "ExpressConnectExporterDown": "5m",
         "ExpressConnectRegionDown": None,  # region_down_intervals x refresh interval
         "ExpressConnectDataStale": "0m",
@@ -92,6 +113,29 @@ _config: dict[str, Any] = {
 
 ID = "account, region_id, physical_connection_id"
 REGION = "account, region_id"
+VBR = "account, region_id, vbr_id"
+PEER = "account, region_id, vbr_id, bgp_peer_id"
+# Recording rule names: this prefix (the project's namespace) plus what the rule computes.
+RECORD = "expressconnect:"
+
+
+def record(name: str) -> str:
+    """A recording rule's name: every one this generator defines is built here."""
+    return f"{RECORD}{name}"
+
+
+WAS_ENABLED = record("physical_connection_was_enabled")
+DOWN = record("physical_connection_down")
+PARTNER = record("physical_connection_partner")
+PARTNER_ENABLED = record("physical_connection_partner_enabled")
+PARTNER_DOWN = record("physical_connection_partner_down")
+VBR_LINE = record("vbr_physical_connection")
+VBR_LINE_ENABLED = record("vbr_physical_connection_enabled")
+VBR_LINE_NORMAL = record("vbr_physical_connection_normal")
+SESSION = record("bgp_session_established")
+LINE_SESSIONS = record("physical_connection_bgp_sessions_established")
+PARTNER_SESSIONS = record("physical_connection_partner_bgp_sessions_established")
+PARTNER_CREATED = record("physical_connection_partner_creation_timestamp_seconds")
 
 
 def _matchers(*parts: str) -> str:
@@ -123,7 +167,7 @@ class _Builder:
 
     @property
     def info(self) -> str:
-        return self.m("expressconnect_physical_connection_info")
+        return self.m(pc.INFO)
 
     def with_name(self, expr: str, info: str | None = None) -> str:
         """Attach the connection's name from the _info metric (value unchanged)."""
@@ -163,7 +207,7 @@ class _Builder:
         prod = self.c["production_info_selector"]
         if severity != "critical" or not prod:
             return [self.alert(name, expr, severity, summary, description)]
-        prod_info = self.m("expressconnect_physical_connection_info", prod)
+        prod_info = self.m(pc.INFO, prod)
         return [
             self.alert(
                 name,
@@ -198,12 +242,10 @@ _WHO = (
 
 def connection_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
-    status = "expressconnect_physical_connection_status"
+    status = pc.STATUS
     enabled = b.m(status, 'status="Enabled"')
-    enabled_ts = b.m("expressconnect_physical_connection_enabled_timestamp_seconds")
-    paired_info = b.m(
-        "expressconnect_physical_connection_info", 'redundant_physical_connection_id!=""'
-    )
+    enabled_ts = b.m(pc.ENABLED)
+    paired_info = b.m(pc.INFO, 'redundant_physical_connection_id!=""')
     not_up = b.m(status, 'status!~"Enabled|Terminating|Terminated"')
     terminating = b.m(status, 'status=~"Terminating|Terminated"')
     over = b.m(status, 'status=~"Terminated|Canceled"')
@@ -211,10 +253,10 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
     provisioning = b.m(status, 'status=~"{}"'.format("|".join(c["provisioning_statuses"])))
     failed = b.m(status, 'status=~"{}"'.format("|".join(c["failed_statuses"])))
     any_status = b.m(status)
-    region_up = b.m("expressconnect_region_up")
+    region_up = b.m(regiontable.REGION_UP, f'collector="{pc.NAME}"')
     records: list[dict[str, Any]] = [
         {
-            "record": "expressconnect:physical_connection_was_enabled",
+            "record": WAS_ENABLED,
             "expr": _block(
                 f"""
                 group by ({ID}) (
@@ -226,17 +268,17 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
             ),
         },
         {
-            "record": "expressconnect:physical_connection_down",
+            "record": DOWN,
             "expr": _block(
                 f"""
                 group by ({ID}) ({enabled} == 0)
                 and on({ID})
-                expressconnect:physical_connection_was_enabled
+                {WAS_ENABLED}
                 """
             ),
         },
         {
-            "record": "expressconnect:physical_connection_partner",
+            "record": PARTNER,
             "expr": _block(
                 f"""
                 group by ({ID}, partner_physical_connection_id) (
@@ -258,10 +300,10 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
             ),
         },
         {
-            "record": "expressconnect:physical_connection_partner_enabled",
+            "record": PARTNER_ENABLED,
             "expr": _block(
                 f"""
-                expressconnect:physical_connection_partner
+                {PARTNER}
                 * on(account, region_id, partner_physical_connection_id) group_left()
                 label_replace(
                   {enabled},
@@ -271,13 +313,13 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
             ),
         },
         {
-            "record": "expressconnect:physical_connection_partner_down",
+            "record": PARTNER_DOWN,
             "expr": _block(
-                """
-                expressconnect:physical_connection_partner
+                f"""
+                {PARTNER}
                 * on(account, region_id, partner_physical_connection_id) group_left()
                 label_replace(
-                  expressconnect:physical_connection_down,
+                  {DOWN},
                   "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
                 )
                 """
@@ -290,9 +332,9 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
         "ExpressConnectPhysicalConnectionDown",
         b.with_name(
             f"""{not_up} == 1
-and on({ID}) expressconnect:physical_connection_down
-unless on({ID}) (expressconnect:physical_connection_partner_enabled == 1)
-unless on({ID}) expressconnect:physical_connection_partner_down"""
+and on({ID}) {DOWN}
+unless on({ID}) ({PARTNER_ENABLED} == 1)
+unless on({ID}) {PARTNER_DOWN}"""
         ),
         "critical",
         "Express Connect line {{ $labels.name }} was Enabled and is now {{ $labels.status }}",
@@ -306,7 +348,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
         f"max_over_time({enabled}[{c['termination_window']}]) == 1"
     )
     if expected:
-        expected_info = b.m("expressconnect_physical_connection_info", expected)
+        expected_info = b.m(pc.INFO, expected)
         terminated += f"\nunless on({ID})\n{expected_info}"
     alerts += b.connection_alert(
         "ExpressConnectPhysicalConnectionTerminated",
@@ -320,9 +362,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
         ("FinancialLocked", "overdue payment: traffic stops until the bill is paid"),
         ("SecurityLocked", "a security lock by Alibaba Cloud: traffic is blocked"),
     ):
-        locked = b.m(
-            "expressconnect_physical_connection_business_status", f'business_status="{lock}"'
-        )
+        locked = b.m(pc.BUSINESS_STATUS, f'business_status="{lock}"')
         alerts += b.connection_alert(
             f"ExpressConnectPhysicalConnection{lock}",
             b.with_name(f"{locked} == 1"),
@@ -331,7 +371,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
             f"Physical connection {_WHO} has business status {lock} ({why}).",
         )
 
-    expiry = b.m("expressconnect_physical_connection_expiry_timestamp_seconds")
+    expiry = b.m(pc.EXPIRY)
     not_over = f"unless on({ID})\n{over} == 1"
     left = (
         "{{ if lt $value 0.0 }}has expired"
@@ -356,7 +396,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
         f"{_seconds_to_duration(c['expiry_warning_seconds'])}",
         f"Physical connection {_WHO} {left} (EndTime); renew it.",
     )
-    change = b.m("expressconnect_physical_connection_status_change_timestamp_seconds")
+    change = b.m(pc.STATUS_CHANGE)
     alerts += b.connection_alert(
         "ExpressConnectPhysicalConnectionConfirmationPending",
         b.with_name(
@@ -391,10 +431,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
     )
     alerts += b.connection_alert(
         "ExpressConnectRedundancyDegraded",
-        b.with_name(
-            "expressconnect:physical_connection_partner_enabled == 1\n"
-            f"and on({ID})\nexpressconnect:physical_connection_down"
-        ),
+        b.with_name(f"{PARTNER_ENABLED} == 1\nand on({ID})\n{DOWN}"),
         "warning",
         "Express Connect line {{ $labels.name }} is down, its redundant partner carries traffic",
         f"Physical connection {_WHO} was Enabled and is not any more; its redundant partner "
@@ -403,10 +440,7 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
     )
     alerts += b.connection_alert(
         "ExpressConnectRedundancyLost",
-        b.with_name(
-            "expressconnect:physical_connection_partner_down\n"
-            f"and on({ID})\nexpressconnect:physical_connection_down"
-        ),
+        b.with_name(f"{PARTNER_DOWN}\nand on({ID})\n{DOWN}"),
         "critical",
         "Both legs of redundant Express Connect pair {{ $labels.name }} are down",
         f"Physical connection {_WHO} and its redundant partner "
@@ -430,15 +464,115 @@ unless on({ID}) expressconnect:physical_connection_partner_down"""
     return records + alerts
 
 
+_VBR_WHO = (
+    "VBR {{ $labels.vbr_id }} on line {{ $labels.name }} ({{ $labels.physical_connection_id }}) "
+    "in account {{ $labels.account }}, region {{ $labels.region_id }}"
+)
+
+
+def vbr_records(b: _Builder) -> list[dict[str, Any]]:
+    """Which line each VBR is on, which of those lines can carry traffic, and the BGP sessions
+    (see the module docstring) with 1 for Established, 0 for any other state."""
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
+    normal = b.m(pc.BUSINESS_STATUS, 'business_status="Normal"')
+    established = b.m(vbr.BGP_STATUS, 'bgp_status="Established"')
+    available = b.m(vbr.BGP_PEER_STATUS, 'status="Available"')
+    active = b.m(vbr.VBR_STATUS, 'status="active"')
+    partner_of = '"partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"'
+    on_a_line = b.m(vbr.VBR_INFO, 'physical_connection_id!=""')
+    rules = {
+        VBR_LINE: f"group by ({VBR}, physical_connection_id) (\n  {on_a_line}\n)",
+        VBR_LINE_ENABLED: f"{VBR_LINE}\nand on({ID})\n({enabled} == 1)",
+        VBR_LINE_NORMAL: f"{VBR_LINE_ENABLED}\nand on({ID})\n({normal} == 1)",
+        SESSION: f"""(
+  max without (bgp_status) ({established})
+  and on({PEER}) ({available} == 1)
+  and on({VBR}) ({active} == 1)
+)
+* on({VBR}) group_left(physical_connection_id)
+{VBR_LINE_NORMAL}""",
+        LINE_SESSIONS: f"sum by ({ID}) ({SESSION})",
+        PARTNER_SESSIONS: f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
+        f"group_left()\nlabel_replace({LINE_SESSIONS}, {partner_of})",
+        PARTNER_CREATED: f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
+        f"group_left()\nlabel_replace(max by ({ID}) ({b.m(pc.CREATION)}), {partner_of})",
+    }
+    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+
+
+def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
+    c = b.c
+    peer_info = b.m(vbr.BGP_INFO)
+    active = b.m(vbr.VBR_STATUS, 'status="active"')
+    alerts: list[dict[str, Any]] = []
+    alerts += b.connection_alert(
+        "ExpressConnectBgpSessionDown",
+        b.with_name(
+            f"({SESSION} == 0)\n* on({PEER}) group_left(peer_ip_address, peer_asn)\n{peer_info}"
+        ),
+        "critical",
+        "BGP session {{ $labels.bgp_peer_id }} on Express Connect line {{ $labels.name }} is "
+        "not Established",
+        "BGP session {{ $labels.bgp_peer_id }} (peer {{ $labels.peer_ip_address }}, AS "
+        f"{{{{ $labels.peer_asn }}}}) of {_VBR_WHO} has not been Established for "
+        f"{c['for']['ExpressConnectBgpSessionDown']}, while the line is Enabled, the VBR active "
+        "and the peer Available: no routes are exchanged over it.",
+    )
+    # One alert per pair: the leg created later is left out (both legs when neither is older).
+    younger = f"{PARTNER_CREATED}\n< on({ID}) group_left()\nmax by ({ID}) ({b.m(pc.CREATION)})"
+    alerts += b.connection_alert(
+        "ExpressConnectRedundantPairBgpDown",
+        b.with_name(
+            f"{PARTNER_SESSIONS} == 0\n"
+            f"and on({ID})\n{LINE_SESSIONS} == 0\n"
+            f"unless on({ID}, partner_physical_connection_id) (\n{_indent(younger)}\n)"
+        ),
+        "critical",
+        "No BGP session is Established on either line of redundant pair {{ $labels.name }}",
+        "Physical connection {{ $labels.name }} ({{ $labels.physical_connection_id }}) and its "
+        "redundant partner {{ $labels.partner_physical_connection_id }} in account "
+        "{{ $labels.account }}, region {{ $labels.region_id }} both have BGP sessions and none "
+        "of them is Established: the pair carries no routed traffic.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectVbrNotActive",
+        b.with_name(
+            f"(max without (status) ({active}) == 0)\n"
+            f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_ENABLED}"
+        ),
+        "warning",
+        "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} is not active",
+        f"{_VBR_WHO} has not been active for {c['for']['ExpressConnectVbrNotActive']} while the "
+        "line is Enabled; its BGP sessions cannot carry traffic.",
+    )
+    ratio = c["bgp_route_limit_ratio"]
+    alerts += b.connection_alert(
+        "ExpressConnectBgpRoutesNearLimit",
+        b.with_name(
+            f"(\n  {b.m(vbr.BGP_RECEIVED)}\n  / on({PEER})\n  ({b.m(vbr.BGP_ROUTE_LIMIT)} > 0)\n"
+            f"  >= {ratio}\n)\n"
+            f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
+        ),
+        "warning",
+        "BGP session {{ $labels.bgp_peer_id }} on Express Connect line {{ $labels.name }} is "
+        "near its route limit",
+        "BGP session {{ $labels.bgp_peer_id }} of "
+        f"{_VBR_WHO} receives {{{{ $value | humanizePercentage }}}} of its RouteLimit (at least "
+        f"{ratio:.0%}); past the limit the session is torn down.",
+    )
+    return vbr_records(b) + alerts
+
+
 def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
     interval = c["refresh_interval_seconds"]
     stale = c["stale_intervals"] * interval
     up = b.job_m("up")
     rate = c["throttling_rate_window"]
-    requests = "expressconnect_api_requests_total"
+    requests = selfmetrics.API_REQUESTS
     where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
-    region_up = b.m("expressconnect_region_up")
+    which = "the {{ $labels.collector }} collector"
+    region_up = b.m(regiontable.REGION_UP)
     throttled = b.m(requests, 'code=~"Throttling.*"')
     return [
         b.alert(
@@ -454,17 +588,20 @@ def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
             "ExpressConnectRegionDown",
             f"{region_up} == 0",
             "warning",
-            "The exporter cannot read Express Connect in {{ $labels.region_id }}",
-            f"Refreshes of {where} have failed for more than {c['region_down_intervals']} refresh "
-            "intervals; the exporter serves the last good snapshot.",
+            "The exporter cannot read Express Connect in {{ $labels.region_id }} "
+            "({{ $labels.collector }})",
+            f"Passes of {which} for {where} have failed for more than "
+            f"{c['region_down_intervals']} refresh intervals; the exporter serves the last good "
+            "snapshot.",
         ),
         b.alert(
             "ExpressConnectDataStale",
-            f"time() - {b.m('expressconnect_region_last_success_timestamp_seconds')} > {stale}",
+            f"time() - {b.m(regiontable.REGION_LAST_SUCCESS)} > {stale}",
             "warning",
-            "Express Connect data for {{ $labels.region_id }} is stale",
-            f"The last successful refresh of {where} was {{{{ $value | humanizeDuration }}}} ago "
-            f"(more than {c['stale_intervals']} refresh intervals).",
+            "Express Connect data for {{ $labels.region_id }} is stale ({{ $labels.collector }})",
+            f"The last successful pass of {which} for {where} was "
+            f"{{{{ $value | humanizeDuration }}}} ago (more than {c['stale_intervals']} refresh "
+            "intervals).",
         ),
         b.alert(
             "ExpressConnectApiThrottled",
@@ -481,7 +618,7 @@ def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
         ),
         b.alert(
             "ExpressConnectConfigReloadFailed",
-            f"{b.job_m('expressconnect_config_last_reload_successful')} == 0",
+            f"{b.job_m(selfmetrics.RELOAD_OK)} == 0",
             "warning",
             "The expressconnect exporter failed to reload its configuration",
             "The last configuration reload of the exporter"
@@ -497,6 +634,7 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {
         "groups": [
             {"name": "expressconnect.physical-connections", "rules": connection_rules(b)},
+            {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
             {"name": "expressconnect.exporter", "rules": exporter_rules(b)},
         ]
     }
