@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 CredentialFactory = Callable[[Any], CredentialSource]
 
 
+CMS_API_VERSION = "2019-01-01"
+
+
+def cms_host(region_id: str) -> str:
+    """CloudMonitor's regional host (built here: the SDK's map misses some regions)."""
+    return f"metrics.{region_id}.aliyuncs.com"
+
+
 def collector_settings(config: Config, account: str, name: str) -> CollectorSettings:
     """The configured settings; a collector the configuration does not know runs always."""
     if name not in COLLECTOR_NAMES:
@@ -71,6 +79,16 @@ class Accounts:
                 request_timeout=api.request_timeout,
                 retries=api.retries,
                 max_requests_per_second=api.max_requests_per_second,
+            ),
+            "cms": ClientSettings(
+                # One override for both APIs (a proxy, the simulator) unless CMS has its own.
+                endpoint=api.cms_endpoint or api.endpoint,
+                request_timeout=api.request_timeout,
+                retries=api.retries,
+                max_requests_per_second=api.cms_max_requests_per_second,
+                api_version=CMS_API_VERSION,
+                default_host=cms_host,
+                success_field=True,
             ),
         }
         self._clients = {}

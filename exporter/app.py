@@ -178,8 +178,9 @@ class Exporter:
         except (ConfigError, CredentialError, OSError) as error:
             self.self_metrics.reload_ok.set(0)
             self.self_metrics.invalidate()
+            problems = "; ".join(str(error).splitlines())  # one log line, every problem
             log.error("configuration reload failed, keeping the running configuration",
-                      extra={"error": str(error)})  # fmt: skip
+                      extra={"error": problems})  # fmt: skip
             return False, f"reload failed, keeping the running configuration: {error}"
         for part in ("web", "state_file"):
             if getattr(config, part) != getattr(old, part):
@@ -239,8 +240,9 @@ class Exporter:
             filters=account_cfg.filters,
             clock=self._clock,
             sibling=self._passes.sibling((account, region_id, collector)),
+            interval=collector_settings(config, account, collector).interval,
         )
-        interval = collector_settings(config, account, collector).interval
+        interval = ctx.interval
         # A collector slower than max_staleness would go stale between two good passes.
         limits = PassLimits(config.refresh.timeout, max(config.refresh.max_staleness, interval))
         return await self._passes.run(ctx, collector, limits)
@@ -271,7 +273,8 @@ class Exporter:
     def ready(self) -> bool:
         if any(regions is None for regions in self._accounts.discovered.values()):
             return False
-        return all(status.passes > 0 for status in self._passes.table.statuses())
+        # A pass that waits on another collector's data counts once it was attempted.
+        return all(s.last_attempt is not None for s in self._passes.table.statuses())
 
     def body(self, *, openmetrics: bool = False) -> bytes:
         """The whole exposition as ``/metrics`` would send it (for ``--once``)."""

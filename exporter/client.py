@@ -394,7 +394,8 @@ def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False
         raise _answer_error(action, status, body, str(body.get("Code") or f"HTTP{status}"))
     if success_field:
         answer_code = body.get("Code")
-        if body.get("Success") is False or answer_code not in (None, "", "200", 200):
+        failed = str(body.get("Success")).lower() == "false"  # a bool, or the text "false"
+        if failed or answer_code not in (None, "", "200", 200):
             raise _answer_error(action, status, body, str(answer_code or "Unsuccessful"))
     return body
 

@@ -8,6 +8,7 @@ encoded — and then the previous snapshot stays, ``up`` goes to 0 and the error
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -86,6 +87,9 @@ class Passes:
         key = (ctx.account, ctx.region_id, collector)
         if self.table.get(key) is None:
             return None
+        needs = self._collectors[collector].needs
+        if needs is not None and not await self._wait_for(key, needs, limits.timeout):
+            return self._skipped(key, f"waiting for the {needs} collector's first good pass")
         started_at = self._clock()
         started = time.monotonic()
         try:
@@ -93,8 +97,7 @@ class Passes:
                 snapshot = await self._collectors[collector].collect(ctx)
             objects = await self._render(key, snapshot, started_at)
         except NotReady as reason:
-            log.debug("pass skipped", extra={"collector": collector, "reason": str(reason)})
-            return self.table.get(key)
+            return self._skipped(key, str(reason))
         except Exception as error:  # any failure, bugs included, is a failed pass
             return self._failed(key, error, limits, started_at, time.monotonic() - started)
         current = self.table.get(key)
@@ -114,6 +117,28 @@ class Passes:
                 "seconds": round(status.last_duration or 0.0, 3),
             },
         )
+        return status
+
+    async def _wait_for(self, key: Key, needs: str, timeout: float) -> bool:
+        """Whether ``needs`` has a snapshot for this region, waiting up to ``timeout`` for it."""
+        find = self.sibling(key)
+        deadline = time.monotonic() + timeout
+        while find(needs) is None:
+            if time.monotonic() >= deadline or self.table.get((*key[:2], needs)) is None:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    def _skipped(self, key: Key, reason: str) -> RegionStatus | None:
+        """Not an error: nothing counted, ``up`` unchanged; the attempt is recorded (readiness,
+        status page) with the reason."""
+        current = self.table.get(key)
+        if current is None:
+            return None
+        log.info("pass skipped", extra={"account": key[0], "region_id": key[1],
+                                        "collector": key[2], "reason": reason})  # fmt: skip
+        status = dataclasses.replace(current, last_attempt=self._clock(), last_error=reason)
+        self.table.update(status, None)
         return status
 
     async def _render(self, key: Key, snapshot: Any, now: float) -> Mapping[str, Any]:

@@ -79,6 +79,8 @@ class PassContext:
     # Another collector's last good snapshot for this (account, region), by collector name.
     sibling: Callable[[str], object | None] = lambda name: None
     page_concurrency: int = DEFAULT_PAGE_CONCURRENCY
+    # This collector's interval for this account (CloudMonitor's Period derives from it).
+    interval: float = 300.0
 
 
 class NotReady(Exception):
@@ -108,6 +110,9 @@ class Collector(Generic[S]):
     unknown: Callable[[S], Iterable[UnknownValue]] = lambda snapshot: ()
     # The API fields ``unknown`` checks (their counters exist at 0 from the start).
     enum_fields: tuple[str, ...] = ()
+    # Another collector whose snapshot this one reads (``ctx.sibling``): a pass waits for its
+    # first snapshot, and is skipped, not failed, while there is none.
+    needs: str | None = None
 
     def family_names(self) -> tuple[str, ...]:
         return tuple(f.name for group in self.records for f in group.families) + tuple(
