@@ -4,8 +4,9 @@ The JSON under ``grafana/dashboards/`` is committed so that provisioning needs n
 this script is its single source. Run ``python grafana/generate.py`` after editing and commit the
 result (``--check`` exits 1 when the committed files are stale; a test does the same).
 
-Every query uses the ``$datasource`` variable and only metric names from the exporter's contract
-(issue 3), so the dashboards work with any Prometheus that scrapes the exporter.
+Every query uses the ``$datasource`` variable, and every metric name comes from the exporter's own
+constants (the modules that define the families), so the dashboards work with any Prometheus that
+scrapes the exporter and cannot drift from what it serves.
 """
 
 from __future__ import annotations
@@ -36,7 +37,27 @@ from grafana_foundation_sdk.models.common import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from exporter.snapshot import BUSINESS_STATUSES, STATUSES
+from exporter.collectors import COLLECTORS as COLLECTOR_TABLE
+from exporter.collectors import physical_connections as pc
+from exporter.collectors import virtual_border_routers as vbr
+from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP
+from exporter.selfmetrics import (
+    API_DURATION,
+    API_REQUESTS,
+    BUILD_INFO,
+    REFRESH_ERRORS,
+    RELOAD_OK,
+    RELOAD_TIMESTAMP,
+    UNKNOWN_ENUMS,
+)
+from exporter.vocabulary import (
+    BGP_PEER_STATUSES,
+    BGP_STATUS_UNKNOWN,
+    BGP_STATUSES,
+    BUSINESS_STATUSES,
+    STATUSES,
+    VBR_STATUSES,
+)
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
@@ -47,7 +68,7 @@ HEALTH_UID = "expressconnect-exporter"
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# The state sets of issue 3 (exporter.snapshot), in contract order. A line's current state is
+# The state sets (exporter.vocabulary), in the exporter's order. A line's current state is
 # encoded as a number (position + 1; 0 for a value the exporter did not know) so that a state
 # timeline can draw it.
 STATUS_COLORS = {
@@ -67,28 +88,66 @@ BUSINESS_COLORS = {"Normal": "green", "FinancialLocked": "orange", "SecurityLock
 # Business-status codes live above the status codes so one panel can map both.
 BUSINESS_CODE_BASE = 100
 UNKNOWN_COLOR = "#c4162a"
+VBR_STATUS_COLORS = {
+    "unconfirmed": "yellow",
+    "active": "green",
+    "terminating": "orange",
+    "terminated": "#8e8e8e",
+    "recovering": "light-blue",
+    "deleting": "dark-orange",
+}
+# Session states, the exporter's "Unknown" (an empty BgpStatus) included; only Established
+# carries routes.
+BGP_STATES: tuple[str, ...] = (*BGP_STATUSES, BGP_STATUS_UNKNOWN)
+BGP_COLORS = {
+    "Idle": "purple",
+    "Connect": "yellow",
+    "Active": "orange",
+    "Established": "green",
+    "Down": "red",
+    BGP_STATUS_UNKNOWN: "dark-red",
+}
+BGP_PEER_STATUS_COLORS = {
+    "Pending": "yellow",
+    "Available": "green",
+    "Modifying": "blue",
+    "Deleting": "orange",
+    "Deleted": "#8e8e8e",
+}
+ESTABLISHED = "Established"
 
 KEY = "account, region_id, physical_connection_id"
+VBR_KEY = "account, region_id, vbr_id"
+PEER_KEY = "account, region_id, vbr_id, bgp_peer_id"
 SEL = 'account=~"$account", region_id=~"$region"'
 DAY = 86400
 
-# Metric names (issue 3).
-INFO = "expressconnect_physical_connection_info"
-STATUS = "expressconnect_physical_connection_status"
-BUSINESS = "expressconnect_physical_connection_business_status"
-BANDWIDTH = "expressconnect_physical_connection_bandwidth_bytes_per_second"
-EXPIRY = "expressconnect_physical_connection_expiry_timestamp_seconds"
-CREATED = "expressconnect_physical_connection_creation_timestamp_seconds"
-ENABLED = "expressconnect_physical_connection_enabled_timestamp_seconds"
-STATUS_CHANGE = "expressconnect_physical_connection_status_change_timestamp_seconds"
-REGION_UP = "expressconnect_region_up"
-LAST_SUCCESS = "expressconnect_region_last_success_timestamp_seconds"
-REFRESH_DURATION = "expressconnect_region_refresh_duration_seconds"
-REGION_CONNECTIONS = "expressconnect_region_physical_connections"
-API_REQUESTS = "expressconnect_api_requests_total"
-API_DURATION = "expressconnect_api_request_duration_seconds"
-BUILD_INFO = "expressconnect_exporter_build_info"
-RELOAD_OK = "expressconnect_config_last_reload_successful"
+# Metric names: the exporter's constants under the short names the queries below use.
+INFO = pc.INFO
+STATUS = pc.STATUS
+BUSINESS = pc.BUSINESS_STATUS
+BANDWIDTH = pc.BANDWIDTH
+EXPIRY = pc.EXPIRY
+CREATED = pc.CREATION
+ENABLED = pc.ENABLED
+STATUS_CHANGE = pc.STATUS_CHANGE
+REGION_CONNECTIONS = pc.REGION_COUNT
+LAST_SUCCESS = REGION_LAST_SUCCESS
+REFRESH_DURATION = REGION_DURATION
+VBR_INFO = vbr.VBR_INFO
+VBR_STATUS = vbr.VBR_STATUS
+VBR_BANDWIDTH = vbr.VBR_BANDWIDTH
+BGP_INFO = vbr.BGP_INFO
+BGP_PEER_STATUS = vbr.BGP_PEER_STATUS
+BGP_STATUS = vbr.BGP_STATUS
+BGP_RECEIVED = vbr.BGP_RECEIVED
+BGP_ADVERTISED = vbr.BGP_ADVERTISED
+BGP_ROUTE_LIMIT = vbr.BGP_ROUTE_LIMIT
+BGP_STATUS_CHANGE = vbr.BGP_STATUS_CHANGE
+REGION_VBRS = vbr.REGION_VBRS
+REGION_PEERS = vbr.REGION_PEERS
+# The collectors' names, as the region-level families label them.
+COLLECTORS = tuple(collector.name for collector in COLLECTOR_TABLE)
 
 FIRING_ALERTS = 'ALERTS{alertname=~"ExpressConnect.*", alertstate="firing"}'
 
@@ -155,6 +214,21 @@ def status_code_mapping() -> model.ValueMap:
             for i, b in enumerate(BUSINESS_STATUSES)
         }
     )
+    return value_map(entries)
+
+
+def vbr_text_mapping() -> model.ValueMap:
+    """Colours for VBR status, BGP session state and BGP peer status *label values*."""
+    entries = {s: (s, VBR_STATUS_COLORS[s]) for s in VBR_STATUSES}
+    entries.update({s: (s, BGP_COLORS[s]) for s in BGP_STATES})
+    entries.update({s: (s, BGP_PEER_STATUS_COLORS[s]) for s in BGP_PEER_STATUSES})
+    return value_map(entries)
+
+
+def bgp_code_mapping() -> model.ValueMap:
+    """Texts and colours for the BGP session-state codes of :func:`state_code`."""
+    entries = {"0": ("Unexpected state", UNKNOWN_COLOR)}
+    entries.update({str(i + 1): (s, BGP_COLORS[s]) for i, s in enumerate(BGP_STATES)})
     return value_map(entries)
 
 
@@ -312,8 +386,10 @@ def region_variable() -> dash.QueryVariable:
 # --- PromQL helpers ---------------------------------------------------------------------------
 
 
-def state_code(metric: str, label: str, states: Sequence[str], selector: str, base: int) -> str:
-    """One series per connection whose value encodes the state that is currently 1.
+def state_code(
+    metric: str, label: str, states: Sequence[str], selector: str, base: int, key: str = KEY
+) -> str:
+    """One series per object (``key``) whose value encodes the state that is currently 1.
 
     A state set has one series per state; a timeline needs one series per line. Each known state
     contributes ``base + position + 1``; any other value of the label (the exporter keeps unknown
@@ -324,13 +400,84 @@ def state_code(metric: str, label: str, states: Sequence[str], selector: str, ba
         for i, state in enumerate(states)
     ]
     terms.append(f'({metric}{{{selector}, {label}!~"{"|".join(states)}"}} == 1) * {base}')
-    return f"max by ({KEY}) (\n  " + "\n  or ".join(terms) + "\n)"
+    return f"max by ({key}) (\n  " + "\n  or ".join(terms) + "\n)"
 
 
 def with_name(expr: str, selector: str) -> str:
     """Attach the line's ``name`` label (from the info metric) to a per-connection series."""
     return (
         f"(\n{expr}\n)\n* on ({KEY}) group_left (name)\nmax by ({KEY}, name) ({INFO}{{{selector}}})"
+    )
+
+
+# --- VBR / BGP PromQL helpers -----------------------------------------------------------------
+
+
+def vbr_line(selector: str) -> str:
+    """Each VBR's line: one series per VBR carrying ``physical_connection_id``.
+
+    BGP series know their VBR only; this is the bridge a query joins through (``group_left``) to
+    reach the physical connection.
+    """
+    return f"max by ({VBR_KEY}, physical_connection_id) ({VBR_INFO}{{{selector}}})"
+
+
+def on_line(expr: str, selector: str) -> str:
+    """``expr`` (VBR or BGP series) with its line's ``physical_connection_id`` attached."""
+    return (
+        f"(\n{expr}\n)\n* on ({VBR_KEY}) group_left (physical_connection_id)\n{vbr_line(selector)}"
+    )
+
+
+def of_connection(expr: str, connection_selector: str) -> str:
+    """Keep only the VBR or BGP series of the line(s) ``connection_selector`` selects."""
+    return f"(\n{expr}\n)\nand on ({VBR_KEY})\n{VBR_INFO}{{{connection_selector}}}"
+
+
+def established_per_line(selector: str) -> str:
+    """Per line, how many of its BGP sessions are Established (absent: the line has no VBR)."""
+    return (
+        f"sum by ({KEY}) (\n"
+        + on_line(f'{BGP_STATUS}{{{selector}, bgp_status="{ESTABLISHED}"}}', selector)
+        + "\n)"
+    )
+
+
+def sessions_per_line(selector: str) -> str:
+    """Per line, how many BGP sessions its VBRs have (absent: none)."""
+    return f"count by ({KEY}) (\n" + on_line(f"{BGP_INFO}{{{selector}}}", selector) + "\n)"
+
+
+def enabled_lines(selector: str) -> str:
+    return f'max by ({KEY}) ({STATUS}{{{selector}, status="Enabled"}} == 1)'
+
+
+def enabled_without_established(selector: str) -> str:
+    """Enabled lines none of whose BGP sessions is Established; the value is how many sessions
+    the line has (0: no VBR or no peer configured on it)."""
+    return (
+        f"(\n{sessions_per_line(selector)}\nor on ({KEY})\n0 * {enabled_lines(selector)}\n)\n"
+        f"and on ({KEY})\n{enabled_lines(selector)}\n"
+        f"unless on ({KEY})\n({established_per_line(selector)} > 0)"
+    )
+
+
+def pairs_at_risk(selector: str) -> str:
+    """Enabled lines without an Established session whose redundant partner has none either.
+
+    The partner is named by ``redundant_physical_connection_id``; an Established session on it is
+    found by renaming its line id to that label. Each line of a pair at risk is one row.
+    """
+    partner_up = (
+        f"label_replace(\n({established_per_line(selector)} > 0),\n"
+        '"redundant_physical_connection_id", "$1", "physical_connection_id", "(.+)"\n)'
+    )
+    return (
+        f"max by ({KEY}, name, redundant_physical_connection_id) (\n"
+        f'  {INFO}{{{selector}, redundant_physical_connection_id!=""}}\n)\n'
+        f"and on ({KEY})\n{enabled_lines(selector)}\n"
+        f"unless on ({KEY})\n({established_per_line(selector)} > 0)\n"
+        f"unless on (account, redundant_physical_connection_id)\n{partner_up}"
     )
 
 
@@ -352,6 +499,27 @@ _COLUMN_NAMES = {
     "Value #E": "Expiry date",
     "Value #F": "Days left",
 }
+
+
+_PEER_COLUMNS = {
+    "vbr_id": "VBR",
+    "bgp_peer_id": "BGP peer",
+    "bgp_group_id": "BGP group",
+    "peer_ip_address": "Peer IP",
+    "peer_asn": "Peer ASN",
+    "local_asn": "Local ASN",
+    "ip_version": "IP version",
+    "enable_bfd": "BFD",
+    "bgp_status": "Session state",
+    "Value": "In state for",
+}
+
+
+def _vbr_cell() -> list[model.DynamicConfigValue]:
+    return [
+        prop("mappings", [vbr_text_mapping()]),
+        prop("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
+    ]
 
 
 def _status_cell() -> list[model.DynamicConfigValue]:
@@ -590,17 +758,31 @@ def fleet_overview() -> dash.Dashboard:
         .span(24)
     )
 
+    d = fleet_bgp_summary(d.with_row(dash.Row("BGP sessions")))
+    d = fleet_bgp_tables(d)
+
     d = d.with_row(dash.Row("Bandwidth and alerts"))
     d = d.with_panel(
         timeseries.Panel()
         .title("Bandwidth by region")
-        .description("Sum of the provisioned bandwidth of the lines in each account and region.")
+        .description(
+            "Sum of the provisioned bandwidth of the lines in each account and region, and of "
+            "the VBRs that have a bandwidth of their own (those on hosted connections)."
+        )
         .datasource(DATASOURCE)
-        .with_target(
-            query(
-                f"sum by (account, region_id) ({BANDWIDTH}{{{SEL}}})",
-                legend="{{account}} / {{region_id}}",
-            )
+        .targets(
+            [
+                query(
+                    f"sum by (account, region_id) ({BANDWIDTH}{{{SEL}}})",
+                    "A",
+                    "{{account}} / {{region_id}} lines",
+                ),
+                query(
+                    f"sum by (account, region_id) ({VBR_BANDWIDTH}{{{SEL}}})",
+                    "B",
+                    "{{account}} / {{region_id}} hosted VBRs",
+                ),
+            ]
         )
         .unit("Bps")
         .min(0)
@@ -633,6 +815,170 @@ def fleet_overview() -> dash.Dashboard:
         .span(12)
     )
     return d
+
+
+def fleet_bgp_summary(d: dash.Dashboard) -> dash.Dashboard:
+    """Counts that say whether the lines can carry traffic: sessions, and lines without one."""
+    d = d.with_panel(
+        big_stat(
+            "BGP sessions",
+            f"BGP peers on the fleet's virtual border routers ({BGP_INFO}).",
+            stat_now(f"count({BGP_INFO}{{{SEL}}})"),
+        )
+        .color_scheme(fixed_color("blue"))
+        .no_value("0")
+        .span(6)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Sessions not Established",
+            "BGP sessions in any state but Established: they carry no routes.",
+            stat_now(f'sum({BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}})'),
+        )
+        .thresholds(thresholds("green", (1, "red")))
+        .no_value("0")
+        .span(6)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Enabled lines without an Established session",
+            "Enabled lines none of whose BGP sessions is Established (or that have none).",
+            stat_now(f"count(\n{enabled_without_established(SEL)}\n) or vector(0)"),
+        )
+        .thresholds(thresholds("green", (1, "orange")))
+        .span(6)
+    )
+    return d.with_panel(
+        big_stat(
+            "Lines in redundant pairs at risk",
+            "Enabled lines without an Established BGP session whose redundant partner "
+            "(redundant_physical_connection_id) has none either: the pair carries no traffic.",
+            stat_now(f"count(\n{pairs_at_risk(SEL)}\n) or vector(0)"),
+        )
+        .thresholds(thresholds("green", (1, "red")))
+        .span(6)
+    )
+
+
+def fleet_bgp_tables(d: dash.Dashboard) -> dash.Dashboard:
+    """Which sessions are down, which lines have no working session, which pairs are at risk."""
+    d = d.with_panel(
+        bargauge.Panel()
+        .title("BGP sessions by state")
+        .description(
+            "Count of BGP sessions in each session state; only Established carries routes."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            stat_now(f"sum by (bgp_status) ({BGP_STATUS}{{{SEL}}})", legend="{{bgp_status}}")
+        )
+        .orientation(VizOrientation.HORIZONTAL)
+        .display_mode(BarGaugeDisplayMode.BASIC)
+        .show_unfilled(True)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .min(0)
+        .color_scheme(fixed_color("orange"))
+        .override_by_name(ESTABLISHED, [prop("color", {"mode": "fixed", "fixedColor": "green"})])
+        .height(9)
+        .span(8)
+    )
+    d = d.with_panel(sessions_down_table())
+    d = d.with_panel(
+        line_table(
+            "Enabled lines without an Established session",
+            "Enabled lines none of whose BGP sessions is Established. Sessions 0: no virtual "
+            "border router or no BGP peer is configured on the line.",
+            enabled_without_established(SEL),
+            {"Value": "Sessions"},
+            ["name", "physical_connection_id", "Value", "account", "region_id"],
+        ).no_value("Every Enabled line has an Established BGP session")
+    )
+    return d.with_panel(
+        line_table(
+            "Redundant pairs at risk",
+            "Enabled lines without an Established BGP session whose redundant partner has none "
+            "either (one row per line of the pair): no path left over the pair.",
+            pairs_at_risk(SEL),
+            {"redundant_physical_connection_id": "Redundant line"},
+            [
+                "name",
+                "physical_connection_id",
+                "redundant_physical_connection_id",
+                "account",
+                "region_id",
+            ],
+            hide_value=True,
+            named=True,
+        ).no_value("No redundant pair without an Established session")
+    )
+
+
+def sessions_down_table() -> table.Panel:
+    """Every BGP session not Established, with its line, peer and how long it has been so."""
+    down = (
+        f'max by ({PEER_KEY}, bgp_status) ({BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}} == 1)'
+    )
+    peer = f"max by ({PEER_KEY}, peer_ip_address, peer_asn) ({BGP_INFO}{{{SEL}}})"
+    expr = (
+        f"(time() - max by ({PEER_KEY}) ({BGP_STATUS_CHANGE}{{{SEL}}}))\n"
+        f"* on ({PEER_KEY}) group_left (bgp_status)\n{down}\n"
+        f"* on ({PEER_KEY}) group_left (peer_ip_address, peer_asn)\n{peer}"
+    )
+    order = [
+        "physical_connection_id",
+        "vbr_id",
+        "peer_ip_address",
+        "peer_asn",
+        "bgp_status",
+        "Value",
+        "bgp_peer_id",
+        "account",
+        "region_id",
+    ]
+    return (
+        table.Panel()
+        .title("BGP sessions not Established")
+        .description(
+            "Every BGP session in a state other than Established, with how long it has been in "
+            "that state (since the exporter first saw it). Click a line ID for its detail."
+        )
+        .datasource(DATASOURCE)
+        .with_target(instant(on_line(expr, SEL)))
+        .with_transformation(organize(["Time"], {**_COLUMN_NAMES, **_PEER_COLUMNS}, order))
+        .sort_by([common.TableSortByFieldState().display_name("In state for").desc(True)])
+        .override_by_name("Session state", _vbr_cell())
+        .override_by_name("In state for", [prop("unit", "s")])
+        .override_by_name("ID", [prop("links", [connection_link()])])
+        .no_value("Every BGP session is Established")
+        .height(9)
+        .span(16)
+    )
+
+
+def line_table(
+    title: str,
+    description: str,
+    expr: str,
+    rename: dict[str, str],
+    order: list[str],
+    *,
+    hide_value: bool = False,
+    named: bool = False,
+) -> table.Panel:
+    """A table of lines (one row per series of ``expr``) with their name and a detail link;
+    ``named``: ``expr`` carries the ``name`` label already."""
+    exclude = ["Time", "Value"] if hide_value else ["Time"]
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(instant(expr if named else with_name(expr, SEL)))
+        .with_transformation(organize(exclude, {**_COLUMN_NAMES, **rename}, order))
+        .override_by_name("ID", [prop("links", [connection_link()])])
+        .height(8)
+        .span(12)
+    )
 
 
 def fleet_table(status_filter: str) -> table.Panel:
@@ -843,7 +1189,7 @@ def connection_detail() -> dash.Dashboard:
     d = d.with_panel(
         table.Panel()
         .title("Connection info")
-        .description("Descriptive labels of expressconnect_physical_connection_info.")
+        .description(f"Descriptive labels of {INFO}.")
         .links([fleet_link()])
         .datasource(DATASOURCE)
         .with_target(stat_now(f"max without (job, instance) ({INFO}{{{one}}})"))
@@ -852,6 +1198,7 @@ def connection_detail() -> dash.Dashboard:
         .height(14)
         .span(16)
     )
+    d = connection_bgp_now(d.with_row(dash.Row("Virtual border routers and BGP")), one)
     d = d.with_row(dash.Row("History"))
     d = d.with_panel(
         statetimeline.Panel()
@@ -902,19 +1249,279 @@ def connection_detail() -> dash.Dashboard:
         .height(8)
         .span(12)
     )
-    return d
+    return connection_bgp_history(d.with_row(dash.Row("BGP history")), one)
+
+
+def peer_series(metric: str, connection: str, by: str = "") -> str:
+    """One series per BGP session of the selected line (``by``: extra labels to keep)."""
+    labels = f"{PEER_KEY}, {by}" if by else PEER_KEY
+    return of_connection(f"max by ({labels}) ({metric}{{{SEL}}})", connection)
+
+
+def with_peer_ip(expr: str) -> str:
+    """Attach the session's ``peer_ip_address`` (from the peer info metric) for legends."""
+    return (
+        f"(\n{expr}\n)\n* on ({PEER_KEY}) group_left (peer_ip_address)\n"
+        f"max by ({PEER_KEY}, peer_ip_address) ({BGP_INFO}{{{SEL}}})"
+    )
+
+
+def connection_bgp_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
+    """The line's sessions now: counts, then its VBRs and BGP sessions as tables."""
+    established = f'{BGP_STATUS}{{{SEL}, bgp_status="{ESTABLISHED}"}}'
+    not_established = f'{BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}}'
+    d = d.with_panel(
+        big_stat(
+            "BGP sessions",
+            f"BGP peers on this line's virtual border routers (joined through {VBR_INFO}).",
+            stat_now(f"count(\n{of_connection(f'{BGP_INFO}{{{SEL}}}', one)}\n) or vector(0)"),
+        )
+        .color_scheme(fixed_color("blue"))
+        .span(6)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Established sessions",
+            "Sessions of this line that carry routes. 0 with sessions configured: no traffic.",
+            stat_now(f"sum(\n{of_connection(established, one)}\n) or vector(0)"),
+        )
+        .thresholds(thresholds("red", (1, "green")))
+        .span(6)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Sessions not Established",
+            "Sessions of this line in any other state (Idle, Connect, Active, Down, Unknown).",
+            stat_now(f"sum(\n{of_connection(not_established, one)}\n) or vector(0)"),
+        )
+        .thresholds(thresholds("green", (1, "red")))
+        .span(6)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Last session state change",
+            "Time since the most recent change of state of any session of this line (as first "
+            "seen by the exporter).",
+            stat_now(f"time() - max(\n{of_connection(f'{BGP_STATUS_CHANGE}{{{SEL}}}', one)}\n)"),
+        )
+        .unit("s")
+        .color_scheme(fixed_color("blue"))
+        .span(6)
+    )
+    return d.with_panel(vbr_table(one)).with_panel(bgp_table(one))
+
+
+def vbr_table(one: str) -> table.Panel:
+    """The line's VBRs, one row each, merged from instant queries on (account, region, VBR)."""
+    info_cols = "name, vlan_id, type, local_gateway_ip, peer_gateway_ip, circuit_code"
+    per_vbr = f'sum by ({VBR_KEY}) ({BGP_STATUS}{{{SEL}, bgp_status="{ESTABLISHED}"}})'
+    targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = [
+        instant(f"max by ({VBR_KEY}, {info_cols}) ({VBR_INFO}{{{one}}})", "A"),
+        instant(
+            of_connection(f"max by ({VBR_KEY}, status) ({VBR_STATUS}{{{SEL}}} == 1)", one), "B"
+        ),
+        instant(of_connection(f"count by ({VBR_KEY}) ({BGP_INFO}{{{SEL}}})", one), "C"),
+        instant(of_connection(per_vbr, one), "D"),
+    ]
+    names = {
+        "name": "Name",
+        "vbr_id": "VBR",
+        "vlan_id": "VLAN",
+        "status": "Status",
+        "Value #C": "Sessions",
+        "Value #D": "Established",
+        "local_gateway_ip": "Local gateway",
+        "peer_gateway_ip": "Peer gateway",
+        "type": "Type",
+        "circuit_code": "Circuit code",
+        "account": "Account",
+        "region_id": "Region",
+    }
+    return (
+        table.Panel()
+        .title("Virtual border routers")
+        .description(f"The VBRs (VLANs) on this line: {VBR_INFO}, {VBR_STATUS} and BGP counts.")
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .with_transformation(transformation("merge", {}))
+        .with_transformation(organize(["Time", "Value #A", "Value #B"], names, list(names)))
+        .override_by_name("Status", _vbr_cell())
+        .override_by_name(
+            "Established",
+            [
+                prop(
+                    "thresholds",
+                    {
+                        "mode": "absolute",
+                        "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+                    },
+                ),
+                prop("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
+        .no_value("No virtual border router on this line")
+        .height(7)
+        .span(24)
+    )
+
+
+def bgp_table(one: str) -> table.Panel:
+    """The line's BGP sessions with state, time in state, routes against the limit and peers."""
+    info_cols = "name, peer_ip_address, peer_asn, local_asn, ip_version, enable_bfd"
+    received = f"max by ({PEER_KEY}) ({BGP_RECEIVED}{{{SEL}}})"
+    limit = f"max by ({PEER_KEY}) ({BGP_ROUTE_LIMIT}{{{SEL}}})"
+    targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = [
+        instant(peer_series(BGP_INFO, one, info_cols), "A"),
+        instant(
+            of_connection(f"max by ({PEER_KEY}, bgp_status) ({BGP_STATUS}{{{SEL}}} == 1)", one), "B"
+        ),
+        instant(
+            of_connection(f"time() - max by ({PEER_KEY}) ({BGP_STATUS_CHANGE}{{{SEL}}})", one), "C"
+        ),
+        instant(peer_series(BGP_RECEIVED, one), "D"),
+        instant(peer_series(BGP_ROUTE_LIMIT, one), "E"),
+        instant(of_connection(f"{received}\n/\n({limit} > 0)", one), "F"),
+        instant(peer_series(BGP_ADVERTISED, one), "G"),
+        instant(
+            of_connection(f"max by ({PEER_KEY}, status) ({BGP_PEER_STATUS}{{{SEL}}} == 1)", one),
+            "H",
+        ),
+    ]
+    names = {
+        "peer_ip_address": "Peer IP",
+        "peer_asn": "Peer ASN",
+        "local_asn": "Local ASN",
+        "bgp_status": "Session state",
+        "Value #C": "In state for",
+        "Value #D": "Received routes",
+        "Value #E": "Route limit",
+        "Value #F": "Limit used",
+        "Value #G": "Advertised routes",
+        "ip_version": "IP version",
+        "enable_bfd": "BFD",
+        "status": "Peer status",
+        "name": "Name",
+        "vbr_id": "VBR",
+        "bgp_peer_id": "BGP peer",
+    }
+    return (
+        table.Panel()
+        .title("BGP sessions")
+        .description(
+            "This line's BGP sessions: state and how long it has held (since the exporter first "
+            "saw it), routes received against the route limit, ASNs and peer addresses."
+        )
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .with_transformation(transformation("merge", {}))
+        .with_transformation(
+            organize(
+                ["Time", "Value #A", "Value #B", "Value #H", "account", "region_id"],
+                names,
+                list(names),
+            )
+        )
+        .override_by_name("Session state", _vbr_cell())
+        .override_by_name("Peer status", _vbr_cell())
+        .override_by_name("In state for", [prop("unit", "s")])
+        .override_by_name(
+            "Limit used",
+            [
+                prop("unit", "percentunit"),
+                prop(
+                    "thresholds",
+                    {
+                        "mode": "absolute",
+                        "steps": [
+                            {"color": "green", "value": None},
+                            {"color": "orange", "value": 0.8},
+                            {"color": "red", "value": 0.95},
+                        ],
+                    },
+                ),
+                prop("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
+        .no_value("No BGP session on this line")
+        .height(8)
+        .span(24)
+    )
+
+
+def connection_bgp_history(d: dash.Dashboard, one: str) -> dash.Dashboard:
+    """Session state over time and received routes against the limit."""
+    legend_text = "{{vbr_id}} {{peer_ip_address}}"
+    d = d.with_panel(
+        statetimeline.Panel()
+        .title("BGP session state")
+        .description("Each BGP session's state over time; only Established carries routes.")
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                with_peer_ip(
+                    of_connection(
+                        state_code(BGP_STATUS, "bgp_status", BGP_STATES, SEL, 0, PEER_KEY), one
+                    )
+                ),
+                legend=legend_text,
+            )
+        )
+        .mappings([bgp_code_mapping()])
+        .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .merge_values(True)
+        .show_value(VisibilityMode.AUTO)
+        .legend(legend().show_legend(False))
+        .height(7)
+        .span(24)
+    )
+    return d.with_panel(
+        timeseries.Panel()
+        .title("Received routes and route limit")
+        .description(
+            "Routes each session receives, with its route limit: at the limit the peer drops "
+            "the session or further routes."
+        )
+        .datasource(DATASOURCE)
+        .targets(
+            [
+                query(with_peer_ip(peer_series(BGP_RECEIVED, one)), "A", f"{legend_text} received"),
+                query(with_peer_ip(peer_series(BGP_ROUTE_LIMIT, one)), "B", f"{legend_text} limit"),
+            ]
+        )
+        .min(0)
+        .decimals(0)
+        .legend(legend())
+        .height(8)
+        .span(24)
+    )
 
 
 # --- Exporter health --------------------------------------------------------------------------
 
 
+# Region-level health series of the selected pass keys: (account, region, collector).
+HEALTH_SEL = f'{SEL}, collector=~"$collector"'
+HEALTH_KEY = "account, region_id, collector"
+HEALTH_LEGEND = "{{account}} / {{region_id}} / {{collector}}"
+
+
+def collector_variable() -> dash.QueryVariable:
+    return label_variable(
+        "collector",
+        "Collector",
+        f'label_values({REGION_UP}{{account=~"$account"}}, collector)',
+        description="What the exporter collects: " + ", ".join(COLLECTORS),
+    )
+
+
 def exporter_health() -> dash.Dashboard:
     job = 'job=~"$job"'
-    rate = "$__rate_interval"
     d = (
         dash.Dashboard("ExpressConnect / Exporter health")
         .uid(HEALTH_UID)
-        .description("Can the exporter's data be trusted: refresh passes, API calls, process.")
+        .description(
+            "Can the exporter's data be trusted: refresh passes per collector, API calls, process."
+        )
         .tags([TAG])
         .editable()
         .time("now-6h", "now")
@@ -933,9 +1540,16 @@ def exporter_health() -> dash.Dashboard:
         )
         .with_variable(account_variable())
         .with_variable(region_variable())
+        .with_variable(collector_variable())
     )
+    d = health_summary(d.with_row(dash.Row("Exporter")), job)
+    d = health_collectors(d.with_row(dash.Row("Collectors")), job)
+    d = health_regions(d.with_row(dash.Row("Regions")), job)
+    return health_process(health_api(d.with_row(dash.Row("Cloud API")), job), job)
 
-    d = d.with_row(dash.Row("Exporter"))
+
+def health_summary(d: dash.Dashboard, job: str) -> dash.Dashboard:
+    """One-glance state of the exporter process and its configuration."""
     d = d.with_panel(
         big_stat(
             "Scrape target",
@@ -944,16 +1558,14 @@ def exporter_health() -> dash.Dashboard:
         )
         .mappings([up_mapping()])
         .thresholds(thresholds("red", (1, "green")))
-        .span(6)
     )
     d = d.with_panel(
         big_stat(
-            "Regions failing",
-            "Account/region pairs whose last refresh pass failed (their data is stale).",
-            stat_now(f"sum(1 - {REGION_UP}{{{job}, {SEL}}})"),
-        )
-        .thresholds(thresholds("green", (1, "red")))
-        .span(6)
+            "Passes failing",
+            "(account, region, collector) keys whose last refresh pass failed: their data is "
+            "stale.",
+            stat_now(f"sum(1 - {REGION_UP}{{{job}, {HEALTH_SEL}}})"),
+        ).thresholds(thresholds("green", (1, "red")))
     )
     d = d.with_panel(
         big_stat(
@@ -963,52 +1575,216 @@ def exporter_health() -> dash.Dashboard:
         )
         .mappings([value_map({"0": ("FAILED", "red"), "1": ("OK", "green")})])
         .thresholds(thresholds("red", (1, "green")))
-        .span(6)
     )
     d = d.with_panel(
         big_stat(
+            "Config loaded",
+            "When the configuration in use was last loaded successfully (UTC).",
+            stat_now(f"max({RELOAD_TIMESTAMP}{{{job}}}) * 1000"),
+        )
+        .unit("dateTimeAsIso")
+        .color_mode(BigValueColorMode.NONE)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Unknown enum values",
+            "Values outside the documented enumerations seen since the exporter started (a "
+            f"new API value: see {UNKNOWN_ENUMS} by field).",
+            stat_now(f"sum({UNKNOWN_ENUMS}{{{job}}})"),
+        ).thresholds(thresholds("green", (1, "orange")))
+    )
+    return d.with_panel(
+        big_stat(
             "Version",
-            "expressconnect_exporter_build_info.",
+            f"{BUILD_INFO}.",
             stat_now(f"max by (version) ({BUILD_INFO}{{{job}}})", legend="{{version}}"),
         )
         .text_mode(BigValueTextMode.NAME)
         .color_mode(BigValueColorMode.NONE)
-        .span(6)
     )
 
-    d = d.with_row(dash.Row("Regions"))
-    region_key = "account, region_id"
+
+def health_collectors(d: dash.Dashboard, job: str) -> dash.Dashboard:
+    """Per collector: how many of its passes succeed, how long they take, how often they fail."""
+    sel = f"{job}, {HEALTH_SEL}"
+    targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = [
+        instant(f"sum by (collector) ({REGION_UP}{{{sel}}})", "A"),
+        instant(f"count by (collector) ({REGION_UP}{{{sel}}})", "B"),
+        instant(f"max by (collector) ({REFRESH_DURATION}{{{sel}}})", "C"),
+        instant(f"time() - min by (collector) ({LAST_SUCCESS}{{{sel}}})", "D"),
+        instant(f"sum by (collector) (increase({REFRESH_ERRORS}{{{sel}}}[$__range]))", "E"),
+    ]
+    names = {
+        "collector": "Collector",
+        "Value #A": "Regions up",
+        "Value #B": "Regions",
+        "Value #C": "Slowest last pass",
+        "Value #D": "Oldest data",
+        "Value #E": "Failed passes in range",
+    }
     d = d.with_panel(
         table.Panel()
-        .title("Regions")
-        .description("Per account and region: last pass result, data age, duration, lines.")
+        .title("Collectors")
+        .description(
+            "Per collector over the selected accounts and regions: regions whose last pass "
+            "succeeded, the slowest last pass, the age of the oldest data and failed passes."
+        )
+        .datasource(DATASOURCE)
+        .targets(targets)
+        .with_transformation(transformation("merge", {}))
+        .with_transformation(organize(["Time"], names, list(names)))
+        .override_by_name("Slowest last pass", [prop("unit", "s")])
+        .override_by_name("Oldest data", [prop("unit", "s")])
+        .override_by_name(
+            "Failed passes in range",
+            [
+                prop("decimals", 0),
+                prop(
+                    "thresholds",
+                    {
+                        "mode": "absolute",
+                        "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
+                    },
+                ),
+                prop("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
+        .height(6)
+        .span(12)
+    )
+    return d.with_panel(
+        timeseries.Panel()
+        .title("Failed refresh passes")
+        .description(
+            f"Failed passes per account, region and collector ({REFRESH_ERRORS}); the previous "
+            "data is kept until it is too old."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                f"sum by ({HEALTH_KEY}) (increase({REFRESH_ERRORS}{{{sel}}}[$__rate_interval]))",
+                legend=HEALTH_LEGEND,
+            )
+        )
+        .min(0)
+        .legend(legend())
+        .height(6)
+        .span(12)
+    )
+
+
+def objects_per_region(job: str) -> str:
+    """Objects each collector exports per region, labelled with the collector's name (lines for
+    physical_connections, VBRs for virtual_border_routers), for the selected collectors."""
+    sel = f"{job}, {SEL}"
+    counts = ((REGION_CONNECTIONS, pc.NAME), (REGION_VBRS, vbr.NAME))
+    labelled = "\nor\n".join(
+        f"label_replace(max by (account, region_id) ({metric}{{{sel}}}), "
+        f'"collector", "{name}", "", "")'
+        for metric, name in counts
+    )
+    return f"(\n{labelled}\n)\nand on ({HEALTH_KEY})\n{REGION_UP}{{{job}, {HEALTH_SEL}}}"
+
+
+def health_regions(d: dash.Dashboard, job: str) -> dash.Dashboard:
+    """Per (account, region, collector): the last pass, data age, duration, objects."""
+    sel = f"{job}, {HEALTH_SEL}"
+    d = d.with_panel(regions_table(job))
+    d = d.with_panel(
+        statetimeline.Panel()
+        .title("Region up")
+        .description("1 when the last refresh pass of the collector for the region succeeded.")
+        .datasource(DATASOURCE)
+        .with_target(query(f"max by ({HEALTH_KEY}) ({REGION_UP}{{{sel}}})", legend=HEALTH_LEGEND))
+        .mappings([up_mapping()])
+        .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .merge_values(True)
+        .legend(legend().show_legend(False))
+        .height(8)
+        .span(12)
+    )
+    series = (
+        (
+            "Age of last successful pass",
+            "Seconds since the collector's last complete pass per region (grows while failing).",
+            f"time() - max by ({HEALTH_KEY}) ({LAST_SUCCESS}{{{sel}}})",
+        ),
+        (
+            "Refresh pass duration",
+            "Wall time of each collector's last paging pass per region.",
+            f"max by ({HEALTH_KEY}) ({REFRESH_DURATION}{{{sel}}})",
+        ),
+    )
+    for title, description, expr in series:
+        d = d.with_panel(
+            timeseries.Panel()
+            .title(title)
+            .description(description)
+            .datasource(DATASOURCE)
+            .with_target(query(expr, legend=HEALTH_LEGEND))
+            .unit("s")
+            .min(0)
+            .legend(legend())
+            .height(8)
+            .span(12)
+        )
+    count_sel = f"{job}, {SEL}"
+    return d.with_panel(
+        timeseries.Panel()
+        .title("Objects per region")
+        .description("Lines, VBRs and BGP peers in each region's published snapshot.")
         .datasource(DATASOURCE)
         .targets(
             [
-                instant(f"max by ({region_key}) ({REGION_UP}{{{job}, {SEL}}})", "A"),
-                instant(
-                    f"time() - max by ({region_key}) ({LAST_SUCCESS}{{{job}, {SEL}}})",
-                    "B",
-                ),
-                instant(f"max by ({region_key}) ({REFRESH_DURATION}{{{job}, {SEL}}})", "C"),
-                instant(f"max by ({region_key}) ({REGION_CONNECTIONS}{{{job}, {SEL}}})", "D"),
+                query(
+                    f"max by (account, region_id) ({metric}{{{count_sel}}})",
+                    ref,
+                    f"{{{{account}}}} / {{{{region_id}}}} {what}",
+                )
+                for ref, metric, what in (
+                    ("A", REGION_CONNECTIONS, "lines"),
+                    ("B", REGION_VBRS, "VBRs"),
+                    ("C", REGION_PEERS, "BGP peers"),
+                )
+            ]
+        )
+        .min(0)
+        .decimals(0)
+        .legend(legend())
+        .height(8)
+        .span(12)
+    )
+
+
+def regions_table(job: str) -> table.Panel:
+    sel = f"{job}, {HEALTH_SEL}"
+    names = {
+        "account": "Account",
+        "region_id": "Region",
+        "collector": "Collector",
+        "Value #A": "Up",
+        "Value #B": "Data age",
+        "Value #C": "Last pass duration",
+        "Value #D": "Objects",
+    }
+    return (
+        table.Panel()
+        .title("Regions")
+        .description(
+            "Per account, region and collector: last pass result, data age, duration, objects "
+            "exported (lines or VBRs)."
+        )
+        .datasource(DATASOURCE)
+        .targets(
+            [
+                instant(f"max by ({HEALTH_KEY}) ({REGION_UP}{{{sel}}})", "A"),
+                instant(f"time() - max by ({HEALTH_KEY}) ({LAST_SUCCESS}{{{sel}}})", "B"),
+                instant(f"max by ({HEALTH_KEY}) ({REFRESH_DURATION}{{{sel}}})", "C"),
+                instant(objects_per_region(job), "D"),
             ]
         )
         .with_transformation(transformation("merge", {}))
-        .with_transformation(
-            organize(
-                ["Time"],
-                {
-                    "account": "Account",
-                    "region_id": "Region",
-                    "Value #A": "Up",
-                    "Value #B": "Data age",
-                    "Value #C": "Last pass duration",
-                    "Value #D": "Lines",
-                },
-                ["account", "region_id", "Value #A", "Value #B", "Value #C", "Value #D"],
-            )
-        )
+        .with_transformation(organize(["Time"], names, list(names)))
         .override_by_name(
             "Up",
             [
@@ -1021,77 +1797,10 @@ def exporter_health() -> dash.Dashboard:
         .height(8)
         .span(24)
     )
-    d = d.with_panel(
-        statetimeline.Panel()
-        .title("Region up")
-        .description("1 when the region's last refresh pass succeeded.")
-        .datasource(DATASOURCE)
-        .with_target(
-            query(
-                f"max by ({region_key}) ({REGION_UP}{{{job}, {SEL}}})",
-                legend="{{account}} / {{region_id}}",
-            )
-        )
-        .mappings([up_mapping()])
-        .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
-        .merge_values(True)
-        .legend(legend().show_legend(False))
-        .height(8)
-        .span(12)
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Age of last successful pass")
-        .description("Seconds since the region's last complete refresh (grows while failing).")
-        .datasource(DATASOURCE)
-        .with_target(
-            query(
-                f"time() - max by ({region_key}) ({LAST_SUCCESS}{{{job}, {SEL}}})",
-                legend="{{account}} / {{region_id}}",
-            )
-        )
-        .unit("s")
-        .min(0)
-        .legend(legend())
-        .height(8)
-        .span(12)
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Refresh pass duration")
-        .description("Wall time of each region's last paging pass.")
-        .datasource(DATASOURCE)
-        .with_target(
-            query(
-                f"max by ({region_key}) ({REFRESH_DURATION}{{{job}, {SEL}}})",
-                legend="{{account}} / {{region_id}}",
-            )
-        )
-        .unit("s")
-        .min(0)
-        .legend(legend())
-        .height(8)
-        .span(12)
-    )
-    d = d.with_panel(
-        timeseries.Panel()
-        .title("Lines per region")
-        .description("Connections in each region's published snapshot.")
-        .datasource(DATASOURCE)
-        .with_target(
-            query(
-                f"max by ({region_key}) ({REGION_CONNECTIONS}{{{job}, {SEL}}})",
-                legend="{{account}} / {{region_id}}",
-            )
-        )
-        .min(0)
-        .decimals(0)
-        .legend(legend())
-        .height(8)
-        .span(12)
-    )
 
-    d = d.with_row(dash.Row("Cloud API"))
+
+def health_api(d: dash.Dashboard, job: str) -> dash.Dashboard:
+    rate = "$__rate_interval"
     d = d.with_panel(
         timeseries.Panel()
         .title("API requests by action and code")
@@ -1138,7 +1847,7 @@ def exporter_health() -> dash.Dashboard:
     d = d.with_panel(
         timeseries.Panel()
         .title("API request latency (p50, p99)")
-        .description("From the expressconnect_api_request_duration_seconds histogram.")
+        .description(f"From the {API_DURATION} histogram.")
         .datasource(DATASOURCE)
         .targets(
             [
@@ -1196,7 +1905,11 @@ def exporter_health() -> dash.Dashboard:
         .span(8)
     )
 
-    d = d.with_row(dash.Row("Process"))
+    return d
+
+
+def health_process(d: dash.Dashboard, job: str) -> dash.Dashboard:
+    rate = "$__rate_interval"
     d = d.with_panel(
         timeseries.Panel()
         .title("Scrape duration")

@@ -30,7 +30,11 @@ from grafana_testlib import (
     variable_names,
 )
 
-from exporter.selfmetrics import SelfMetrics
+from exporter import vocabulary
+from exporter.collectors import COLLECTORS
+from exporter.collectors import virtual_border_routers as vbr
+from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP, family_order
+from exporter.selfmetrics import REFRESH_ERRORS, SelfMetrics
 
 BOARDS = load_dashboards()
 DATASOURCE_UID = "${datasource}"
@@ -229,7 +233,11 @@ def _exporter_names() -> set[str]:
         names |= exposition_names(path.read_text())
     live = SelfMetrics("test")
     live.observe_request("acct", "cn-hangzhou", "DescribePhysicalConnections", "Success", 0.1)
-    return names | exposition_names(live.render(openmetrics=False).decode())
+    live.track_regions([("acct", "cn-hangzhou", "physical_connections")])
+    names |= exposition_names(live.render(openmetrics=False).decode())
+    # Families of every collector the goldens do not cover, from the exporter's family table.
+    static_families, _ = family_order(COLLECTORS)
+    return names | set(static_families)
 
 
 def _variable_selector(query: str) -> str:
@@ -252,5 +260,70 @@ def test_every_metric_name_is_in_the_golden_exposition() -> None:
             if variable["type"] == "query":
                 names = metric_names(_variable_selector(variable["query"]["query"]))
                 assert not names - known, f"{name} variable {variable['name']}: {names - known}"
-    # the whole per-connection and per-region contract is on some dashboard
-    assert {n for n in known if n.startswith("expressconnect_physical_connection_")} <= used
+    # every object family of every collector, and the region health families, are on some
+    # dashboard
+    static_families, _ = family_order(COLLECTORS)
+    assert set(static_families) <= used, set(static_families) - used
+    assert REFRESH_ERRORS in used
+
+
+def test_generator_types_no_metric_name_by_hand() -> None:
+    """Metric names come from the exporter's constants, so a rename cannot leave a stale query."""
+    source = (GRAFANA_DIR / "generate.py").read_text()
+    typed = sorted(set(re.findall(r"expressconnect_\w+", source)))
+    assert typed == [], typed
+
+
+def test_state_sets_come_from_the_vocabulary() -> None:
+    generator = load_generator()
+    assert generator.STATUSES is vocabulary.STATUSES
+    assert generator.BUSINESS_STATUSES is vocabulary.BUSINESS_STATUSES
+    assert generator.BGP_STATES == (*vocabulary.BGP_STATUSES, vocabulary.BGP_STATUS_UNKNOWN)
+    texts = {r.text for r in generator.bgp_code_mapping().options.values()}
+    assert set(generator.BGP_STATES) <= texts
+    cells = set(generator.vbr_text_mapping().options)
+    assert set(vocabulary.VBR_STATUSES) | set(vocabulary.BGP_PEER_STATUSES) <= cells
+
+
+HEALTH_FAMILIES = {REGION_UP, REGION_LAST_SUCCESS, REGION_DURATION, REFRESH_ERRORS}
+
+
+def test_region_health_queries_keep_the_collector_apart() -> None:
+    """Each (account, region) has one health series per collector: a query that groups them by
+    region must keep `collector`, or one collector's failure hides behind the other's success."""
+    board = BOARDS["exporter-health.json"]
+    assert "collector" in variable_names(board)
+    checked = 0
+    for panel, target in targets(board):
+        expr = target["expr"]
+        if not metric_names(expr) & HEALTH_FAMILIES:
+            continue
+        for labels, metric in re.findall(r"by \(([^)]*)\) \((?:increase\()?(\w+)\{", expr):
+            if metric in HEALTH_FAMILIES:
+                checked += 1
+                assert "collector" in labels, f"{panel['title']!r}: by ({labels}) {metric}"
+        for metric in HEALTH_FAMILIES & metric_names(expr):
+            assert re.search(metric + r'\{[^}]*collector=~"\$collector"', expr), panel["title"]
+    assert checked >= 8
+
+
+def test_connection_detail_joins_bgp_to_the_line_through_vbr_info() -> None:
+    """BGP and VBR series know no physical connection: each query of the detail dashboard that
+    reads them must narrow them to the selected line through the VBR info's line id."""
+    vbr_families = {f.name for group in vbr.COLLECTOR.records for f in group.families}
+    join = f'{vbr.VBR_INFO}{{physical_connection_id="$connection"'
+    found = 0
+    for panel, target in targets(BOARDS["connection-detail.json"]):
+        if metric_names(target["expr"]) & vbr_families:
+            found += 1
+            assert join in target["expr"], panel["title"]
+    assert found >= 15
+
+
+def test_fleet_overview_has_the_bgp_panels() -> None:
+    titles = {p["title"] for p in query_panels(BOARDS["fleet-overview.json"])}
+    assert {
+        "BGP sessions not Established",
+        "Enabled lines without an Established session",
+        "Redundant pairs at risk",
+    } <= titles
