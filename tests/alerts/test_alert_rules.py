@@ -15,13 +15,15 @@ import pytest
 import yaml
 
 from alerts.generate import OUTPUT, _config, render
+from exporter import regiontable, selfmetrics
+from exporter.collectors import physical_connections, virtual_border_routers
 from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
 HERE = Path(__file__).resolve().parent
-# rules_days_test.yml runs on an hourly evaluation clock (days-long cases); rules_test.yml on 1m.
-UNIT_TESTS = (HERE / "rules_test.yml", HERE / "rules_days_test.yml")
+# rules_days_test.yml runs on an hourly evaluation clock (days-long cases); the others on 1m.
+UNIT_TESTS = (HERE / "rules_test.yml", HERE / "rules_days_test.yml", HERE / "rules_bgp_test.yml")
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "config" / "alertmanager.yml"
@@ -125,6 +127,17 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "lower throttling threshold": ({"throttling_ratio": 0.04}, ""),
     "vanished kept longer": ({"vanished_window": "2h"}, ""),
     "other job name": ({"job_selector": 'job="other"'}, ""),
+    "bgp session down sooner": (
+        {"for": {"ExpressConnectBgpSessionDown": "4m"}},
+        "rules_bgp_test.yml",
+    ),
+    "bgp pair down sooner": (
+        {"for": {"ExpressConnectRedundantPairBgpDown": "1m"}},
+        "rules_bgp_test.yml",
+    ),
+    "vbr not active sooner": ({"for": {"ExpressConnectVbrNotActive": "29m"}}, "rules_bgp_test.yml"),
+    "route limit share higher": ({"bgp_route_limit_ratio": 0.81}, "rules_bgp_test.yml"),
+    "bgp rules on another job": ({"job_selector": 'job="other"'}, "rules_bgp_test.yml"),
     "only some accounts": ({"connection_selector": 'account="other"'}, ""),
 }
 
@@ -199,22 +212,55 @@ def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> No
 
 
 def test_alertmanager_groups_and_inhibits_per_region() -> None:
-    """Region failing / data stale holds back exactly the per-connection alerts of that region."""
+    """A collector failing / its data stale in a region holds back exactly the alerts built on
+    that collector's data in that region: one inhibit rule per collector."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     assert config["route"]["group_by"] == ["alertname", "account", "region_id"]
     groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
-    per_connection = {
-        r["alert"] for r in groups["expressconnect.physical-connections"] if "alert" in r
+
+    def alerts_of(group: str) -> set[str]:
+        return {r["alert"] for r in groups[group] if "alert" in r}
+
+    held_back = {
+        physical_connections.NAME: alerts_of("expressconnect.physical-connections"),
+        virtual_border_routers.NAME: alerts_of("expressconnect.virtual-border-routers"),
     }
-    exporter = {r["alert"] for r in groups["expressconnect.exporter"]}
-    (rule,) = config["inhibit_rules"]
-    assert rule["equal"] == ["account", "region_id"]
-    source = re.fullmatch(r'alertname=~"(.+)"', rule["source_matchers"][0])
-    target = re.fullmatch(r'alertname=~"(.+)"', rule["target_matchers"][0])
-    assert source and target
-    assert set(source.group(1).split("|")) == {
-        "ExpressConnectRegionDown",
-        "ExpressConnectDataStale",
+    names = set().union(*held_back.values()) | alerts_of("expressconnect.exporter")
+    found = {}
+    for rule in config["inhibit_rules"]:
+        assert rule["equal"] == ["account", "region_id"]
+        alertnames, collector = rule["source_matchers"]
+        source = re.fullmatch(r'alertname=~"(.+)"', alertnames)
+        which = re.fullmatch(r'collector="(.+)"', collector)
+        (target_matcher,) = rule["target_matchers"]
+        target = re.fullmatch(r'alertname=~"(.+)"', target_matcher)
+        assert source and which and target
+        assert set(source.group(1).split("|")) == {
+            "ExpressConnectRegionDown",
+            "ExpressConnectDataStale",
+        }
+        found[which.group(1)] = {n for n in names if re.fullmatch(target.group(1), n)}
+    assert found == held_back
+
+
+def test_rules_name_only_the_exporters_metrics() -> None:
+    """Every metric a rule selects is one the exporter defines (so a renamed family fails here,
+    not silently in production), and every VBR/BGP family the alerts need is used."""
+    modules = (physical_connections, virtual_border_routers, regiontable, selfmetrics)
+    defined = {
+        value
+        for module in modules
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, str) and value.startswith("expressconnect_")
     }
-    names = per_connection | exporter
-    assert {n for n in names if re.fullmatch(target.group(1), n)} == per_connection
+    used = set(re.findall(r"\b(expressconnect_[a-z_]+)", RULES.read_text()))
+    assert used, "no exporter metric in the rules"
+    assert used <= defined, f"metrics no exporter module defines: {sorted(used - defined)}"
+    assert {
+        virtual_border_routers.VBR_INFO,
+        virtual_border_routers.VBR_STATUS,
+        virtual_border_routers.BGP_STATUS,
+        virtual_border_routers.BGP_PEER_STATUS,
+        virtual_border_routers.BGP_RECEIVED,
+        virtual_border_routers.BGP_ROUTE_LIMIT,
+    } <= used
