@@ -841,7 +841,7 @@ def fleet_bgp_summary(d: dash.Dashboard) -> dash.Dashboard:
     )
     d = d.with_panel(
         big_stat(
-            "Enabled lines without an Established session",
+            "Lines with no Established session",
             "Enabled lines none of whose BGP sessions is Established (or that have none).",
             stat_now(f"count(\n{enabled_without_established(SEL)}\n) or vector(0)"),
         )
@@ -1272,7 +1272,7 @@ def connection_bgp_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
     not_established = f'{BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}}'
     d = d.with_panel(
         big_stat(
-            "BGP sessions",
+            "Sessions on this line",
             f"BGP peers on this line's virtual border routers (joined through {VBR_INFO}).",
             stat_now(f"count(\n{of_connection(f'{BGP_INFO}{{{SEL}}}', one)}\n) or vector(0)"),
         )

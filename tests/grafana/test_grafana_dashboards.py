@@ -278,7 +278,7 @@ def test_state_sets_come_from_the_vocabulary() -> None:
     generator = load_generator()
     assert generator.STATUSES is vocabulary.STATUSES
     assert generator.BUSINESS_STATUSES is vocabulary.BUSINESS_STATUSES
-    assert generator.BGP_STATES == (*vocabulary.BGP_STATUSES, vocabulary.BGP_STATUS_UNKNOWN)
+    assert (*vocabulary.BGP_STATUSES, vocabulary.BGP_STATUS_UNKNOWN) == generator.BGP_STATES
     texts = {r.text for r in generator.bgp_code_mapping().options.values()}
     assert set(generator.BGP_STATES) <= texts
     cells = set(generator.vbr_text_mapping().options)

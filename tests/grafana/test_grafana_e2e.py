@@ -1,12 +1,14 @@
 """Every panel query of every committed dashboard returns data from a real Prometheus.
 
-Stack: the simulator (a fleet in which every status and business status occurs) → the exporter
-(refresh every second) → Debian's Prometheus (scrape and rule evaluation every second, with the
-committed alert rules loaded so ExpressConnect alerts fire). Template variables are resolved the
-way Grafana does it: each query variable's own `label_values(...)` query is sent to Prometheus
-and must return values; multi-value variables are substituted as the regex of every value. Then
-each target's expr is sent as Grafana would send it (instant or range query): a parse error or an
-empty result fails the test, naming the dashboard, panel and query.
+Stack: the simulator (a fleet in which every status and business status occurs; one BGP session
+of the detail line down, and both lines of one redundant pair without an Established session)
+→ the exporter (both collectors refresh every second) → Debian's Prometheus (scrape and rule
+evaluation every second, with the committed alert rules loaded so ExpressConnect alerts fire).
+Template variables are resolved the way Grafana does it: each query variable's own
+`label_values(...)` query is sent to Prometheus and must return values; multi-value variables
+are substituted as the regex of every value. Then each target's expr is sent as Grafana would
+send it (instant or range query): a parse error or an empty result fails the test, naming the
+dashboard, panel and query.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ from harness import (
     start_simulator,
 )
 
+from exporter.collectors import COLLECTORS
+from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
+from exporter.collectors.virtual_border_routers import BGP_STATUS
+from exporter.regiontable import REGION_UP
+
 pytestmark = pytest.mark.e2e
 
 JOB = "expressconnect"  # the job name the committed alert rules select
@@ -63,9 +70,25 @@ BUSINESS_STATUSES = ("Normal", "FinancialLocked", "SecurityLocked")
 
 
 @dataclass(frozen=True)
+class Arranged:
+    """What the fixture changed in the simulator so that every BGP panel has something to show.
+
+    ``connection``: the detail dashboard's line (a redundant pair member with two sessions, one
+    of them ``down_peer``); ``pair_at_risk``: both lines of another pair, every session of both
+    set to Active (not Established).
+    """
+
+    connection: str
+    down_peer: str
+    pair_at_risk: tuple[str, str]
+    risk_peers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Stack:
     prometheus: Prometheus
     exporter_url: str
+    arranged: Arranged
 
 
 def _exporter_config(simulator_url: str) -> str:
@@ -77,6 +100,9 @@ api:
   endpoint: {simulator_url}
   max_requests_per_second: 50
   request_timeout: 1s
+collectors:
+  virtual_border_routers:
+    interval: 1s
 accounts:
   - name: sim
     credentials:
@@ -109,29 +135,103 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with start_simulator(args) as sim:
         # Throttled answers (the exporter retries them) for the throttling panels.
         _post_json(f"{sim.url}/_sim/faults", THROTTLE_FAULT)
+        arranged = _arrange_bgp(sim.url)
         config = tmp / "exporter.yml"
         config.write_text(_exporter_config(sim.url))
         with (
             start_exporter(config) as exporter,
             start_prometheus(_prometheus_config(exporter.url), tmp) as prom,
         ):
-            _wait_for_data(prom, sim.url)
-            yield Stack(prom, exporter.url)
+            _wait_for_data(prom, sim.url, arranged)
+            yield Stack(prom, exporter.url, arranged)
 
 
-def _post_json(url: str, body: dict[str, Any]) -> None:
+def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> None:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method=method,
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status in (200, 201), response.status
 
 
-def _wait_for_data(prom: Prometheus, simulator_url: str) -> None:
+def _get_json(url: str) -> Any:
+    return json.loads(http_get(url))
+
+
+def _sessions_by_line(simulator_url: str) -> dict[str, list[str]]:
+    """Line id → the ids of the BGP peers on its VBRs (sorted)."""
+    line_of_vbr = {
+        item["vbr"]["VbrId"]: item["vbr"]["PhysicalConnectionId"]
+        for item in _get_json(f"{simulator_url}/_sim/vbrs")
+    }
+    sessions: dict[str, list[str]] = {}
+    for item in _get_json(f"{simulator_url}/_sim/bgp-peers"):
+        line = line_of_vbr[item["peer"]["RouterId"]]
+        sessions.setdefault(line, []).append(item["peer"]["BgpPeerId"])
+    return {line: sorted(peers) for line, peers in sessions.items()}
+
+
+def _healthy_pairs(simulator_url: str, sessions: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """Redundant pairs (each line naming the other) of Enabled, unlocked lines that both have
+    BGP sessions, sorted."""
+    lines = {
+        item["connection"]["PhysicalConnectionId"]: item["connection"]
+        for item in _get_json(f"{simulator_url}/_sim/connections")
+    }
+    pairs = set()
+    for line_id, line in lines.items():
+        partner = lines.get(line.get("RedundantPhysicalConnectionId") or "")
+        if (
+            partner is not None
+            and partner.get("RedundantPhysicalConnectionId") == line_id
+            and all(x["Status"] == "Enabled" for x in (line, partner))
+            and all(x["BusinessStatus"] == "Normal" for x in (line, partner))
+            and line_id in sessions
+            and partner["PhysicalConnectionId"] in sessions
+        ):
+            first, second = sorted((line_id, partner["PhysicalConnectionId"]))
+            pairs.add((first, second))
+    return sorted(pairs)
+
+
+def _set_peer(simulator_url: str, peer: str, status: str) -> None:
+    _post_json(f"{simulator_url}/_sim/bgp-peers/{peer}", {"BgpStatus": status}, "PATCH")
+
+
+def _arrange_bgp(simulator_url: str) -> Arranged:
+    """Take one session of a line with two down, and every session of another pair."""
+    sessions = _sessions_by_line(simulator_url)
+    pairs = _healthy_pairs(simulator_url, sessions)
+    detail = next((pair for pair in pairs if len(sessions[pair[0]]) >= 2), None)
+    assert detail is not None, f"no redundant pair with two sessions on a line: {pairs}"
+    at_risk = next((pair for pair in pairs if pair != detail), None)
+    assert at_risk is not None, f"only one healthy redundant pair in the fleet: {pairs}"
+    connection, down_peer = detail[0], sessions[detail[0]][0]
+    _set_peer(simulator_url, down_peer, "Down")
+    risk_peers = tuple(peer for line in at_risk for peer in sessions[line])
+    for peer in risk_peers:
+        _set_peer(simulator_url, peer, "Active")
+    return Arranged(connection, down_peer, at_risk, risk_peers)
+
+
+def _wait_for_data(prom: Prometheus, simulator_url: str, arranged: Arranged) -> None:
     prom.wait_for_targets_up(timeout=60)
-    region_up = f'expressconnect_region_up{{job="{JOB}"}} == 1'
+    region_up = f'{REGION_UP}{{job="{JOB}"}} == 1'
+    keys = len(REGIONS) * len(COLLECTORS)
     prom.wait_until(
-        lambda: len(prom.query(region_up)) == len(REGIONS), 60, "every region up in Prometheus"
+        lambda: len(prom.query(region_up)) == keys, 60, "every region of every collector up"
+    )
+    down = f'{BGP_STATUS}{{bgp_peer_id="{arranged.down_peer}", bgp_status="Down"}} == 1'
+    prom.wait_until(lambda: prom.query(down), 60, "the arranged BGP session down")
+    risk = "|".join(arranged.risk_peers)
+    active = f'{BGP_STATUS}{{bgp_peer_id=~"{risk}", bgp_status="Active"}} == 1'
+    prom.wait_until(
+        lambda: len(prom.query(active)) == len(arranged.risk_peers),
+        60,
+        "every session of the pair at risk Active",
     )
     firing = 'ALERTS{alertname=~"ExpressConnect.*", alertstate="firing"}'
     prom.wait_until(lambda: prom.query(firing), 60, "a firing ExpressConnect alert")
@@ -170,29 +270,30 @@ def _label_values(prom: Prometheus, query: str) -> list[str]:
     return values
 
 
-def _pick_connection(prom: Prometheus, candidates: list[str]) -> str:
-    """A line with a redundant peer that is exported, an end time and an enabled time, so every
-    panel of the detail dashboard has something to show."""
+def _check_connection(prom: Prometheus, candidates: list[str], connection: str) -> str:
+    """The arranged line is offered by the variable and has a redundant peer that is exported,
+    an end time and an enabled time, so every panel of the detail dashboard has something to
+    show."""
+    assert connection in candidates, f"{connection} is not offered by $connection"
     rich = prom.query(
-        'expressconnect_physical_connection_info{redundant_physical_connection_id!=""}\n'
-        "and on (physical_connection_id)\n"
-        "expressconnect_physical_connection_expiry_timestamp_seconds\n"
-        "and on (physical_connection_id)\n"
-        "expressconnect_physical_connection_enabled_timestamp_seconds"
+        f'{INFO}{{physical_connection_id="{connection}", redundant_physical_connection_id!=""}}\n'
+        f"and on (physical_connection_id)\n{EXPIRY}\n"
+        f"and on (physical_connection_id)\n{ENABLED}"
     )
-    exported = set(candidates)
-    ids = sorted(
-        s["metric"]["physical_connection_id"]
-        for s in rich
-        if s["metric"]["redundant_physical_connection_id"] in exported
-    )
-    assert ids, "no line with an exported redundant peer and an end time in the fleet"
-    return ids[0]
+    assert rich, f"{connection} lacks a redundant peer, an end time or an enabled time"
+    assert rich[0]["metric"]["redundant_physical_connection_id"] in candidates
+    return connection
 
 
-def _resolve_variables(prom: Prometheus, board: dict[str, Any]) -> dict[str, str]:
+def _resolve_variables(stack: Stack, board: dict[str, Any]) -> dict[str, str]:
     """Values for every variable, from the variables' own queries against the live data."""
-    values = {"__rate_interval": RATE_INTERVAL, "__interval": "20s", "__range_s": "21600"}
+    prom = stack.prometheus
+    values = {
+        "__rate_interval": RATE_INTERVAL,
+        "__interval": "20s",
+        "__range": "6h",
+        "__range_s": "21600",
+    }
     for variable in board["templating"]["list"]:
         name = variable["name"]
         if variable["type"] == "datasource":
@@ -203,7 +304,7 @@ def _resolve_variables(prom: Prometheus, board: dict[str, Any]) -> dict[str, str
         found = _label_values(prom, query)
         assert found, f"{board['title']}: variable ${name} ({query}) has no values"
         if name == "connection":
-            values[name] = _pick_connection(prom, found)
+            values[name] = _check_connection(prom, found, stack.arranged.connection)
         elif variable.get("multi") or variable.get("includeAll"):
             values[name] = "(" + "|".join(_escape(v) for v in found) + ")"
         else:
@@ -271,7 +372,7 @@ def _check_fields(panel: dict[str, Any], results: dict[str, list[dict[str, Any]]
 def test_every_panel_query_returns_data(stack: Stack, name: str) -> None:
     board = load_dashboards()[name]
     prom = stack.prometheus
-    values = _resolve_variables(prom, board)
+    values = _resolve_variables(stack, board)
     failures = []
     for panel in query_panels(board):
         results = {}
@@ -301,6 +402,60 @@ def test_throttled_requests_show_on_the_throttling_panel(stack: Stack) -> None:
     """The panel's code=~"Throttling.*" selector matches what the exporter counts."""
     board = load_dashboards()["exporter-health.json"]
     (panel,) = (p for p in query_panels(board) if p["title"] == "Throttled API requests")
-    expr = substitute(panel["targets"][0]["expr"], _resolve_variables(stack.prometheus, board))
+    expr = substitute(panel["targets"][0]["expr"], _resolve_variables(stack, board))
     values = [float(s["value"][1]) for s in stack.prometheus.query(expr)]
     assert values and max(values) > 0, values
+
+
+def _panel_rows(stack: Stack, name: str, title: str, ref: str = "A") -> list[dict[str, str]]:
+    """The label sets one instant target of a panel returns, as the dashboard would ask."""
+    board = load_dashboards()[name]
+    (panel,) = (p for p in query_panels(board) if p["title"] == title and p["type"] == "table")
+    (target,) = (t for t in panel["targets"] if t["refId"] == ref)
+    expr = substitute(target["expr"], _resolve_variables(stack, board))
+    return [series["metric"] for series in stack.prometheus.query(expr)]
+
+
+def test_pairs_at_risk_are_exactly_the_pair_without_an_established_session(stack: Stack) -> None:
+    """In the generated fleet every pair has an Established session somewhere, except the one
+    the fixture took down; a pair with one line down (the detail line's) is not at risk."""
+    rows = _panel_rows(stack, "fleet-overview.json", "Redundant pairs at risk")
+    pair = stack.arranged.pair_at_risk
+    assert {(r["physical_connection_id"], r["redundant_physical_connection_id"]) for r in rows} == {
+        pair,
+        pair[::-1],
+    }
+
+
+def test_lines_and_sessions_without_established(stack: Stack) -> None:
+    arranged = stack.arranged
+    lines = _panel_rows(
+        stack, "fleet-overview.json", "Enabled lines without an Established session"
+    )
+    ids = {row["physical_connection_id"] for row in lines}
+    assert set(arranged.pair_at_risk) <= ids
+    assert arranged.connection not in ids  # one of its two sessions is still Established
+    sessions = _panel_rows(stack, "fleet-overview.json", "BGP sessions not Established")
+    by_peer = {row["bgp_peer_id"]: row for row in sessions}
+    assert by_peer[arranged.down_peer]["bgp_status"] == "Down"
+    assert by_peer[arranged.down_peer]["physical_connection_id"] == arranged.connection
+    assert {by_peer[peer]["bgp_status"] for peer in arranged.risk_peers} == {"Active"}
+    assert all(row["bgp_status"] != "Established" for row in sessions)
+
+
+def test_connection_detail_shows_the_lines_sessions(stack: Stack) -> None:
+    states = _panel_rows(stack, "connection-detail.json", "BGP sessions", "B")
+    by_peer = {row["bgp_peer_id"]: row["bgp_status"] for row in states}
+    assert by_peer[stack.arranged.down_peer] == "Down"
+    assert "Established" in by_peer.values()
+    vbrs = _panel_rows(stack, "connection-detail.json", "Virtual border routers")
+    assert vbrs and all(row["vbr_id"].startswith("vbr-") for row in vbrs)
+
+
+def test_region_health_rows_per_collector(stack: Stack) -> None:
+    rows = _panel_rows(stack, "exporter-health.json", "Regions")
+    assert {(r["region_id"], r["collector"]) for r in rows} == {
+        (region, collector.name) for region in REGIONS for collector in COLLECTORS
+    }
+    objects = _panel_rows(stack, "exporter-health.json", "Regions", "D")
+    assert {r["collector"] for r in objects} == {collector.name for collector in COLLECTORS}
