@@ -37,7 +37,6 @@ from grafana_foundation_sdk.models.common import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from exporter.collectors import COLLECTORS as COLLECTOR_TABLE
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import virtual_border_routers as vbr
 from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP
@@ -146,9 +145,6 @@ BGP_ROUTE_LIMIT = vbr.BGP_ROUTE_LIMIT
 BGP_STATUS_CHANGE = vbr.BGP_STATUS_CHANGE
 REGION_VBRS = vbr.REGION_VBRS
 REGION_PEERS = vbr.REGION_PEERS
-# The collectors' names, as the region-level families label them.
-COLLECTORS = tuple(collector.name for collector in COLLECTOR_TABLE)
-
 FIRING_ALERTS = 'ALERTS{alertname=~"ExpressConnect.*", alertstate="firing"}'
 
 
@@ -1510,7 +1506,7 @@ def collector_variable() -> dash.QueryVariable:
         "collector",
         "Collector",
         f'label_values({REGION_UP}{{account=~"$account"}}, collector)',
-        description="What the exporter collects: " + ", ".join(COLLECTORS),
+        description="What a refresh pass collects (the collector label of the region series)",
     )
 
 
