@@ -60,7 +60,8 @@ async def read_body(request: web.Request) -> dict[str, Any]:
 
 
 def add_control_routes(app: web.Application, sim: Simulator) -> None:
-    from exporter.simulator.vbrcontrol import add_vbr_routes  # it imports the helpers above
+    from exporter.simulator.cmscontrol import add_cms_routes  # these import the helpers above
+    from exporter.simulator.vbrcontrol import add_vbr_routes
 
     routes = web.RouteTableDef()
 
@@ -203,6 +204,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
         return json_response({"cleared": True})
 
     add_vbr_routes(routes, sim)
+    add_cms_routes(routes, sim)
 
     @routes.get("/_sim/scenario")
     async def scenario(request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from exporter.simulator.accounts import Account, default_account
 from exporter.simulator.api import Api
 from exporter.simulator.auth import Authenticator
 from exporter.simulator.clock import SimClock
+from exporter.simulator.cmssim import CmsMethods
 from exporter.simulator.faults import Faults, FaultSpec, RateLimiter, RateLimitSpec
 from exporter.simulator.fleet import DEFAULT_REGIONS, generate_fleet, iso
 from exporter.simulator.model import Connection
@@ -40,9 +41,10 @@ log = logging.getLogger("exporter.simulator")
 TICK_SECONDS = 0.5
 
 
-class Simulator(VbrMethods):
+class Simulator(VbrMethods, CmsMethods):
     """A simulated VPC API for one or more accounts: physical connections, and the VBRs and
-    BGP peers on them (methods in :class:`~exporter.simulator.vbrsim.VbrMethods`).
+    BGP peers on them (methods in :class:`~exporter.simulator.vbrsim.VbrMethods`), and their
+    CloudMonitor metrics (:class:`~exporter.simulator.cmssim.CmsMethods`).
 
     ``connections``/``regions`` size each account's fleet unless the account sets its own.
     ``scenario`` is a YAML path (or parsed mapping) run from the moment :meth:`serve` starts.
@@ -97,6 +99,7 @@ class Simulator(VbrMethods):
         self.faults = Faults(seed)
         self.rate_limits = RateLimiter()
         self.log = RequestLog(request_log_size)
+        self._init_cms()
         self._add_rng = random.Random(f"{seed}:added")
         self.scenario: ScenarioFile | None = None
         self.scenario_targets: list[str | None] = []
@@ -240,6 +243,8 @@ class Simulator(VbrMethods):
 
     # -- scenario ---------------------------------------------------------------------------
     def run_step(self, step: Step, target: str | None = None) -> None:
+        if self.run_cms_step(step, target):
+            return
         if self.run_vbr_step(step, target):
             return
         kind = step.kind()
@@ -355,6 +360,9 @@ class Simulator(VbrMethods):
                 raise ScenarioError(f"scenario steps.{n}.add: {exc.args[0]}") from None
             if step.add.region not in REGION_IDS:
                 raise ScenarioError(f"scenario steps.{n}.add: unknown region {step.add.region!r}")
+        cms_target = self.resolve_cms_step(step, n)
+        if cms_target is not None:
+            return cms_target
         vbr_target = self.resolve_vbr_step(step, n)
         if vbr_target is not None:
             return vbr_target

@@ -38,13 +38,15 @@ FaultKind = Literal[
     "truncated_json",
     "total_count_change",
     "shift_records",
+    "success_false",
 ]
 
 
 class FaultSpec(BaseModel):
     """What to inject and where. ``seconds``: latency added (default 1) or hang length
     (default 600); ``delta``: TotalCount offset or records moved (default 1); ``status``:
-    HTTP status of an error kind instead of the catalogue's."""
+    HTTP status of an error kind instead of the catalogue's; ``code``/``message``: the
+    ``success_false`` body's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: FaultKind
@@ -58,6 +60,10 @@ class FaultSpec(BaseModel):
     delta: int = 1
     # HTTP status for error kinds when not the catalogue's (throttling's 400 is unverified).
     status: int | None = Field(default=None, ge=400, le=599)
+    # ``success_false`` (CloudMonitor): the body's Code (default "400") and Message; the answer
+    # is HTTP 200 unless ``status`` is given.
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    message: str | None = Field(default=None, max_length=512)
 
     def matches(self, account: str, region: str, action: str, page: int | None) -> bool:
         return (

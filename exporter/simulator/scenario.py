@@ -133,6 +133,8 @@ STEP_KINDS: tuple[str, ...] = (
     "add_bgp_peer",
     "remove_bgp_peer",
     "flap",
+    "set_vbr_metrics",
+    "clear_vbr_metrics",
 )
 
 
@@ -155,6 +157,8 @@ class Step(BaseModel):
     add_bgp_peer: AddPeerSpec | None = None
     remove_bgp_peer: Target | None = None
     flap: FlapSpec | None = None
+    set_vbr_metrics: Target | None = None
+    clear_vbr_metrics: Target | None = None
 
     @field_validator("at", "advance", mode="before")
     @classmethod

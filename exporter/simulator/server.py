@@ -18,6 +18,7 @@ from aiohttp import web
 from exporter.regions import REGION_IDS, endpoint_host
 from exporter.simulator.api import Call
 from exporter.simulator.auth import IncomingRequest
+from exporter.simulator.cmsapi import CmsError, cms_error_body, is_cms, success_false
 from exporter.simulator.control import add_control_routes
 from exporter.simulator.core import Simulator
 from exporter.simulator.errors import ApiError, common, error_body, new_request_id
@@ -75,12 +76,12 @@ class _ApiHandler:
             raise asyncio.CancelledError from None
         except ApiError as exc:
             status, code = exc.status, exc.code
-            payload = error_body(exc, request_id, _host_id(trace.region))
+            payload = _error_payload(exc, request_id, trace)
         except Exception:  # never a traceback on the wire
             log.exception("unexpected error handling %s", trace.action)
             error = common("InternalError")
             status, code = error.status, error.code
-            payload = error_body(error, request_id, _host_id(trace.region))
+            payload = _error_payload(error, request_id, trace)
         self._record(request, request_id, started, trace, status, code)
         return web.Response(body=payload, status=status, content_type=_JSON)
 
@@ -137,11 +138,17 @@ class _ApiHandler:
                 total_delta += fault.delta
             elif kind in ("malformed_json", "truncated_json"):
                 mangle = kind
+            elif kind == "success_false":
+                raise success_false(fault.code, fault.message, fault.status)
         refused = sim.rate_limits.allow(account, region, action)
         if refused is not None:
             raise common("Throttling.User", refused)
 
-        payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
+        if is_cms(params):  # CloudMonitor: told apart from the VPC API by its Version
+            account_uid = caller.account.uid
+            payload = sim.cms_api.handle(action, params, account, account_uid, request_id)
+        else:
+            payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
         if mangle == "truncated_json":
             return payload[: max(1, len(payload) // 2)]
         if mangle == "malformed_json":
@@ -192,6 +199,12 @@ def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) 
         sim.vbr_store.rotate(action in PEER_ACTIONS, account, region, delta)
     else:
         sim.store.rotate(account, region, delta)
+
+
+def _error_payload(error: ApiError, request_id: str, trace: _Trace) -> bytes:
+    if isinstance(error, CmsError) or is_cms(trace.params):
+        return cms_error_body(error, request_id)
+    return error_body(error, request_id, _host_id(trace.region))
 
 
 def _host_id(region: str) -> str:
