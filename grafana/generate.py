@@ -511,17 +511,34 @@ _PEER_COLUMNS = {
 }
 
 
-def _vbr_cell() -> list[model.DynamicConfigValue]:
+def _color_cell(mapping: model.ValueMap) -> list[model.DynamicConfigValue]:
+    """Table cell coloured by a value mapping (state names)."""
     return [
-        prop("mappings", [vbr_text_mapping()]),
+        prop("mappings", [mapping]),
         prop("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
     ]
 
 
+def _vbr_cell() -> list[model.DynamicConfigValue]:
+    return _color_cell(vbr_text_mapping())
+
+
 def _status_cell() -> list[model.DynamicConfigValue]:
+    return _color_cell(status_text_mapping())
+
+
+def _threshold_cell(base: str, *steps: tuple[float, str]) -> list[model.DynamicConfigValue]:
+    """Table cell whose text colour follows thresholds: ``base`` below the first step."""
     return [
-        prop("mappings", [status_text_mapping()]),
-        prop("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
+        prop(
+            "thresholds",
+            {
+                "mode": "absolute",
+                "steps": [{"color": base, "value": None}]
+                + [{"color": color, "value": value} for value, color in steps],
+            },
+        ),
+        prop("custom.cellOptions", {"type": "color-text"}),
     ]
 
 
@@ -813,46 +830,51 @@ def fleet_overview() -> dash.Dashboard:
     return d
 
 
+def count_stat(
+    title: str, description: str, expr: str, colors: tuple[str, str] | None = None
+) -> stat.Panel:
+    """A quarter-width count: blue, or ``colors`` = (at 0, from 1 on)."""
+    panel = big_stat(title, description, stat_now(expr)).no_value("0").span(6)
+    if colors is None:
+        return panel.color_scheme(fixed_color("blue"))
+    return panel.thresholds(thresholds(colors[0], (1, colors[1])))
+
+
 def fleet_bgp_summary(d: dash.Dashboard) -> dash.Dashboard:
     """Counts that say whether the lines can carry traffic: sessions, and lines without one."""
-    d = d.with_panel(
-        big_stat(
-            "BGP sessions",
-            f"BGP peers on the fleet's virtual border routers ({BGP_INFO}).",
-            stat_now(f"count({BGP_INFO}{{{SEL}}})"),
+    return (
+        d.with_panel(
+            count_stat(
+                "BGP sessions",
+                f"BGP peers on the fleet's virtual border routers ({BGP_INFO}).",
+                f"count({BGP_INFO}{{{SEL}}})",
+            )
         )
-        .color_scheme(fixed_color("blue"))
-        .no_value("0")
-        .span(6)
-    )
-    d = d.with_panel(
-        big_stat(
-            "Sessions not Established",
-            "BGP sessions in any state but Established: they carry no routes.",
-            stat_now(f'sum({BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}})'),
+        .with_panel(
+            count_stat(
+                "Sessions not Established",
+                "BGP sessions in any state but Established: they carry no routes.",
+                f'sum({BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}})',
+                ("green", "red"),
+            )
         )
-        .thresholds(thresholds("green", (1, "red")))
-        .no_value("0")
-        .span(6)
-    )
-    d = d.with_panel(
-        big_stat(
-            "Lines with no Established session",
-            "Enabled lines none of whose BGP sessions is Established (or that have none).",
-            stat_now(f"count(\n{enabled_without_established(SEL)}\n) or vector(0)"),
+        .with_panel(
+            count_stat(
+                "Lines with no Established session",
+                "Enabled lines none of whose BGP sessions is Established (or that have none).",
+                f"count(\n{enabled_without_established(SEL)}\n) or vector(0)",
+                ("green", "orange"),
+            )
         )
-        .thresholds(thresholds("green", (1, "orange")))
-        .span(6)
-    )
-    return d.with_panel(
-        big_stat(
-            "Lines in redundant pairs at risk",
-            "Enabled lines without an Established BGP session whose redundant partner "
-            "(redundant_physical_connection_id) has none either: the pair carries no traffic.",
-            stat_now(f"count(\n{pairs_at_risk(SEL)}\n) or vector(0)"),
+        .with_panel(
+            count_stat(
+                "Lines in redundant pairs at risk",
+                "Enabled lines without an Established BGP session whose redundant partner "
+                "(redundant_physical_connection_id) has none either: the pair carries no traffic.",
+                f"count(\n{pairs_at_risk(SEL)}\n) or vector(0)",
+                ("green", "red"),
+            )
         )
-        .thresholds(thresholds("green", (1, "red")))
-        .span(6)
     )
 
 
@@ -1042,18 +1064,7 @@ def fleet_table(status_filter: str) -> table.Panel:
             [
                 prop("unit", "none"),
                 prop("decimals", 0),
-                prop(
-                    "thresholds",
-                    {
-                        "mode": "absolute",
-                        "steps": [
-                            {"color": "red", "value": None},
-                            {"color": "orange", "value": 7},
-                            {"color": "green", "value": 30},
-                        ],
-                    },
-                ),
-                prop("custom.cellOptions", {"type": "color-text"}),
+                *_threshold_cell("red", (7, "orange"), (30, "green")),
             ],
         )
         .height(14)
@@ -1266,45 +1277,45 @@ def connection_bgp_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
     """The line's sessions now: counts, then its VBRs and BGP sessions as tables."""
     established = f'{BGP_STATUS}{{{SEL}, bgp_status="{ESTABLISHED}"}}'
     not_established = f'{BGP_STATUS}{{{SEL}, bgp_status!="{ESTABLISHED}"}}'
-    d = d.with_panel(
-        big_stat(
-            "Sessions on this line",
-            f"BGP peers on this line's virtual border routers (joined through {VBR_INFO}).",
-            stat_now(f"count(\n{of_connection(f'{BGP_INFO}{{{SEL}}}', one)}\n) or vector(0)"),
+    last_change = of_connection(f"{BGP_STATUS_CHANGE}{{{SEL}}}", one)
+    return (
+        d.with_panel(
+            count_stat(
+                "Sessions on this line",
+                f"BGP peers on this line's virtual border routers (joined through {VBR_INFO}).",
+                f"count(\n{of_connection(f'{BGP_INFO}{{{SEL}}}', one)}\n) or vector(0)",
+            )
         )
-        .color_scheme(fixed_color("blue"))
-        .span(6)
-    )
-    d = d.with_panel(
-        big_stat(
-            "Established sessions",
-            "Sessions of this line that carry routes. 0 with sessions configured: no traffic.",
-            stat_now(f"sum(\n{of_connection(established, one)}\n) or vector(0)"),
+        .with_panel(
+            count_stat(
+                "Established sessions",
+                "Sessions of this line that carry routes. 0 with sessions configured: no traffic.",
+                f"sum(\n{of_connection(established, one)}\n) or vector(0)",
+                ("red", "green"),
+            )
         )
-        .thresholds(thresholds("red", (1, "green")))
-        .span(6)
-    )
-    d = d.with_panel(
-        big_stat(
-            "Sessions not Established",
-            "Sessions of this line in any other state (Idle, Connect, Active, Down, Unknown).",
-            stat_now(f"sum(\n{of_connection(not_established, one)}\n) or vector(0)"),
+        .with_panel(
+            count_stat(
+                "Sessions not Established",
+                "Sessions of this line in any other state (Idle, Connect, Active, Down, Unknown).",
+                f"sum(\n{of_connection(not_established, one)}\n) or vector(0)",
+                ("green", "red"),
+            )
         )
-        .thresholds(thresholds("green", (1, "red")))
-        .span(6)
-    )
-    d = d.with_panel(
-        big_stat(
-            "Last session state change",
-            "Time since the most recent change of state of any session of this line (as first "
-            "seen by the exporter).",
-            stat_now(f"time() - max(\n{of_connection(f'{BGP_STATUS_CHANGE}{{{SEL}}}', one)}\n)"),
+        .with_panel(
+            big_stat(
+                "Last session state change",
+                "Time since the most recent change of state of any session of this line (as "
+                "first seen by the exporter).",
+                stat_now(f"time() - max(\n{last_change}\n)"),
+            )
+            .unit("s")
+            .color_scheme(fixed_color("blue"))
+            .span(6)
         )
-        .unit("s")
-        .color_scheme(fixed_color("blue"))
-        .span(6)
+        .with_panel(vbr_table(one))
+        .with_panel(bgp_table(one))
     )
-    return d.with_panel(vbr_table(one)).with_panel(bgp_table(one))
 
 
 def vbr_table(one: str) -> table.Panel:
@@ -1345,20 +1356,32 @@ def vbr_table(one: str) -> table.Panel:
         .override_by_name(
             "Established",
             [
-                prop(
-                    "thresholds",
-                    {
-                        "mode": "absolute",
-                        "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
-                    },
-                ),
-                prop("custom.cellOptions", {"type": "color-text"}),
+                *_threshold_cell("red", (1, "green")),
             ],
         )
         .no_value("No virtual border router on this line")
         .height(7)
         .span(24)
     )
+
+
+_BGP_TABLE_COLUMNS = {
+    "peer_ip_address": "Peer IP",
+    "peer_asn": "Peer ASN",
+    "local_asn": "Local ASN",
+    "bgp_status": "Session state",
+    "Value #C": "In state for",
+    "Value #D": "Received routes",
+    "Value #E": "Route limit",
+    "Value #F": "Limit used",
+    "Value #G": "Advertised routes",
+    "ip_version": "IP version",
+    "enable_bfd": "BFD",
+    "status": "Peer status",
+    "name": "Name",
+    "vbr_id": "VBR",
+    "bgp_peer_id": "BGP peer",
+}
 
 
 def bgp_table(one: str) -> table.Panel:
@@ -1383,23 +1406,6 @@ def bgp_table(one: str) -> table.Panel:
             "H",
         ),
     ]
-    names = {
-        "peer_ip_address": "Peer IP",
-        "peer_asn": "Peer ASN",
-        "local_asn": "Local ASN",
-        "bgp_status": "Session state",
-        "Value #C": "In state for",
-        "Value #D": "Received routes",
-        "Value #E": "Route limit",
-        "Value #F": "Limit used",
-        "Value #G": "Advertised routes",
-        "ip_version": "IP version",
-        "enable_bfd": "BFD",
-        "status": "Peer status",
-        "name": "Name",
-        "vbr_id": "VBR",
-        "bgp_peer_id": "BGP peer",
-    }
     return (
         table.Panel()
         .title("BGP sessions")
@@ -1413,8 +1419,8 @@ def bgp_table(one: str) -> table.Panel:
         .with_transformation(
             organize(
                 ["Time", "Value #A", "Value #B", "Value #H", "account", "region_id"],
-                names,
-                list(names),
+                _BGP_TABLE_COLUMNS,
+                list(_BGP_TABLE_COLUMNS),
             )
         )
         .override_by_name("Session state", _vbr_cell())
@@ -1424,18 +1430,7 @@ def bgp_table(one: str) -> table.Panel:
             "Limit used",
             [
                 prop("unit", "percentunit"),
-                prop(
-                    "thresholds",
-                    {
-                        "mode": "absolute",
-                        "steps": [
-                            {"color": "green", "value": None},
-                            {"color": "orange", "value": 0.8},
-                            {"color": "red", "value": 0.95},
-                        ],
-                    },
-                ),
-                prop("custom.cellOptions", {"type": "color-text"}),
+                *_threshold_cell("green", (0.8, "orange"), (0.95, "red")),
             ],
         )
         .no_value("No BGP session on this line")
@@ -1635,14 +1630,7 @@ def health_collectors(d: dash.Dashboard, job: str) -> dash.Dashboard:
             "Failed passes in range",
             [
                 prop("decimals", 0),
-                prop(
-                    "thresholds",
-                    {
-                        "mode": "absolute",
-                        "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
-                    },
-                ),
-                prop("custom.cellOptions", {"type": "color-text"}),
+                *_threshold_cell("green", (1, "red")),
             ],
         )
         .height(6)
@@ -1724,8 +1712,13 @@ def health_regions(d: dash.Dashboard, job: str) -> dash.Dashboard:
             .height(8)
             .span(12)
         )
+    return d.with_panel(objects_panel(job))
+
+
+def objects_panel(job: str) -> timeseries.Panel:
+    """Lines, VBRs and BGP peers per region over time."""
     count_sel = f"{job}, {SEL}"
-    return d.with_panel(
+    return (
         timeseries.Panel()
         .title("Objects per region")
         .description("Lines, VBRs and BGP peers in each region's published snapshot.")
