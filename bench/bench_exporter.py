@@ -1,98 +1,82 @@
 """Exporter benchmark (run by hand, numbers go into the report; never a timed test assertion).
 
-    python bench/bench_exporter.py [--connections 10000] [--regions 20] [--latency 0.05]
-                                   [--rate 10] [--scrapers 50] [--duration 10]
+    python bench/bench_exporter.py [--lines 10000] [--regions 20] [--latency 0.05] [--rate 10]
+                                   [--scrapers 50] [--duration 10] [--vbr-interval 60]
+    python bench/bench_exporter.py --quick        # --lines 2000 --regions 4 --duration 5
 
-1. The simulator (its own process) serves N connections over R regions with ``latency`` added
-   to every API request. The exporter daemon (its own process) refreshes everything once; the
-   wall time of that refresh (from the exporter's own per-region metrics: first pass start to
-   last pass end) is compared with the ideal ``max(pages / rate limit, 2 × latency)``.
-2. ``scrapers`` concurrent clients scrape ``/metrics`` the way Prometheus does (OpenMetrics
-   accepted, gzip) for ``duration`` seconds, against three servers, each its own process:
-   the exporter; a bare aiohttp handler sending the same bytes; a naive exporter that renders a
-   prometheus_client registry per scrape (the usual custom-collector design).
-3. Peak RSS (VmHWM) of the exporter process after refresh and scrapes.
+Every collector is on (physical_connections and virtual_border_routers), each in its own job
+per (account, region, collector), all sharing the account's rate limit.
+
+1. Refresh. The simulator (its own process) serves N lines over R regions, with their VBRs and
+   BGP peers, ``latency`` added to every API request; the exporter daemon (its own process) is
+   timed from its own per-(region, collector) metrics (first pass start to last pass end)
+   against the rate-limit bound ``requests / rate`` (at least the round trips one region needs):
+   a. the first round, both collectors at once, against their summed requests;
+   b. the next VBR round (``--vbr-interval`` later), alone: VBR and BGP peer listings' pages;
+   c. a physical-connection round alone (after the scrapes: a SIGHUP reload that changes
+      refresh.interval, restarting those jobs, and switches the VBR jobs off).
+2. Scrapes. ``scrapers`` concurrent clients scrape ``/metrics`` the way Prometheus does
+   (OpenMetrics accepted, gzip) for ``duration`` seconds, against three servers, each its own
+   process: the exporter (right after the VBR round, so no pass competes); a bare aiohttp
+   handler sending the same bytes; a naive exporter rendering a prometheus_client registry
+   per scrape.
+3. Memory. Peak RSS (VmHWM: the whole life of the process, refresh included) of the exporter
+   and of the bare handler, each read after its 50 scrapers ran, and the highest VmRSS sampled
+   while they ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
-import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+from bench.benchlib import (
+    LOOPBACK,
+    ROOT,
+    SCRAPE_HEADERS,
+    Window,
+    free_port,
+    http,
+    pages,
+    pass_window,
+    proc_status_mb,
+    samples,
+    spawn,
+    stop,
+    wait_http,
+)
 from exporter.regions import REGION_IDS
 
-ROOT = Path(__file__).resolve().parent.parent
-PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-SCRAPE_HEADERS = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
-REGIONS = list(REGION_IDS)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return bytes(response.read())
-
-
-def wait_http(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            http(url)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+PC, VBR = "physical_connections", "virtual_border_routers"
+ACTIONS = {
+    PC: ("DescribePhysicalConnections",),
+    VBR: ("DescribeVirtualBorderRouters", "DescribeBgpPeers"),
+}
+# Round trips one region's pass needs at least: page 1, then the rest in parallel, per listing.
+CHAIN = {PC: 2, VBR: 4}
+GRACE_SECONDS = 30.0
+ACCESS_KEY = {
+    "type": "access_key",
+    "access_key_id": "sim-access-key-id",
+    "access_key_secret": "sim-access-key-secret",
+}
 
 
 # ---------------------------------------------------------------- comparison servers (children)
@@ -119,7 +103,7 @@ def serve_bare(path: Path, port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host=LOOPBACK, port=port, access_log=None, print=None)
 
 
 def serve_naive(path: Path, port: int) -> None:
@@ -136,7 +120,7 @@ def serve_naive(path: Path, port: int) -> None:
             return iter(families)
 
     registry = CollectorRegistry()
-    registry.register(Snapshot())  # type: ignore[arg-type]
+    registry.register(Snapshot())
 
     async def handler(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
@@ -147,13 +131,21 @@ def serve_naive(path: Path, port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(app, host=LOOPBACK, port=port, access_log=None, print=None)
 
 
 # ---------------------------------------------------------------- load
 
 
-async def load(url: str, scrapers: int, duration: float) -> dict[str, float]:
+async def _rss_sampler(pid: int, done: asyncio.Event, peak: list[float]) -> None:
+    while not done.is_set():
+        peak[0] = max(peak[0], proc_status_mb(pid, "VmRSS"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 0.25)
+
+
+async def load(url: str, scrapers: int, duration: float, pid: int) -> dict[str, float]:
+    """``scrapers`` keep-alive clients for ``duration`` s; the server's RSS sampled meanwhile."""
     import aiohttp
 
     latencies: list[float] = []
@@ -169,41 +161,174 @@ async def load(url: str, scrapers: int, duration: float) -> dict[str, float]:
             latencies.append(time.monotonic() - started)
             sizes.append(len(body))
 
+    done, peak = asyncio.Event(), [0.0]
+    sampler = asyncio.create_task(_rss_sampler(pid, done, peak))
     connector = aiohttp.TCPConnector(limit=scrapers)
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(
         connector=connector, auto_decompress=False, timeout=timeout
     ) as session:
         started = time.monotonic()
-        await asyncio.gather(*(scraper(session) for _ in range(scrapers)))
+        tasks = [asyncio.create_task(scraper(session)) for _ in range(scrapers)]
+        # A scrape still running this long after the deadline is abandoned (a naive server
+        # at full size needs minutes per round of 50): the rate counts finished scrapes only.
+        _, unfinished = await asyncio.wait(tasks, timeout=duration + GRACE_SECONDS)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         elapsed = time.monotonic() - started
+    done.set()
+    await sampler
     latencies.sort()
+    count = len(latencies)
+    if not latencies:
+        latencies = [float("inf")]
+        sizes = [0]
     return {
-        "scrapes": len(latencies),
-        "per_second": len(latencies) / elapsed,
+        "scrapes": count,
+        "unfinished": len(unfinished),
+        "per_second": count / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "bytes": statistics.mean(sizes),
+        "rss_sampled_mb": peak[0],
+        "hwm_mb": proc_status_mb(pid, "VmHWM"),
     }
 
 
-def metric_values(text: str, name: str) -> list[float]:
-    out = []
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            out.append(float(line.rsplit(" ", 1)[1]))
-    return out
+# ---------------------------------------------------------------- what the exporter says
 
 
-def main() -> int:
+@dataclass
+class ExporterState:
+    """One read of the exporter's own metrics."""
+
+    passes: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
+    requests: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    counts: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+    def window(self, collector: str) -> Window:
+        return pass_window((e, d) for (_, c), (_, e, d) in self.passes.items() if c == collector)
+
+    def collector_requests(self, collector: str) -> float:
+        return sum(self.requests[action] for action in ACTIONS[collector])
+
+    def started_after(self, collector: str, moment: float) -> bool:
+        keys = [v for (_, c), v in self.passes.items() if c == collector]
+        return bool(keys) and all(up == 1 and e - d >= moment for up, e, d in keys)
+
+
+COUNT_FAMILIES = (
+    "expressconnect_region_physical_connections",
+    "expressconnect_region_virtual_border_routers",
+    "expressconnect_region_bgp_peers",
+)
+
+
+def read_state(url: str) -> ExporterState:
+    gz = {"Accept-Encoding": "gzip"}
+    text = gzip.decompress(http(url + "/metrics", headers=gz)).decode()
+    state = ExporterState()
+    health: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    names = (
+        "expressconnect_region_up",
+        "expressconnect_region_last_success_timestamp_seconds",
+        "expressconnect_region_refresh_duration_seconds",
+    )
+    for s in samples(text, names):
+        health[(s.labels["region_id"], s.labels["collector"])][s.name] = s.value
+    for key, values in health.items():
+        state.passes[key] = tuple(values.get(n, float("nan")) for n in names)  # type: ignore[assignment]
+    for s in samples(text, ("expressconnect_api_requests_total",)):
+        state.requests[s.labels["action"]] += s.value
+    for s in samples(text, COUNT_FAMILIES):
+        state.counts[s.name][s.labels["region_id"]] = s.value
+    return state
+
+
+def wait_round(url: str, collector: str, after: float, timeout: float) -> ExporterState:
+    """Poll until every region's ``collector`` pass started at/after ``after`` and succeeded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(url)
+        if state.started_after(collector, after):
+            return state
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no complete {collector} round after {after} within {timeout:g} s")
+        time.sleep(1.0)  # the times come from the exporter: polling only has to notice the end
+
+
+def expected_pages(state: ExporterState, collector: str, page_size: int) -> int:
+    families: tuple[str, ...]
+    if collector == PC:
+        families = ("expressconnect_region_physical_connections",)
+    else:
+        families = (
+            "expressconnect_region_virtual_border_routers",
+            "expressconnect_region_bgp_peers",
+        )
+    return sum(pages(int(n), page_size) for f in families for n in state.counts[f].values())
+
+
+@dataclass(frozen=True)
+class Round:
+    label: str
+    requests: float
+    pages: int
+    wall: float
+    bound: float
+    other_requests: float = 0.0  # requests of the other collector inside this round
+
+    def line(self) -> str:
+        extra = ""
+        if self.other_requests:
+            extra = f", {self.other_requests:.0f} other requests meanwhile"
+        return (
+            f"  {self.label:34s} {self.requests:5.0f} requests ({self.pages} pages), wall "
+            f"{self.wall:7.2f} s, bound {self.bound:7.2f} s, ratio "
+            f"{self.wall / self.bound:.3f} (target <= 1.15){extra}"
+        )
+
+
+def make_round(
+    label: str,
+    collectors: tuple[str, ...],
+    before: ExporterState,
+    after: ExporterState,
+    args: argparse.Namespace,
+) -> Round:
+    requests = sum(after.collector_requests(c) - before.collector_requests(c) for c in collectors)
+    others = tuple(c for c in (PC, VBR) if c not in collectors)
+    other = sum(after.collector_requests(c) - before.collector_requests(c) for c in others)
+    windows = [after.window(c) for c in collectors]
+    wall = max(w.end for w in windows) - min(w.start for w in windows)
+    chain = max(CHAIN[c] for c in collectors)
+    return Round(
+        label,
+        requests,
+        sum(expected_pages(after, c, args.page_size) for c in collectors),
+        wall,
+        max(requests / args.rate, chain * args.latency),
+        other,
+    )
+
+
+# ---------------------------------------------------------------- the run
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--lines", "--connections", dest="lines", type=int, default=10_000)
     parser.add_argument("--regions", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--rate", type=float, default=10.0, help="max_requests_per_second")
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--scrapers", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--vbr-interval", type=float, default=60.0, help="seconds (default 1m)")
+    parser.add_argument(
+        "--quick", action="store_true", help="--lines 2000 --regions 4 --duration 5 (unless given)"
+    )
     parser.add_argument(
         "--exporter-only", action="store_true", help="skip the bare and naive comparisons"
     )
@@ -211,136 +336,280 @@ def main() -> int:
     parser.add_argument("--serve-naive", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        given = set(sys.argv[1:])
+        for flag, attr, value in (
+            ("--lines", "lines", 2000),
+            ("--regions", "regions", 4),
+            ("--duration", "duration", 5.0),
+        ):
+            if flag not in given and not (flag == "--lines" and "--connections" in given):
+                setattr(args, attr, value)
+    if not 1 <= args.regions <= len(REGION_IDS) or args.lines < 0 or args.rate <= 0:
+        parser.error(f"--regions must be 1..{len(REGION_IDS)}, --lines >= 0, --rate > 0")
+    return args
+
+
+def exporter_config(
+    args: argparse.Namespace,
+    regions: list[str],
+    sim_url: str,
+    port: int,
+    *,
+    refresh_interval: str = "1h",
+    vbr: bool = True,
+) -> dict[str, Any]:
+    return {
+        "web": {"listen_address": f"{LOOPBACK}:{port}"},
+        "refresh": {"interval": refresh_interval, "timeout": "30m", "max_staleness": "3h"},
+        "api": {
+            "endpoint": sim_url,
+            "page_size": args.page_size,
+            "max_requests_per_second": args.rate,
+            "retries": 4,
+            "request_timeout": "30s",
+            "max_records_per_region": 100_000,
+        },
+        "collectors": {
+            PC: {"enabled": True},
+            VBR: {"enabled": vbr, "interval": args.vbr_interval},
+        },
+        "accounts": [{"name": "bench", "credentials": ACCESS_KEY, "regions": list(regions)}],
+        "labels": {"tags": ["env", "team"]},
+        "log": {"level": "warning"},
+    }
+
+
+def start_simulator(
+    args: argparse.Namespace, regions: list[str], work: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    proc = spawn(
+        [
+            "-m",
+            "exporter",
+            "simulate",
+            "--listen",
+            f"{LOOPBACK}:{port}",
+            "--connections",
+            str(args.lines),
+            "--regions",
+            ",".join(regions),
+            "--no-lifecycle",
+            "--seed",
+            "1",
+        ],
+        work / "simulator.log",
+    )
+    wait_http(url + "/_sim/health", proc=proc)
+    fault = json.dumps({"kind": "latency", "seconds": args.latency}).encode()
+    http(url + "/_sim/faults", fault, {"Content-Type": "application/json"})
+    return proc, url
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            http(url + "/readyz", timeout=10)
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"exporter not ready; see {log}") from None
+            time.sleep(0.05)
+
+
+def check_fleet(state: ExporterState, truth: dict[str, Any], args: argparse.Namespace) -> None:
+    """Everything the simulator holds is exported, and every pass succeeded."""
+    assert all(up == 1 for up, _, _ in state.passes.values()), "a pass failed"
+    assert len(state.passes) == 2 * args.regions, sorted(state.passes)
+    for family, key in zip(COUNT_FAMILIES, ("connections", "vbrs", "bgp_peers"), strict=True):
+        exported = sum(state.counts[family].values())
+        assert exported == truth[key], (family, exported, truth[key])
+
+
+def scrape_comparisons(
+    args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes]]
+) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    comparisons = (
+        ("bare aiohttp", "--serve-bare", work / "metrics.om.gz"),
+        ("naive render-per-scrape", "--serve-naive", work / "metrics.txt"),
+    )
+    for name, flag, body in comparisons:
+        port = free_port()
+        proc = spawn(
+            [str(Path(__file__)), flag, str(body), "--port", str(port)], work / f"{flag[2:]}.log"
+        )
+        procs.append(proc)
+        wait_http(f"http://{LOOPBACK}:{port}/metrics", proc=proc)
+        results[name] = asyncio.run(
+            load(f"http://{LOOPBACK}:{port}/metrics", args.scrapers, args.duration, proc.pid)
+        )
+        stop(proc)
+    return results
+
+
+@dataclass
+class Exporter:
+    """The exporter child, its URL and its configuration file (rewritten before a reload)."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    config_path: Path
+    port: int
+
+    def reload(self, config: dict[str, Any]) -> float:
+        """Write ``config``, SIGHUP; returns the moment before the signal (Unix time)."""
+        self.config_path.write_text(yaml.safe_dump(config))
+        moment = time.time()
+        self.proc.send_signal(signal.SIGHUP)
+        return moment
+
+
+def start_exporter(
+    args: argparse.Namespace, regions: list[str], sim_url: str, work: Path
+) -> tuple[Exporter, float]:
+    """The exporter with the VBR collector off (a clean first round of lines); ready after s."""
+    port = free_port()
+    config_path = work / "exporter.yml"
+    config_path.write_text(yaml.safe_dump(exporter_config(args, regions, sim_url, port, vbr=False)))
+    launched = time.monotonic()
+    proc = spawn(["-m", "exporter", "--config.file", str(config_path)], work / "exporter.log")
+    url = f"http://{LOOPBACK}:{port}"
+    wait_ready(url, proc, work / "exporter.log", 1800)
+    return Exporter(proc, url, config_path, port), time.monotonic() - launched
+
+
+def refresh_rounds(
+    args: argparse.Namespace, regions: list[str], sim_url: str, exp: Exporter
+) -> tuple[list[Round], ExporterState]:
+    """Rounds a (lines alone) and b (VBRs alone, started by the reload that enables them)."""
+    first = read_state(exp.url)
+    rounds = [make_round("lines alone (first round)", (PC,), ExporterState(), first, args)]
+    moment = exp.reload(exporter_config(args, regions, sim_url, exp.port))
+    vbr = wait_round(exp.url, VBR, moment, 1800)
+    rounds.append(make_round("VBRs + BGP peers alone", (VBR,), first, vbr, args))
+    return rounds, vbr
+
+
+def combined_round(
+    args: argparse.Namespace, regions: list[str], sim_url: str, exp: Exporter
+) -> Round:
+    """Both collectors restarted at once by a reload that changes both intervals (the VBR one
+    to 30 min, so its next round cannot start inside this one)."""
+    before = read_state(exp.url)
+    config = exporter_config(args, regions, sim_url, exp.port, refresh_interval="2h")
+    config["collectors"][VBR]["interval"] = "30m"
+    moment = exp.reload(config)
+    wait_round(exp.url, PC, moment, 1800)
+    after = wait_round(exp.url, VBR, moment, 1800)
+    return make_round("both collectors at once", (PC, VBR), before, after, args)
+
+
+def report(
+    args: argparse.Namespace,
+    rounds: list[Round],
+    ready_after: float,
+    results: dict[str, dict[str, float]],
+    body_gz: bytes,
+    memory: dict[str, float],
+) -> None:
+    plain = gzip.decompress(body_gz)
+    series = sum(1 for line in plain.decode().splitlines() if line and line[0] != "#")
+    print(
+        f"fleet: {args.lines} lines, {args.regions} regions, {args.latency * 1000:.0f} ms "
+        f"added latency, page size {args.page_size}, rate limit {args.rate:g}/s, VBR interval "
+        f"{args.vbr_interval:g} s"
+    )
+    print(
+        f"refresh (bound = requests / rate limit; first round ready {ready_after:.2f} s after "
+        "launch):"
+    )
+    for item in rounds:
+        print(item.line())
+    print(
+        f"/metrics: {series} series, {len(plain) / 1e6:.1f} MB plain, "
+        f"{len(body_gz) / 1e6:.2f} MB gzip (OpenMetrics, as Prometheus asks)"
+    )
+    meanwhile = memory["requests_during_scrapes"]
+    print(
+        f"{args.scrapers} concurrent scrapers for {args.duration:g} s each "
+        f"({meanwhile:.0f} API requests by the exporter meanwhile):"
+    )
+    for name, result in results.items():
+        print(
+            f"  {name:24s} {result['per_second']:8.1f} scrapes/s  "
+            f"p50 {result['p50_ms']:8.1f} ms  p99 {result['p99_ms']:8.1f} ms  "
+            f"({result['scrapes']:.0f} scrapes, {result['unfinished']:.0f} abandoned)  "
+            f"peak RSS {result['hwm_mb']:6.1f} MB "
+            f"(sampled during scrapes {result['rss_sampled_mb']:6.1f} MB)"
+        )
+    if "bare aiohttp" in results:
+        exporter, bare = results["exporter"], results["bare aiohttp"]
+        naive = results["naive render-per-scrape"]
+        print(
+            f"exporter vs bare: {exporter['per_second'] / bare['per_second']:.2f}x "
+            f"(target >= 0.7); vs naive: {exporter['per_second'] / naive['per_second']:.1f}x "
+            f"(target >= 20)"
+        )
+        print(
+            f"peak RSS exporter / bare, both with {args.scrapers} scrapers: "
+            f"{exporter['hwm_mb'] / bare['hwm_mb']:.2f}x VmHWM (target <= 1.4), "
+            f"{exporter['rss_sampled_mb'] / bare['rss_sampled_mb']:.2f}x sampled during "
+            "scrapes"
+        )
+    print(
+        f"exporter peak RSS: {memory['after_refresh']:.1f} MB after the VBR round, "
+        f"{results['exporter']['hwm_mb']:.1f} MB after scrapes, {memory['end']:.1f} MB at the "
+        "end (after the both-collectors round)"
+    )
+
+
+def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    regions = list(REGION_IDS[: args.regions])
+    sim, sim_url = start_simulator(args, regions, work)
+    procs.append(sim)
+    truth = json.loads(http(sim_url + "/_sim/health"))
+    exp, ready_after = start_exporter(args, regions, sim_url, work)
+    procs.append(exp.proc)
+    rounds, state = refresh_rounds(args, regions, sim_url, exp)
+    check_fleet(state, truth, args)
+    body_gz = http(exp.url + "/metrics", headers=SCRAPE_HEADERS)
+    (work / "metrics.om.gz").write_bytes(body_gz)
+    (work / "metrics.txt").write_bytes(http(exp.url + "/metrics"))
+    memory = {"after_refresh": proc_status_mb(exp.proc.pid, "VmHWM")}
+    results = {
+        "exporter": asyncio.run(
+            load(exp.url + "/metrics", args.scrapers, args.duration, exp.proc.pid)
+        )
+    }
+    during = read_state(exp.url)
+    memory["requests_during_scrapes"] = sum(
+        during.collector_requests(c) - state.collector_requests(c) for c in (PC, VBR)
+    )
+    rounds.append(combined_round(args, regions, sim_url, exp))
+    memory["end"] = proc_status_mb(exp.proc.pid, "VmHWM")
+    stop(exp.proc)
+    if not args.exporter_only:
+        results.update(scrape_comparisons(args, work, procs))
+    report(args, rounds, ready_after, results, body_gz, memory)
+    print(f"logs and bodies in {work}")
+
+
+def main() -> int:
+    args = parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare, args.port)
         return 0
     if args.serve_naive:
         serve_naive(args.serve_naive, args.port)
         return 0
-
-    regions = REGIONS[: args.regions]
     work = Path(tempfile.mkdtemp(prefix="bench-exporter-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        sim_port = free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        procs.append(
-            spawn(
-                [
-                    "-m", "exporter", "simulate", "--listen", f"127.0.0.1:{sim_port}",
-                    "--connections", str(args.connections), "--regions", ",".join(regions),
-                    "--no-lifecycle", "--seed", "1",
-                ],
-                work / "simulator.log",
-            )
-        )  # fmt: skip
-        wait_http(sim_url + "/_sim/health")
-        fault = json.dumps({"kind": "latency", "seconds": args.latency}).encode()
-        http(sim_url + "/_sim/faults", fault, {"Content-Type": "application/json"})
-
-        exporter_port = free_port()
-        config = {
-            "web": {"listen_address": f"127.0.0.1:{exporter_port}"},
-            "refresh": {"interval": "1h", "timeout": "30m", "max_staleness": "2h"},
-            "api": {
-                "endpoint": sim_url,
-                "page_size": args.page_size,
-                "max_requests_per_second": args.rate,
-                "retries": 4,
-                "request_timeout": "30s",
-            },
-            "accounts": [
-                {
-                    "name": "bench",
-                    "credentials": {
-                        "type": "access_key",
-                        "access_key_id": "sim-access-key-id",
-                        "access_key_secret": "sim-access-key-secret",
-                    },
-                    "regions": list(regions),
-                }
-            ],
-            "labels": {"tags": ["env", "team"]},
-            "log": {"level": "warning"},
-        }
-        config_path = work / "exporter.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        exporter_url = f"http://127.0.0.1:{exporter_port}"
-        launched = time.monotonic()
-        exporter = spawn(["-m", "exporter", "--config", str(config_path)], work / "exporter.log")
-        procs.append(exporter)
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                http(exporter_url + "/readyz")
-                break
-            except OSError:
-                if time.monotonic() > deadline or exporter.poll() is not None:
-                    raise SystemExit(f"exporter not ready; see {work / 'exporter.log'}") from None
-                time.sleep(0.05)
-        ready_after = time.monotonic() - launched
-        text = http(exporter_url + "/metrics").decode()
-        ends = metric_values(text, "expressconnect_region_last_success_timestamp_seconds")
-        durations = metric_values(text, "expressconnect_region_refresh_duration_seconds")
-        ups = metric_values(text, "expressconnect_region_up")
-        counts = metric_values(text, "expressconnect_region_physical_connections")
-        assert len(ends) == len(regions) and all(u == 1 for u in ups), "a region failed"
-        assert sum(counts) == args.connections, (sum(counts), args.connections)
-        wall = max(ends) - min(e - d for e, d in zip(ends, durations, strict=True))
-        per_region = [math.ceil(c / args.page_size) for c in counts]
-        pages = sum(per_region)
-        ideal = max(pages / args.rate, 2 * args.latency)
-
-        body_gz = http(exporter_url + "/metrics", headers=SCRAPE_HEADERS)
-        plain = gzip.decompress(body_gz)
-        (work / "metrics.om.gz").write_bytes(body_gz)
-        (work / "metrics.txt").write_bytes(http(exporter_url + "/metrics"))
-        rss_after_refresh = peak_rss_mb(exporter.pid)
-
-        results = {"exporter": asyncio.run(load(exporter_url + "/metrics", args.scrapers,
-                                                 args.duration))}  # fmt: skip
-        rss_peak = peak_rss_mb(exporter.pid)
-        stop(exporter)
-        comparisons = (
-            ("bare aiohttp", "--serve-bare", work / "metrics.om.gz"),
-            ("naive render-per-scrape", "--serve-naive", work / "metrics.txt"),
-        )
-        for name, flag, body in () if args.exporter_only else comparisons:
-            port = free_port()
-            proc = spawn(
-                [str(Path(__file__)), flag, str(body), "--port", str(port)],
-                work / f"{flag[2:]}.log",
-            )
-            procs.append(proc)
-            wait_http(f"http://127.0.0.1:{port}/metrics")
-            results[name] = asyncio.run(
-                load(f"http://127.0.0.1:{port}/metrics", args.scrapers, args.duration)
-            )
-            stop(proc)
-
-        series = sum(1 for line in plain.decode().splitlines() if line and line[0] != "#")
-        print(f"fleet: {args.connections} connections, {len(regions)} regions, "
-              f"{args.latency * 1000:.0f} ms added latency, page size {args.page_size}, "
-              f"rate limit {args.rate:g}/s")  # fmt: skip
-        print(f"refresh: {pages} pages, wall {wall:.2f} s, ideal {ideal:.2f} s, "
-              f"ratio {wall / ideal:.3f} (target <= 1.15); ready {ready_after:.2f} s "
-              f"after launch")  # fmt: skip
-        print(f"/metrics: {series} series, {len(plain) / 1e6:.1f} MB plain, "
-              f"{len(body_gz) / 1e6:.2f} MB gzip (OpenMetrics, as Prometheus asks)")  # fmt: skip
-        print(f"{args.scrapers} concurrent scrapers for {args.duration:g} s each:")
-        for name, result in results.items():
-            print(f"  {name:24s} {result['per_second']:8.1f} scrapes/s  "
-                  f"p50 {result['p50_ms']:8.1f} ms  p99 {result['p99_ms']:8.1f} ms  "
-                  f"({result['scrapes']:.0f} scrapes)")  # fmt: skip
-        exporter_rate = results["exporter"]["per_second"]
-        if not args.exporter_only:
-            print(f"exporter vs bare: {exporter_rate / results['bare aiohttp']['per_second']:.2f}x "
-                  f"(target >= 0.7); vs naive: "
-                  f"{exporter_rate / results['naive render-per-scrape']['per_second']:.1f}x "
-                  f"(target >= 20)")  # fmt: skip
-        print(f"exporter peak RSS: {rss_after_refresh:.1f} MB after refresh, {rss_peak:.1f} MB "
-              f"after scrapes (target <= 120)")  # fmt: skip
-        print(f"logs and bodies in {work}")
+        run(args, work, procs)
     finally:
         for proc in procs:
             stop(proc)
