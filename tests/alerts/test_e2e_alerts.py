@@ -1,12 +1,16 @@
 """End to end: simulator → exporter → Prometheus (committed rules) → Alertmanager (committed
 routing) → a webhook receiver in this test, all real processes on loopback.
 
-The rules are the committed ones. Prometheus' and Alertmanager's configs are the committed ones
-with only intervals and addresses changed (1s scrape/evaluation, 1s group wait/interval, the
-test's ports). So only alerts whose committed `for` is short can be waited for: the critical
-per-connection alerts have `for: 1m` or none (a status read from the API is a fact, not a noisy
-sample; one minute rides out a single odd scrape), and this test covers every one of them:
-FinancialLocked, SecurityLocked, Down, Terminated, ExpiryImminent and RedundancyLost. The
+The rules are the generator's defaults (the committed ones) with one change: the `for` of
+ExpressConnectBgpSessionDown is 1m instead of 5m, so the run stays short. Prometheus' and
+Alertmanager's configs are the committed ones with only intervals and addresses changed (1s
+scrape/evaluation, 1s group wait/interval, the test's ports). So only alerts whose `for` is short
+can be waited for: the critical per-connection alerts have `for: 1m` or none (a status read from
+the API is a fact, not a noisy sample; one minute rides out a single odd scrape), and this test
+covers every one of them: FinancialLocked, SecurityLocked, Down, Terminated, ExpiryImminent and
+RedundancyLost, plus BgpSessionDown (a session taken down through the simulator's control plane
+on an Enabled line; the sessions of the lines it locks or takes down go Idle/Down with them and
+must not page). The
 warnings with `for` of 5m-15m and the exporter-health alerts (10m+ by design, tied to the 5m
 refresh interval) are covered by the promtool unit tests only. The inhibition of per-connection
 pages while a region fails is checked against the same real Alertmanager by posting the alerts
@@ -22,6 +26,7 @@ ever had a critical alert, and provisioning traffic did happen meanwhile.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import threading
@@ -36,7 +41,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from alerts.generate import _config
+from alerts.generate import _config, render
 from tests.harness import (
     Prometheus,
     free_port,
@@ -81,7 +86,21 @@ HEAL: dict[str, dict[str, Any]] = {
     PAIR_A: {"Status": "Enabled"},
     PAIR_B: {"Status": "Enabled"},
 }
-E2E_IDS = tuple(BREAK)
+# The BGP session taken down on an Enabled, Normal line, and brought back.
+BGP_LINE = "pc-bp1e2ebgp00000000001"
+BGP_VBR = "vbr-bp1e2ebgp0000000001"
+BGP_PEER = "bgp-bp1e2ebgp0000000001"
+E2E_IDS = (*BREAK, BGP_LINE)
+# The `for` of the BGP page in this run (the committed 5m would make the run 4 minutes longer).
+E2E_FOR = {"ExpressConnectBgpSessionDown": "1m"}
+
+
+def e2e_rules(path: Path) -> Path:
+    """The generator's default rules with the shortened `for` of E2E_FOR."""
+    config = copy.deepcopy(_config)
+    config["for"].update(E2E_FOR)
+    path.write_text(render(config))
+    return path
 
 
 @dataclass
@@ -151,11 +170,13 @@ def webhook() -> Iterator[Webhook]:
         thread.join(timeout=10)
 
 
-def prometheus_config(exporter: str, alertmanager: str) -> str:
-    """The committed config/prometheus.yml with 1s intervals and the test's addresses."""
+def prometheus_config(exporter: str, alertmanager: str, rules: Path) -> str:
+    """The committed config/prometheus.yml with 1s intervals, the test's addresses and `rules`
+    in place of the committed rule files."""
     config = yaml.safe_load((ROOT / "config" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(ROOT / "config" / pattern) for pattern in config["rule_files"]]
+    assert config["rule_files"] == ["alerts/*.yml"]
+    config["rule_files"] = [str(rules)]
     (am,) = config["alerting"]["alertmanagers"]
     am["static_configs"] = [{"targets": [alertmanager]}]
     (job,) = config["scrape_configs"]
@@ -192,15 +213,16 @@ def exporter_config(path: Path, simulator: str) -> Path:
                     }
                 ],
                 "labels": {"tags": ["env", "lifecycle"]},
+                "collectors": {"virtual_border_routers": {"interval": "1s"}},
             }
         )
     )
     return path
 
 
-def patch(simulator: str, pc_id: str, fields: dict[str, Any]) -> None:
+def patch(simulator: str, pc_id: str, fields: dict[str, Any], kind: str = "connections") -> None:
     request = urllib.request.Request(
-        f"{simulator}/_sim/connections/{pc_id}",
+        f"{simulator}/_sim/{kind}/{pc_id}",
         data=json.dumps(fields).encode(),
         method="PATCH",
         headers={"Content-Type": "application/json"},
@@ -213,9 +235,18 @@ def who(name: str, pc_id: str, region: str) -> str:
     return f"{name} ({pc_id}) in account prod, region {region}"
 
 
-def expected_pages(instance: str) -> dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
+def sim_peer(simulator: str, peer_id: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{simulator}/_sim/bgp-peers/{peer_id}", timeout=5) as response:
+        peer: dict[str, Any] = json.loads(response.read())["peer"]
+        return peer
+
+
+def expected_pages(
+    instance: str, peer: dict[str, Any]
+) -> dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
     """(alertname, connection id) → (exact labels, annotations; a compiled regex where the text
-    holds a time left that depends on when the rule was evaluated)."""
+    holds a time left that depends on when the rule was evaluated). `peer`: the simulator's
+    record of the BGP peer taken down."""
     scraped = {"job": "expressconnect", "instance": instance, "account": "prod"}
 
     def page(
@@ -289,6 +320,27 @@ def expected_pages(instance: str) -> dict[tuple[str, str], tuple[dict[str, str],
             "and is now Terminating, and it is not marked for decommissioning.",
         ),
     ]
+    ip, asn = peer["PeerIpAddress"], peer["PeerAsn"]
+    pages.append(
+        page(
+            "ExpressConnectBgpSessionDown",
+            BGP_LINE,
+            hz,
+            {
+                **scraped,
+                "name": "hz-e2e-bgp",
+                "vbr_id": BGP_VBR,
+                "bgp_peer_id": BGP_PEER,
+                "peer_ip_address": ip,
+                "peer_asn": asn,
+            },
+            f"BGP session {BGP_PEER} on Express Connect line hz-e2e-bgp is not Established",
+            f"BGP session {BGP_PEER} (peer {ip}, AS {asn}) of VBR {BGP_VBR} on line hz-e2e-bgp "
+            f"({BGP_LINE}) in account prod, region {hz} has not been Established for 1m, while "
+            "the line is Enabled, the VBR active and the peer Available: no routes are "
+            "exchanged over it.",
+        )
+    )
     for pc_id, name, partner in (
         (PAIR_A, "sh-e2e-pair-a", PAIR_B),
         (PAIR_B, "sh-e2e-pair-b", PAIR_A),
@@ -356,19 +408,28 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             start_exporter(cfg, port=exporter_port),
             start_alertmanager(alertmanager_config(webhook.url), am_dir) as am,
             start_prometheus(
-                prometheus_config(instance, am.url.removeprefix("http://")), prom_dir
+                prometheus_config(
+                    instance, am.url.removeprefix("http://"), e2e_rules(tmp_path / "rules.yml")
+                ),
+                prom_dir,
             ) as prom,
         ):
             # Steady phase: Prometheus sees the whole fleet and evaluates the rules for a while.
             prom.wait_until(
-                lambda: prom.query("count(expressconnect_physical_connection_info) == 16"),
+                lambda: prom.query("count(expressconnect_physical_connection_info) == 17"),
                 timeout=60,
-                what="Prometheus scraping all 16 lines",
+                what="Prometheus scraping all 17 lines",
             )
             prom.wait_until(
-                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 2,
+                lambda: prom.query("sum(expressconnect:bgp_session_established) == 8"),
                 timeout=60,
-                what="ten scrapes of both regions",
+                what="all 8 BGP sessions Established and watched",
+            )
+            prom.wait_until(
+                # Two regions, each with two collectors.
+                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 4,
+                timeout=60,
+                what="ten scrapes of both regions and both collectors",
             )
             assert not critical_ever(prom), "the steady fleet raised a critical alert"
             assert not webhook.alerts("pager"), "the steady fleet paged"
@@ -376,8 +437,9 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             # Break the e2e lines.
             for pc_id, fields in BREAK.items():
                 patch(sim.url, pc_id, fields)
+            patch(sim.url, BGP_PEER, {"BgpStatus": "Down"}, kind="bgp-peers")
             broken = time.monotonic()
-            expected = expected_pages(instance)
+            expected = expected_pages(instance, sim_peer(sim.url, BGP_PEER))
 
             def all_paged() -> bool:
                 got = {key(a) for a in webhook.alerts("pager", "firing")}
@@ -394,6 +456,7 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             # Heal them: every page resolves.
             for pc_id, fields in HEAL.items():
                 patch(sim.url, pc_id, fields)
+            patch(sim.url, BGP_PEER, {"BgpStatus": "Established"}, kind="bgp-peers")
 
             def all_resolved() -> bool:
                 got = {key(a) for a in webhook.alerts("pager", "resolved")}
@@ -430,47 +493,63 @@ def post_alerts(alertmanager: str, alerts: list[dict[str, Any]]) -> None:
         assert response.status == 200
 
 
-def test_region_failing_inhibits_its_connection_pages_only(
+def test_region_failing_inhibits_its_collectors_pages_only(
     tmp_path: Path, webhook: Webhook
 ) -> None:
-    """The committed inhibit rule in a real Alertmanager: while RegionDown fires for
-    prod/cn-hangzhou, a page for a line there is held back, one in cn-shanghai is not; once the
-    region recovers, the held-back page goes out."""
-    region_down = {
-        "labels": {
-            "alertname": "ExpressConnectRegionDown",
-            "severity": "warning",
-            "account": "prod",
-            "region_id": "cn-hangzhou",
-        },
-        "annotations": {"summary": "region down"},
-    }
+    """The committed inhibit rules in a real Alertmanager: while the physical_connections
+    collector fails for prod/cn-hangzhou, a line page there is held back but a BGP page there is
+    not; while the virtual_border_routers collector's data is stale for prod/cn-shanghai, a BGP
+    page there is held back but a line page there is not. Once the regions recover, the held-back
+    pages go out."""
 
-    def locked(pc_id: str, region: str) -> dict[str, Any]:
+    def region(alertname: str, region_id: str, collector: str) -> dict[str, Any]:
         return {
             "labels": {
-                "alertname": "ExpressConnectPhysicalConnectionFinancialLocked",
-                "severity": "critical",
+                "alertname": alertname,
+                "severity": "warning",
                 "account": "prod",
-                "region_id": region,
-                "physical_connection_id": pc_id,
+                "region_id": region_id,
+                "collector": collector,
             },
-            "annotations": {"summary": "locked"},
+            "annotations": {"summary": "region failing"},
         }
 
+    def page(alertname: str, object_id: str, region_id: str) -> dict[str, Any]:
+        return {
+            "labels": {
+                "alertname": alertname,
+                "severity": "critical",
+                "account": "prod",
+                "region_id": region_id,
+                "physical_connection_id": object_id,
+            },
+            "annotations": {"summary": "page"},
+        }
+
+    sources = [
+        region("ExpressConnectRegionDown", "cn-hangzhou", "physical_connections"),
+        region("ExpressConnectDataStale", "cn-shanghai", "virtual_border_routers"),
+    ]
+    locked = "ExpressConnectPhysicalConnectionFinancialLocked"
+    bgp = "ExpressConnectBgpSessionDown"
+    held = [page(locked, "pc-hz", "cn-hangzhou"), page(bgp, "bgp-sh", "cn-shanghai")]
+    passed = [page(bgp, "bgp-hz", "cn-hangzhou"), page(locked, "pc-sh", "cn-shanghai")]
+
+    def paged() -> set[str]:
+        return {a["labels"]["physical_connection_id"] for a in webhook.alerts("pager")}
+
     with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
-        post_alerts(
-            am.url, [region_down, locked("pc-hz", "cn-hangzhou"), locked("pc-sh", "cn-shanghai")]
-        )
+        post_alerts(am.url, [*sources, *held, *passed])
+        wait_until(lambda: {"bgp-hz", "pc-sh"} <= paged(), 30, "the pages not inhibited")
+        wait_until(lambda: len(webhook.alerts("chat")) == 2, 30, "both region alerts in chat")
+        # A group created after the held-back ones has been flushed (same 1s group_wait), so
+        # theirs has been too: had they not been inhibited, they would be here by now.
+        post_alerts(am.url, [page("ExpressConnectRedundancyLost", "pc-canary", "cn-beijing")])
+        wait_until(lambda: "pc-canary" in paged(), 30, "a page posted after the held-back ones")
+        assert paged() == {"bgp-hz", "pc-sh", "pc-canary"}
 
-        def paged() -> set[str]:
-            return {a["labels"]["physical_connection_id"] for a in webhook.alerts("pager")}
-
-        wait_until(lambda: "pc-sh" in paged(), 30, "the page for the healthy region")
-        wait_until(lambda: webhook.alerts("chat"), 30, "RegionDown in chat")
-        time.sleep(3)  # several 1s group intervals: the inhibited page would have gone out
-        assert paged() == {"pc-sh"}
-
-        region_down["endsAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        post_alerts(am.url, [region_down, locked("pc-hz", "cn-hangzhou")])
-        wait_until(lambda: "pc-hz" in paged(), 30, "the page once the region recovered")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for source in sources:
+            source["endsAt"] = now
+        post_alerts(am.url, [*sources, *held])
+        wait_until(lambda: {"pc-hz", "bgp-sh"} <= paged(), 30, "the held-back pages once recovered")
