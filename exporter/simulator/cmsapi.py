@@ -195,13 +195,15 @@ class CmsApi:
         return out
 
     def value(self, inst: Instance, metric: str, ts: int, period: int) -> float | None:
+        if self.state.current(inst.vbr_id).no_data:  # hides the past too
+            return None
         override = self.state.at(inst.vbr_id, ts, period)
         return sample(self.seed, inst.vbr_id, inst.state, override, metric, ts, period)
 
     def _series(self, instances: list[Instance], q: Query) -> Iterator[tuple[Instance, int]]:
         stamps = _stamps(q)
         for inst in instances:
-            if _never(inst, q.metric):
+            if _never(inst, q.metric, self.state):
                 continue
             for ts in stamps:
                 if self._exists(inst, q, ts):
@@ -210,7 +212,7 @@ class CmsApi:
     def _last(self, instances: list[Instance], q: Query) -> Iterator[tuple[Instance, int]]:
         stamps = _stamps(q)
         for inst in instances:
-            if _never(inst, q.metric):
+            if _never(inst, q.metric, self.state):
                 continue
             newest = next((ts for ts in reversed(stamps) if self._exists(inst, q, ts)), None)
             if newest is not None:
@@ -238,8 +240,11 @@ class CmsApi:
         return out
 
 
-def _never(inst: Instance, metric: str) -> bool:
-    return metric in NO_DATA_METRICS or (metric in HEALTH_METRICS and not inst.state.health_check)
+def _never(inst: Instance, metric: str, state: CmsState) -> bool:
+    """No point at all: undocumented names, health checks not configured, ``no_data`` set."""
+    if metric in NO_DATA_METRICS or state.current(inst.vbr_id).no_data:
+        return True
+    return metric in HEALTH_METRICS and not inst.state.health_check
 
 
 def _slice(points: Iterator[tuple[Instance, int]], start: int, count: int) -> list[Any]:

@@ -78,7 +78,8 @@ class Override:
     """Values a test or scenario forces on a VBR (None: the synthetic value).
 
     Utilisation is a percentage of the bandwidth per direction; ``drops_*`` are packets per
-    second; ``loss`` a percentage; ``latency_us`` microseconds; ``no_data`` hides every point.
+    second; ``loss`` a percentage; ``latency_us`` microseconds; ``no_data`` hides every point
+    (past ones too, while it is in force: CloudMonitor has nothing for the VBR).
     """
 
     utilisation_in: float | None = None
