@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter import server
+from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from exporter.webconfig import WebConfigManager
 from tests import harness
 from tests.deploy.fake_backend import FakeBackend
