@@ -97,9 +97,17 @@ ClientAuthType = Literal[
 ]
 TLSVersionName = Literal["TLS12", "TLS13"]
 _TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_BCRYPT_HASH = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+# Salt: 22 characters of bcrypt's base64 encoding 16 bytes, so the last one carries 2 bits and
+# can only be one of ".Oeu"; the 31 hash characters encode 23 bytes, the last one 4 bits.
+_BCRYPT_HASH = re.compile(
+    r"^\$2[aby]\$(?P<cost>\d\d)\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{30}[.CGKOSWaeimquy26]$"
+)
+_BCRYPT_COSTS = range(4, 32)  # what bcrypt accepts; anything else fails at check time
 _RECHECK_SECONDS = 1.0
 _CACHE_SIZE = 256
+#: Logins waiting for (or in) the bcrypt thread; more are answered 503 at once, so a flood of
+#: wrong passwords cannot queue up without bound (cached logins never wait).
+_MAX_PENDING_CHECKS = 8
 _REALM = 'Basic realm="expressconnect-exporter", charset="UTF-8"'
 
 
@@ -157,9 +165,15 @@ class WebConfig(_Strict):
         for user, hashed in users.items():
             if not user or ":" in user:
                 raise ValueError(f"user name {user!r} must be non-empty and contain no ':'")
-            if not isinstance(hashed, str) or not _BCRYPT_HASH.match(hashed):
+            match = _BCRYPT_HASH.match(hashed) if isinstance(hashed, str) else None
+            if match is None:
                 # Never echo the value: it is a hash, but a pasted plaintext password is likely.
                 raise ValueError(f".{user}: not a bcrypt hash (make one with htpasswd -nBC 12)")
+            if int(match["cost"]) not in _BCRYPT_COSTS:
+                raise ValueError(
+                    f".{user}: bcrypt cost {match['cost']} is outside 04-31 "
+                    "(make one with htpasswd -nBC 12)"
+                )
         return users
 
     @field_validator("unauthenticated_paths")
@@ -392,6 +406,12 @@ def _check_password(password: bytes, hashed: bytes) -> bool:
         return False
 
 
+def _check_decoy(password: bytes, cost: int) -> bool:
+    """An unknown user's check: as costly as a known user's, never a match."""
+    _check_password(password, _decoy_hash(cost))
+    return False
+
+
 def _basic_credentials(header: str | None) -> tuple[str, bytes] | None:
     if not header:
         return None
@@ -421,7 +441,8 @@ class WebConfigManager:
         self._failed_signature: _Signature | None = None
         self._checked_at = time.monotonic()
         self._cache_key = secrets.token_bytes(32)
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
+        self._cache: OrderedDict[bytes, bool] = OrderedDict()  # verified logins only
+        self._pending = 0
         # One thread: bcrypt is CPU-bound, so failed logins queue instead of eating every core.
         self._bcrypt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webconfig-bcrypt")
         self._warm_decoy(self._current)
@@ -550,6 +571,12 @@ class WebConfigManager:
         headers = config.http_server_config.headers
         if current.users and request.path not in config.unauthenticated_paths:
             authorized = await self._authorized(current, request.headers.get(hdrs.AUTHORIZATION))
+            if authorized is None:
+                return web.Response(
+                    status=503,
+                    text="Too many logins being checked, retry shortly\n",
+                    headers={hdrs.RETRY_AFTER: "1", **headers},
+                )
             if not authorized:
                 return web.Response(
                     status=401,
@@ -565,31 +592,45 @@ class WebConfigManager:
             response.headers.update(headers)
         return response
 
-    async def _authorized(self, current: _Loaded, header: str | None) -> bool:
+    def _login_key(self, user: str, hashed: bytes, password: bytes) -> bytes:
+        """Cache key for a verified login: a keyed hash of (user, stored hash, password), so no
+        plaintext is kept and a changed hash in the file is a different key."""
+        message = b"".join(
+            struct.pack(">I", len(part)) + part for part in (user.encode(), hashed, password)
+        )
+        return hmac.new(self._cache_key, message, hashlib.sha256).digest()
+
+    async def _authorized(self, current: _Loaded, header: str | None) -> bool | None:
+        """True for valid credentials, False for anything else, None when too many checks
+        are already waiting for bcrypt (the caller answers 503 at once).
+
+        Only successes are cached (as the exporter-toolkit does): caching failures would let
+        a flood of wrong passwords evict the real scraper's entry and push it into the queue.
+        """
         credentials = _basic_credentials(header)
         if credentials is None:
             return False
         user, password = credentials
         stored = current.users.get(user)
-        if stored is None:
+        key = self._login_key(user, stored, password) if stored is not None else b""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return True
+        if self._pending >= _MAX_PENDING_CHECKS:
+            return None
+        self._pending += 1
+        try:
             loop = asyncio.get_running_loop()
-            hashed = await loop.run_in_executor(self._bcrypt, _decoy_hash, current.bcrypt_cost)
-        else:
-            hashed = stored
-        # Cache by a keyed hash of (user, stored hash, password): no plaintext is kept, and a
-        # changed hash in the file is a different key.
-        message = b"".join(
-            struct.pack(">I", len(part)) + part for part in (user.encode(), hashed, password)
-        )
-        key = hmac.new(self._cache_key, message, hashlib.sha256).digest()
-        cached = self._cache.get(key)
-        if cached is None:
-            loop = asyncio.get_running_loop()
-            matches = await loop.run_in_executor(self._bcrypt, _check_password, password, hashed)
-            cached = matches and stored is not None
-            self._cache[key] = cached
+            if stored is None:  # same cost as a known user, always refused
+                await loop.run_in_executor(
+                    self._bcrypt, _check_decoy, password, current.bcrypt_cost
+                )
+                return False
+            matches = await loop.run_in_executor(self._bcrypt, _check_password, password, stored)
+        finally:
+            self._pending -= 1
+        if matches and self._current is current:  # not a login for a replaced file
+            self._cache[key] = True
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return cached
+        return matches

@@ -23,7 +23,8 @@ from exporter import webconfig
 from exporter.webconfig import WebConfigError, WebConfigManager, parse_web_config
 from tests.deploy.pki import PKI, bcrypt_hash
 
-HASH = "$2b$04$" + "a" * 53  # well-formed; these tests never check it
+# Well-formed (the salt's and the hash's last characters carry padding bits, hence "O" and "u").
+HASH = "$2b$04$" + "a" * 21 + "O" + "a" * 30 + "u"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,20 @@ HASH = "$2b$04$" + "a" * 53  # well-formed; these tests never check it
         ("rate_limit: {burst: 1}", "rate_limit: not supported by this exporter"),
         (
             "basic_auth_users: {alice: hunter2}",
+            "basic_auth_users.alice: not a bcrypt hash (make one with htpasswd -nBC 12)",
+        ),
+        (
+            "basic_auth_users: {alice: '$2b$99$" + HASH[7:] + "'}",
+            "basic_auth_users.alice: bcrypt cost 99 is outside 04-31 (make one with htpasswd "
+            "-nBC 12)",
+        ),
+        (
+            "basic_auth_users: {alice: '$2b$03$" + HASH[7:] + "'}",
+            "basic_auth_users.alice: bcrypt cost 03 is outside 04-31 (make one with htpasswd "
+            "-nBC 12)",
+        ),
+        (  # bcrypt refuses this salt ("Invalid salt"): its last character has stray bits
+            "basic_auth_users: {alice: '" + HASH[:28] + "a" + HASH[29:] + "'}",
             "basic_auth_users.alice: not a bcrypt hash (make one with htpasswd -nBC 12)",
         ),
         (
@@ -401,7 +416,8 @@ async def test_bcrypt_runs_once_per_credentials(
         for _ in range(2):
             reply = await call(port, context=context, headers=basic("prometheus", "wrong"))
             assert reply.status == 401
-        assert len(calls) == 2
+        # Failures are checked every time: only verified logins are cached.
+        assert len(calls) == 3
         # The cache holds keyed digests only, never the password.
         assert all(b"s3cret" not in key and len(key) == 32 for key in manager._cache)
 
@@ -570,7 +586,13 @@ def test_example_web_config_loads_and_its_hash_matches_the_documented_password(
     manager = WebConfigManager(pki.dir / "web.yml")
     try:
         assert manager.ssl_context is not None
-        assert manager.config.unauthenticated_paths == ("/healthz",)
+        # Every probe path is open, or a Deployment adapted from it never becomes Ready.
+        assert set(manager.config.unauthenticated_paths) == {
+            "/healthz",
+            "/readyz",
+            "/-/healthy",
+            "/-/ready",
+        }
         hashed = manager.config.basic_auth_users["prometheus"].encode()
         assert bcrypt.checkpw(b"change-me-to-a-long-random-password", hashed)
     finally:
@@ -604,3 +626,98 @@ def test_header_values_cannot_smuggle_line_breaks() -> None:
     assert str(raised.value) == (
         "http_server_config.headers.Content-Security-Policy: line breaks are not allowed"
     )
+
+
+def test_well_formed_hashes_from_bcrypt_itself_pass_and_the_test_hash_is_one() -> None:
+    import bcrypt
+
+    for cost in (4, 5):
+        for i in range(64):
+            hashed = bcrypt.hashpw(bytes([i]) * i, bcrypt.gensalt(cost)).decode()
+            parse_web_config(f"basic_auth_users: {{u: '{hashed}'}}")
+    assert bcrypt.checkpw(b"x", HASH.encode()) is False  # bcrypt accepts its salt
+
+
+def test_a_hash_bcrypt_would_refuse_stops_the_load_instead_of_a_500_later(tmp_path: Path) -> None:
+    """Before: `$2b$99$...` loaded, then an unknown user got 500 (the decoy could not be made
+    at cost 99) while a known one got 401, which told users apart."""
+    path = write(tmp_path / "web.yml", {"basic_auth_users": {"alice": "$2b$99$" + HASH[7:]}})
+    with pytest.raises(WebConfigError) as raised:
+        WebConfigManager(path)
+    assert str(raised.value) == (
+        f"web config {path}: basic_auth_users.alice: bcrypt cost 99 is outside 04-31 (make one "
+        "with htpasswd -nBC 12)"
+    )
+
+
+async def test_unknown_and_known_users_get_the_same_answer(tmp_path: Path) -> None:
+    path = write(tmp_path / "web.yml", {"basic_auth_users": {"alice": bcrypt_hash("pw", 5)}})
+    async with serve(WebConfigManager(path)) as port:
+        known = await call(port, context=None, headers=basic("alice", "wrong"))
+        unknown = await call(port, context=None, headers=basic("mallory", "wrong"))
+    for reply in (known, unknown):
+        assert (reply.status, reply.body) == (401, b"Unauthorized\n")
+    assert known.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
+
+
+async def test_wrong_password_flood_neither_evicts_nor_delays_a_cached_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failures are not cached (a flood of distinct wrong passwords used to push the real
+    scraper's entry out and queue it behind every bcrypt) and the bcrypt queue is bounded
+    (overflow is answered 503 at once)."""
+    import secrets as random_source
+
+    path = write(tmp_path / "web.yml", {"basic_auth_users": {"prometheus": bcrypt_hash("pw", 6)}})
+    manager = WebConfigManager(path)
+    checked: list[bytes] = []
+    pending: list[int] = []
+    real = webconfig._check_password
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(password)
+        pending.append(manager._pending)
+        return real(password, hashed)
+
+    monkeypatch.setattr(webconfig, "_check_password", spy)
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def flood_worker(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not stop.is_set():
+                token = base64.b64encode(b"prometheus:" + random_source.token_hex(8).encode())
+                writer.write(
+                    b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                    + token
+                    + b"\r\n\r\n"
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                statuses.append(int(head.split()[1]))
+        finally:
+            writer.close()
+
+    async with serve(manager) as port:
+        assert (await call(port, context=None, headers=basic("prometheus", "pw"))).status == 200
+        workers = [asyncio.create_task(flood_worker(port)) for _ in range(24)]
+        try:
+            deadline = asyncio.get_running_loop().time() + 60
+            # More distinct wrong passwords than the login cache holds.
+            while len(statuses) <= 2 * webconfig._CACHE_SIZE:
+                assert asyncio.get_running_loop().time() < deadline and not any(
+                    worker.done() for worker in workers
+                ), "flood did not get going"
+                await asyncio.sleep(0.01)
+            checked_before = len(checked)
+            login = await call(port, context=None, headers=basic("prometheus", "pw"))
+            flood_running = not stop.is_set() and not any(worker.done() for worker in workers)
+        finally:
+            stop.set()
+            await asyncio.gather(*workers, return_exceptions=True)
+    assert login.status == 200 and flood_running
+    assert b"pw" not in checked[checked_before:]  # answered from the cache, no bcrypt
+    assert set(statuses) == {401, 503}  # the queue overflowed and was answered at once
+    assert max(pending) <= webconfig._MAX_PENDING_CHECKS
