@@ -123,11 +123,15 @@ def example_secret(name: str) -> dict[str, str]:
 def test_example_web_config_is_valid_and_matches_the_scrape_password() -> None:
     web = parse_web_config(example_secret("expressconnect-exporter-web")["web-config.yml"])
     scrape = example_secret("expressconnect-exporter-scrape-auth")
+    deployment = one("Deployment")["spec"]["template"]["spec"]
+    container = deployment["containers"][0]
     hashed = web.basic_auth_users[scrape["username"]]
     assert bcrypt.checkpw(scrape["password"].encode(), hashed.encode())
-    assert set(web.unauthenticated_paths) == {"/healthz", "/readyz"}  # what the probes use
+    # What the probes use, and every other probe path the exporter serves.
+    probes = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+    assert probes <= {"/healthz", "/readyz", "/-/healthy", "/-/ready"}
+    assert set(web.unauthenticated_paths) == {"/healthz", "/readyz", "/-/healthy", "/-/ready"}
     tls = web.tls_server_config
-    deployment = one("Deployment")["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in deployment["containers"][0]["volumeMounts"]}
     tls_secret = {v["name"]: v for v in deployment["volumes"]}["tls"]["secret"]["secretName"]
     keys = example_secret(tls_secret)
@@ -212,13 +216,18 @@ def test_prometheus_rule_generator_is_up_to_date() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ram_policy_grants_exactly_the_two_describe_actions() -> None:
+def test_ram_policy_grants_exactly_the_describe_actions_the_collectors_call() -> None:
     policy = json.loads((ROOT / "deploy" / "ram-policy.json").read_text())
     assert policy["Version"] == "1"
     (statement,) = policy["Statement"]
     assert statement == {
         "Effect": "Allow",
-        "Action": ["vpc:DescribePhysicalConnections", "vpc:DescribeRegions"],
+        "Action": [
+            "vpc:DescribePhysicalConnections",
+            "vpc:DescribeRegions",
+            "vpc:DescribeVirtualBorderRouters",
+            "vpc:DescribeBgpPeers",
+        ],
         "Resource": "*",
     }
 
@@ -244,6 +253,8 @@ def test_systemd_unit_is_hardened() -> None:
         "StateDirectory": "expressconnect-exporter",
     }.items():
         assert service[key] == value, key
+    # Room for many scrapers and probes: at the limit accept() fails and clients hang.
+    assert int(service["LimitNOFILE"]) >= 65536
     assert parser["Install"]["WantedBy"] == "multi-user.target"
 
 
