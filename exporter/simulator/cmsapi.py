@@ -27,7 +27,7 @@ from exporter.simulator.cmsmetrics import (
 )
 from exporter.simulator.cmsstate import CmsState, newest_point_ms
 from exporter.simulator.errors import ApiError, common
-from exporter.simulator.vbrmodel import ACTIVE, vbr_status
+from exporter.simulator.vbrmodel import ACTIVE, Vbr, vbr_status
 from exporter.simulator.vbrstore import VbrStore
 
 CMS_VERSION = "2019-01-01"
@@ -99,6 +99,9 @@ class Instance:
     state: VbrState
 
 
+Group = tuple[Instance, list[int]]  # a VBR and the timestamps it has points at
+
+
 @dataclass(frozen=True)
 class Query:
     """A metric request, resolved: window ``(start_ms, end_ms]`` and the page offset."""
@@ -167,30 +170,41 @@ class CmsApi:
     def select(self, account: str, uid: int, raw: str | None) -> list[Instance]:
         """The account's VBRs (any region) that the ``Dimensions`` name, in their order."""
         wanted = parse_dimensions(raw)
-        everything = self.instances(account, uid)
+        if wanted and all("instanceId" in dims for dims in wanted):
+            candidates = self.instances(account, uid, [d["instanceId"] for d in wanted])
+        else:
+            candidates = self.instances(account, uid)
         if not wanted:
-            return everything
+            return candidates
         chosen: dict[str, Instance] = {}
         for dims in wanted:
-            for inst in everything:
+            for inst in candidates:
                 shown = {"userId": inst.user_id, "instanceId": inst.vbr_id}
                 if all(shown.get(k) == v for k, v in dims.items()):
                     chosen.setdefault(inst.vbr_id, inst)
         return list(chosen.values())
 
-    def instances(self, account: str, uid: int) -> list[Instance]:
+    def instances(self, account: str, uid: int, ids: list[str] | None = None) -> list[Instance]:
+        """The account's VBRs (``ids``: only those, where they are the account's)."""
         store = self.vbrs
         out = []
         with store.lock:
-            for vbr in store.vbrs(account):
+            if ids is None:
+                vbrs = store.vbrs(account)
+            else:
+                found = (_find(store, i) for i in dict.fromkeys(ids))
+                vbrs = [v for v in found if v is not None and v.account == account]
+            for vbr in vbrs:
                 line = store.line(vbr)
                 flowing = (
                     vbr_status(vbr, line) == ACTIVE
                     and line.status == "Enabled"
                     and line.fields.get("BusinessStatus", "Normal") == "Normal"
                 )
-                mbps = vbr.fields.get("Bandwidth") or line.fields.get("Bandwidth") or 1000
-                state = VbrState(flowing, float(mbps) * 1e6, vbr.health_check)
+                mbps = _megabits(vbr.fields.get("Bandwidth")) or _megabits(
+                    line.fields.get("Bandwidth")
+                )
+                state = VbrState(flowing, (mbps or 1000.0) * 1e6, vbr.health_check)
                 out.append(Instance(vbr.id, str(uid), state))
         return out
 
@@ -200,31 +214,30 @@ class CmsApi:
         override = self.state.at(inst.vbr_id, ts, period)
         return sample(self.seed, inst.vbr_id, inst.state, override, metric, ts, period)
 
-    def _series(self, instances: list[Instance], q: Query) -> Iterator[tuple[Instance, int]]:
+    def _series(self, instances: list[Instance], q: Query) -> Iterator[Group]:
+        """Each VBR's point timestamps (values are computed for the page alone)."""
         stamps = _stamps(q)
         for inst in instances:
-            if _never(inst, q.metric, self.state):
-                continue
-            for ts in stamps:
-                if self._exists(inst, q, ts):
-                    yield inst, ts
+            if not _never(inst, q.metric, self.state):
+                yield inst, self._present(inst, q, stamps)
 
-    def _last(self, instances: list[Instance], q: Query) -> Iterator[tuple[Instance, int]]:
+    def _last(self, instances: list[Instance], q: Query) -> Iterator[Group]:
+        """Each VBR's newest point."""
         stamps = _stamps(q)
         for inst in instances:
-            if _never(inst, q.metric, self.state):
-                continue
-            newest = next((ts for ts in reversed(stamps) if self._exists(inst, q, ts)), None)
-            if newest is not None:
-                yield inst, newest
+            if not _never(inst, q.metric, self.state):
+                present = self._present(inst, q, stamps)
+                if present:
+                    yield inst, present[-1:]
 
-    def _exists(self, inst: Instance, q: Query, ts: int) -> bool:
-        override = self.state.at(inst.vbr_id, ts, q.period)
-        if override.no_data:
-            return False
-        if q.metric == LATENCY and override.latency_us is None:
-            return inst.state.carries_traffic
-        return True
+    def _present(self, inst: Instance, q: Query, stamps: list[int]) -> list[int]:
+        """The timestamps with a point: all of them, except that a VBR without traffic has
+        latency points only where an override sets the latency."""
+        if q.metric != LATENCY or inst.state.carries_traffic:
+            return stamps
+        return [
+            ts for ts in stamps if self.state.at(inst.vbr_id, ts, q.period).latency_us is not None
+        ]
 
     def _render(self, point: tuple[Instance, int], q: Query) -> dict[str, Any]:
         inst, ts = point
@@ -240,6 +253,22 @@ class CmsApi:
         return out
 
 
+def _find(store: VbrStore, vbr_id: str) -> Vbr | None:
+    try:
+        return store.vbr(vbr_id)
+    except KeyError:
+        return None
+
+
+def _megabits(value: Any) -> float | None:
+    """A bandwidth field as a positive number of Mbit/s, or None (absent or set to junk)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 and number == number else None
+
+
 def _never(inst: Instance, metric: str, state: CmsState) -> bool:
     """No point at all: undocumented names, health checks not configured, ``no_data`` set."""
     if metric in NO_DATA_METRICS or state.current(inst.vbr_id).no_data:
@@ -247,13 +276,18 @@ def _never(inst: Instance, metric: str, state: CmsState) -> bool:
     return metric in HEALTH_METRICS and not inst.state.health_check
 
 
-def _slice(points: Iterator[tuple[Instance, int]], start: int, count: int) -> list[Any]:
-    out = []
-    for n, point in enumerate(points):
-        if n >= start + count:
+def _slice(groups: Iterator[Group], start: int, count: int) -> list[tuple[Instance, int]]:
+    """Points ``start`` to ``start + count`` of the groups laid end to end (whole groups before
+    the page are skipped by their length)."""
+    out: list[tuple[Instance, int]] = []
+    for inst, stamps in groups:
+        if start >= len(stamps):
+            start -= len(stamps)
+            continue
+        out.extend((inst, ts) for ts in stamps[start : start + count - len(out)])
+        start = 0
+        if len(out) >= count:
             break
-        if n >= start:
-            out.append(point)
     return out
 
 

@@ -197,7 +197,7 @@ def sample(
     period: int,
 ) -> float | None:
     """The value of ``metric`` for the period starting at ``timestamp_ms``; None: no point."""
-    if o.no_data or metric in NO_DATA_METRICS:
+    if metric in NO_DATA_METRICS:  # (``no_data`` is the caller's: it hides the past too)
         return None
     p = profile(seed, vbr_id)
     if metric in HEALTH_METRICS:

@@ -82,7 +82,7 @@ class CmsMethods:
         if ts % (period * 1000):
             raise ValueError(f"timestamp_ms: must be a multiple of the period, got {ts}")
         uid = next((a.uid for a in self.accounts if a.name == vbr.account), 0)
-        inst = next(i for i in self.cms_api.instances(vbr.account, uid) if i.vbr_id == vbr_id)
+        (inst,) = self.cms_api.instances(vbr.account, uid, [vbr_id])
         return self.cms_api.value(inst, metric, ts, period)
 
     def vbr_metric_values(self, vbr_id: str, period: int = 60) -> dict[str, float | None]:

@@ -83,6 +83,19 @@ def test_signed_every_way(served: tuple[Simulator, str], sig: str, method: str, 
     assert '"Code":"200"' in raw and '"Period":"60"' in raw
 
 
+def test_last_pages_by_instance(served: tuple[Simulator, str]) -> None:
+    sim, url = served
+    ids = active(sim)[:3]
+    first = cms(url, "DescribeMetricLast", metric_params(METRICS_IN, ids, Length="2"))
+    token = first.json["NextToken"]
+    second = cms(
+        url, "DescribeMetricLast", metric_params(METRICS_IN, ids, Length="2", NextToken=token)
+    )
+    assert "NextToken" not in second.json
+    got = datapoints(first) + datapoints(second)
+    assert [p["instanceId"] for p in got] == ids
+
+
 def test_any_region_on_any_host_and_no_region_id(served: tuple[Simulator, str]) -> None:
     sim, url = served
     by_region: dict[str, str] = {}
@@ -244,6 +257,14 @@ def test_vbrs_that_are_down_carry_no_traffic(fresh_sim: tuple[Simulator, str]) -
         assert newest(sim, url, metric, ids) == dict.fromkeys(ids, 0.0)
     assert newest(sim, url, "VbrHealthyCheckLossRate", ids) == dict.fromkeys(ids, 100.0)
     assert newest(sim, url, "VbrHealthyCheckLatency", ids) == {}
+
+
+def test_junk_bandwidth_reads_as_one_gigabit(fresh_sim: tuple[Simulator, str]) -> None:
+    sim, url = fresh_sim
+    vbr_id = next(v for v in active(sim) if "Bandwidth" not in sim.vbr(v))  # a dedicated line
+    sim.set_fields(sim.vbr(vbr_id)["PhysicalConnectionId"], {"Bandwidth": "lots"})
+    sim.set_vbr_metrics(vbr_id, {"utilisation": 50})
+    assert newest(sim, url, METRICS_IN, [vbr_id]) == {vbr_id: 500_000_000.0}
 
 
 # -- overrides ----------------------------------------------------------------------------------
