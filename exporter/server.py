@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -44,6 +45,7 @@ ACCEPT_ERROR_LOG_INTERVAL = 60.0
 LIVENESS_PATHS = ("/healthz", "/-/healthy")
 READINESS_PATHS = ("/readyz", "/-/ready")
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_GUARDED: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 class Backend(Protocol):
@@ -431,8 +433,12 @@ def install_accept_error_handler(
 
     At the open-file limit asyncio retries `accept()` every second and reports each failure
     with a full traceback through the loop's exception handler. Other reports go on to the
-    handler that was installed before (or asyncio's default).
+    handler that was installed before (or asyncio's default). Installing twice on one loop
+    is a no-op, so every `listen` can call it.
     """
+    if loop in _ACCEPT_GUARDED:
+        return
+    _ACCEPT_GUARDED.add(loop)
     previous = loop.get_exception_handler()
     limiter = RateLimiter(interval)
 
@@ -459,6 +465,7 @@ async def listen(
     app: web.Application, listen_address: tuple[str | None, int], ssl_context: Any = None
 ) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``(host, port)``; the runner (to clean up) and the URL it answers on."""
+    install_accept_error_handler(asyncio.get_running_loop())
     runner = make_runner(app)
     await runner.setup()
     host, port = listen_address

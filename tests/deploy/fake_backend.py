@@ -60,7 +60,6 @@ def _open_fds() -> int:
 
 async def _serve(port: int, spare_fds: int) -> None:
     loop = asyncio.get_running_loop()
-    server.install_accept_error_handler(loop)
     original = loop.call_exception_handler
 
     def reporting(context: dict[str, Any]) -> None:
@@ -68,10 +67,8 @@ async def _serve(port: int, spare_fds: int) -> None:
         original(context)
 
     loop.call_exception_handler = reporting  # type: ignore[method-assign]
-    runner = server.make_runner(server.build_app(FakeBackend(), "/metrics"))
-    await runner.setup()
-    site = server.web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    # As the exporter does: `listen` also installs the accept-error handler.
+    await server.listen(server.build_app(FakeBackend(), "/metrics"), ("127.0.0.1", port))
     limit = _open_fds() + spare_fds
     resource.setrlimit(
         resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1])

@@ -212,6 +212,7 @@ async def test_loop_reports_other_than_accept_errors_still_reach_the_previous_ha
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
     try:
         server.install_accept_error_handler(loop)
+        server.install_accept_error_handler(loop)  # a second listen: not stacked twice
         loop.call_exception_handler({"message": "something else", "exception": ValueError()})
         loop.call_exception_handler(
             {"message": "socket.accept() out of system resource", "exception": OSError(24, "x")}
