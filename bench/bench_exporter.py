@@ -489,22 +489,27 @@ def refresh_rounds(
     first = read_state(exp.url)
     rounds = [make_round("lines alone (first round)", (PC,), ExporterState(), first, args)]
     moment = exp.reload(exporter_config(args, regions, sim_url, exp.port))
-    vbr = wait_round(exp.url, VBR, moment, 1800)
+    vbr = wait_round(exp.url, VBR, moment, 900)
     rounds.append(make_round("VBRs + BGP peers alone", (VBR,), first, vbr, args))
     return rounds, vbr
 
 
 def combined_round(
-    args: argparse.Namespace, regions: list[str], sim_url: str, exp: Exporter
+    args: argparse.Namespace, regions: list[str], sim_url: str, exp: Exporter, last: ExporterState
 ) -> Round:
     """Both collectors restarted at once by a reload that changes both intervals (the VBR one
-    to 30 min, so its next round cannot start inside this one)."""
+    to 30 min, so its next round cannot start inside this one).
+
+    The reload waits for the end of the next VBR round: a job replaced while its pass runs
+    skips its first run (APScheduler counts the running instance against the new job).
+    """
+    wait_round(exp.url, VBR, last.window(VBR).end, 2 * args.vbr_interval + 600)
     before = read_state(exp.url)
     config = exporter_config(args, regions, sim_url, exp.port, refresh_interval="2h")
     config["collectors"][VBR]["interval"] = "30m"
     moment = exp.reload(config)
-    wait_round(exp.url, PC, moment, 1800)
-    after = wait_round(exp.url, VBR, moment, 1800)
+    wait_round(exp.url, PC, moment, 900)
+    after = wait_round(exp.url, VBR, moment, 900)
     return make_round("both collectors at once", (PC, VBR), before, after, args)
 
 
@@ -576,9 +581,9 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes
     procs.append(exp.proc)
     rounds, state = refresh_rounds(args, regions, sim_url, exp)
     check_fleet(state, truth, args)
+    # Scrapes at once: the next VBR round starts --vbr-interval after the last one started.
     body_gz = http(exp.url + "/metrics", headers=SCRAPE_HEADERS)
     (work / "metrics.om.gz").write_bytes(body_gz)
-    (work / "metrics.txt").write_bytes(http(exp.url + "/metrics"))
     memory = {"after_refresh": proc_status_mb(exp.proc.pid, "VmHWM")}
     results = {
         "exporter": asyncio.run(
@@ -589,7 +594,8 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes
     memory["requests_during_scrapes"] = sum(
         during.collector_requests(c) - state.collector_requests(c) for c in (PC, VBR)
     )
-    rounds.append(combined_round(args, regions, sim_url, exp))
+    rounds.append(combined_round(args, regions, sim_url, exp, state))
+    (work / "metrics.txt").write_bytes(http(exp.url + "/metrics"))
     memory["end"] = proc_status_mb(exp.proc.pid, "VmHWM")
     stop(exp.proc)
     if not args.exporter_only:
@@ -600,6 +606,9 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes
 
 def main() -> int:
     args = parse_args()
+    # Stopped by a signal (even from a shell that ignores SIGINT): the children are stopped too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.serve_bare:
         serve_bare(args.serve_bare, args.port)
         return 0
