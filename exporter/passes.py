@@ -106,7 +106,6 @@ class Passes:
         status = current.succeeded(snapshot, started_at)
         self.table.update(status, objects)
         self._self_metrics.invalidate()
-        self._state.prune(self._clock(), limits.max_staleness)
         await self._state.save()
         log.debug(
             "refreshed",

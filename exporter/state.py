@@ -39,13 +39,11 @@ class StatefulObject(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionState:
-    """What is remembered of one object. ``last_seen`` lets an object that drops out of one
-    answer and comes back keep its times, until ``prune`` forgets it."""
+    """What is remembered of one object, and which collector's kind of object it is."""
 
     first_seen: float
     status: str
     status_since: float
-    last_seen: float = 0.0
     kind: str = DEFAULT_KIND
 
 
@@ -97,44 +95,26 @@ class StateStore:
     ) -> dict[str, float]:
         """Record a complete snapshot of one kind; returns ID → since when its status holds.
 
-        Objects of this kind missing from the snapshot are kept (``last_seen`` unchanged) until
-        ``prune`` drops them, so one that comes back keeps its first-seen time.
+        Objects of this kind missing from the snapshot are forgotten: a complete pass is the
+        truth, and the file must not grow with every line ever seen under churn.
         """
         old = self._regions.get((account, region_id), {})
-        new = dict(old)
+        new = {i: e for i, e in old.items() if e.kind != kind}
         since: dict[str, float] = {}
         for obj in objects:
             before = old.get(obj.id)
             if before is None or before.kind != kind:
-                entry = ConnectionState(now, obj.status, now, now, kind)
+                entry = ConnectionState(now, obj.status, now, kind)
             elif before.status != obj.status:
-                entry = ConnectionState(before.first_seen, obj.status, now, now, kind)
+                entry = ConnectionState(before.first_seen, obj.status, now, kind)
             else:
-                entry = ConnectionState(
-                    before.first_seen, obj.status, before.status_since, now, kind
-                )
+                entry = before
             new[obj.id] = entry
             since[obj.id] = entry.status_since
         if new != old:
-            # last_seen too: a file with old last_seen values would be pruned wrongly at start
             self._dirty = True
         self._regions[(account, region_id)] = new
         return since
-
-    def prune(self, now: float, max_age: float) -> int:
-        """Forget objects not seen for more than ``max_age`` seconds (the daemon passes
-        ``refresh.max_staleness``), and regions left empty; returns how many were forgotten."""
-        removed = 0
-        for key, entries in list(self._regions.items()):
-            kept = {i: e for i, e in entries.items() if now - e.last_seen <= max_age}
-            removed += len(entries) - len(kept)
-            if not kept:
-                del self._regions[key]
-            elif len(kept) != len(entries):
-                self._regions[key] = kept
-        if removed:
-            self._dirty = True
-        return removed
 
     def forget_regions(
         self, keep: Iterable[tuple[str, str]], keep_accounts: Iterable[str] = ()
@@ -155,7 +135,6 @@ class StateStore:
                     "first_seen": entry.first_seen,
                     "status": entry.status,
                     "status_since": entry.status_since,
-                    "last_seen": entry.last_seen,
                     "kind": entry.kind,
                 }
                 for object_id, entry in sorted(entries.items())
@@ -183,8 +162,8 @@ class StateStore:
 def _parse(text: str) -> dict[tuple[str, str], dict[str, ConnectionState]]:
     """The file's regions; ValueError, KeyError, TypeError or RecursionError if malformed.
 
-    Files written before ``last_seen`` and ``kind`` existed read as last seen when their
-    status last changed, and as physical connections.
+    Files written before ``kind`` existed read as physical connections (a ``last_seen`` that a
+    development version wrote is ignored).
     """
     data: Any = json.loads(text)
     if data.get("version") != _FORMAT_VERSION:
@@ -199,12 +178,10 @@ def _parse(text: str) -> dict[tuple[str, str], dict[str, ConnectionState]]:
 
 
 def _entry(entry: Any) -> ConnectionState:
-    first_seen, status_since = float(entry["first_seen"]), float(entry["status_since"])
     return ConnectionState(
-        first_seen,
+        float(entry["first_seen"]),
         str(entry["status"]),
-        status_since,
-        float(entry.get("last_seen", max(first_seen, status_since))),
+        float(entry["status_since"]),
         str(entry.get("kind", DEFAULT_KIND)),
     )
 

@@ -103,9 +103,11 @@ class FakeApi:
         if action == "DescribeRegions":
             regions = [{"RegionId": r, "LocalName": r, "RegionEndpoint": "x"} for r in self.pages]
             return web.json_response({"RequestId": "R", "Regions": {"Region": regions}})
+        region = params.get("RegionId", "")
+        if action in EMPTY_LISTINGS and region in self.pages:
+            return web.json_response(empty_listing(action, params))
         if action != "DescribePhysicalConnections":
             return self._error(400, "InvalidAction.NotFound", action)
-        region = params.get("RegionId", "")
         if region not in self.pages:
             return self._error(404, "InvalidRegionId.NotFound", "no such region")
         number = int(params.get("PageNumber", "1"))
@@ -130,6 +132,24 @@ class FakeApi:
             yield f"http://127.0.0.1:{port}"
         finally:
             await runner.cleanup()
+
+
+# The recorded account has lines but no virtual border routers: these listings are empty.
+EMPTY_LISTINGS = {
+    "DescribeVirtualBorderRouters": ("VirtualBorderRouterSet", "VirtualBorderRouterType"),
+    "DescribeBgpPeers": ("BgpPeers", "BgpPeer"),
+}
+
+
+def empty_listing(action: str, params: dict[str, str]) -> dict[str, Any]:
+    wrapper, item = EMPTY_LISTINGS[action]
+    return {
+        "RequestId": "FAKE",
+        "PageNumber": int(params.get("PageNumber", "1")),
+        "PageSize": int(params.get("PageSize", "10")),
+        "TotalCount": 0,
+        wrapper: {item: []},
+    }
 
 
 def throttled() -> tuple[int, dict[str, Any]]:

@@ -27,8 +27,6 @@ async def test_times_persist_and_change_only_with_status(tmp_path: Path) -> None
     assert since == {"pc-1": 100.0, "pc-2": 200.0}
     since = again.observe("a", "r", [conn("pc-2", "Approved")], 300.0)  # pc-1 deleted
     assert since == {"pc-2": 200.0}
-    assert again.prune(now=300.0, max_age=3600.0) == 0  # gone, but not for long yet
-    assert again.prune(now=200.0 + 3601.0, max_age=3600.0) == 1  # gone for over max_age
     await again.save()
     saved = json.loads(path.read_text())
     assert saved["accounts"]["a"]["r"] == {
@@ -36,7 +34,6 @@ async def test_times_persist_and_change_only_with_status(tmp_path: Path) -> None
             "first_seen": 100.0,
             "status": "Approved",
             "status_since": 200.0,
-            "last_seen": 300.0,
             "kind": "physical_connection",
         }
     }

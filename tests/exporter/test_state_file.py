@@ -72,32 +72,24 @@ async def test_the_directory_is_fsynced_after_the_rename(
 async def test_churn_does_not_grow_the_file_forever(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     store = StateStore(path)
-    max_age = 3600.0
     sizes = []
     for hour in range(48):
         now = hour * 3600.0
         # each hour a fresh set of lines: every earlier one is gone
         store.observe("a", "r", [Thing(f"pc-{hour}-{n}", "Enabled") for n in range(50)], now)
-        store.prune(now, max_age)
         await store.save()
         sizes.append(os.path.getsize(path))
     assert len(store.get("a", "r")) <= 100
     assert sizes[-1] <= sizes[5] * 1.1
 
 
-def test_a_line_that_comes_back_keeps_its_times() -> None:
+def test_a_line_missing_from_a_complete_pass_is_forgotten() -> None:
+    """A complete pass is the truth: the file never grows with every line ever seen."""
     store = StateStore(None)
     store.observe("a", "r", [Thing("pc-1", "Enabled")], 10.0)
     assert store.observe("a", "r", [], 20.0) == {}
-    assert store.observe("a", "r", [Thing("pc-1", "Enabled")], 30.0) == {"pc-1": 10.0}
-
-
-def test_regions_left_empty_are_pruned() -> None:
-    store = StateStore(None)
-    store.observe("a", "r1", [Thing("pc-1", "Enabled")], 0.0)
-    store.observe("a", "r2", [Thing("pc-2", "Enabled")], 5000.0)
-    assert store.prune(now=5000.0, max_age=3600.0) == 1
-    assert store._regions.keys() == {("a", "r2")}
+    assert store.get("a", "r") == {}
+    assert store.observe("a", "r", [Thing("pc-1", "Enabled")], 30.0) == {"pc-1": 30.0}
 
 
 def test_kinds_in_one_region_do_not_forget_each_other() -> None:
@@ -111,7 +103,7 @@ def test_kinds_in_one_region_do_not_forget_each_other() -> None:
     assert store.get("a", "r")["pc-1"].first_seen == 1.0
 
 
-async def test_kinds_and_last_seen_survive_a_restart(tmp_path: Path) -> None:
+async def test_kinds_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     store = StateStore(path)
     store.observe("a", "r", [Thing("bgp-1", "Up")], 7.0, kind="bgp_peer")
@@ -119,14 +111,14 @@ async def test_kinds_and_last_seen_survive_a_restart(tmp_path: Path) -> None:
     again = StateStore(path)
     again.load()
     entry = again.get("a", "r")["bgp-1"]
-    assert (entry.kind, entry.last_seen, entry.first_seen) == ("bgp_peer", 7.0, 7.0)
+    assert (entry.kind, entry.first_seen) == ("bgp_peer", 7.0)
 
 
-def test_files_from_before_last_seen_still_load(tmp_path: Path) -> None:
+def test_files_from_before_kinds_still_load(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     old = {"pc-1": {"first_seen": 1.0, "status": "Enabled", "status_since": 5.0}}
     path.write_text(json.dumps({"version": 1, "accounts": {"a": {"r": old}}}))
     store = StateStore(path)
     store.load()
     entry = store.get("a", "r")["pc-1"]
-    assert (entry.last_seen, entry.kind) == (5.0, "physical_connection")
+    assert (entry.status_since, entry.kind) == (5.0, "physical_connection")
