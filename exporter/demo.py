@@ -86,6 +86,11 @@ def demo_config(endpoint: str, regions: list[str], interval: float, listen: str)
                 "regions": regions,
             }
         ],
+        # Short intervals, so a BGP flap and a saturation show within the demo's scenario.
+        "collectors": {
+            "virtual_border_routers": {"interval": interval},
+            "traffic": {"interval": max(interval, 60.0)},
+        },
         "labels": {"tags": ["env", "owner"]},
         "log": {"level": "info", "format": "logfmt"},
     }

@@ -1,0 +1,178 @@
+"""The traffic collector against the simulator's CloudMonitor: values, units, call budget,
+errors that come back as HTTP 200, and its dependency on the VBR inventory."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.app import Exporter
+from exporter.collectors import traffic
+from exporter.config import Config, parse_config
+from exporter.simulator import Simulator, SimulatorThread
+from exporter.simulator.accounts import Account
+from tests.exporter.test_exporter_app import samples, series, value
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNT = Account(name="alpha", access_key_id="ak-alpha", access_key_secret="sk-alpha-secret")
+REGIONS = ["cn-hangzhou", "cn-shanghai"]
+# Exported family → (CloudMonitor metric, direction label or None, scale to base units)
+EXPECTED = {
+    (traffic.TRAFFIC, "idc_to_vpc"): ("RateInFromIDCToVpc", 1 / 8),
+    (traffic.TRAFFIC, "vpc_to_idc"): ("RateOutFromVpcToIDC", 1 / 8),
+    (traffic.PACKETS, "idc_to_vpc"): ("PkgsInFromIDCToVpc", 1.0),
+    (traffic.PACKETS, "vpc_to_idc"): ("PkgsOutFromVpcToIDC", 1.0),
+    (traffic.DROPPED, "idc_to_vpc"): ("PkgsDropInFromIDCToVpc", 1.0),
+    (traffic.DROPPED, "vpc_to_idc"): ("PkgsDropOutFromVpcToIDC", 1.0),
+    (traffic.HEALTH_LATENCY, None): ("VbrHealthyCheckLatency", 1e-6),
+    (traffic.HEALTH_LOSS, None): ("VbrHealthyCheckLossRate", 1e-2),
+}
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[Simulator, str]]:
+    simulator = Simulator(
+        seed=5, connections=240, regions=REGIONS, accounts=[ACCOUNT], lifecycle=False
+    )
+    with SimulatorThread(simulator) as url:
+        yield simulator, url
+
+
+def config(url: str, **collectors: Any) -> Config:
+    return parse_config(
+        {
+            "web": {"listen_address": "127.0.0.1:0"},
+            "api": {"endpoint": url, "max_requests_per_second": 200, "retries": 0},
+            "collectors": {"traffic": {"interval": "1m"}, **collectors},
+            "accounts": [
+                {
+                    "name": ACCOUNT.name,
+                    "credentials": {
+                        "type": "access_key",
+                        "access_key_id": ACCOUNT.access_key_id,
+                        "access_key_secret": ACCOUNT.access_key_secret,
+                    },
+                    "regions": REGIONS,
+                }
+            ],
+        },
+        "test",
+    )
+
+
+async def one_pass(cfg: Config) -> tuple[bytes, bool, Exporter]:
+    """Every collector once, in table order (the daemon's ``--once`` path)."""
+    exporter = Exporter(cfg)
+    await exporter.open()
+    try:
+        ok = await exporter.refresh_everything()
+        return exporter.body(), ok, exporter
+    finally:
+        await exporter.stop()
+
+
+async def test_values_units_and_sample_times_match_cloudmonitor(
+    sim: tuple[Simulator, str],
+) -> None:
+    simulator, url = sim
+    body, ok, _ = await one_pass(config(url))
+    assert ok
+    got = samples(body)
+    checked = 0
+    for region in REGIONS:
+        for vbr in simulator.vbr_infos(ACCOUNT.name, region):
+            ident = {"account": ACCOUNT.name, "region_id": region, "vbr_id": vbr.vbr_id}
+            stamp = value(body, traffic.SAMPLE_TIME, **ident)
+            for (family, direction), (metric, scale) in EXPECTED.items():
+                labels = dict(ident, **({"direction": direction} if direction else {}))
+                exported = got.get((family, frozenset(labels.items())))
+                at = None if stamp is None else int(stamp * 1000)
+                truth = simulator.vbr_metric_value(vbr.vbr_id, metric, at, 60)
+                if truth is None:
+                    assert exported is None, (vbr.vbr_id, metric)
+                    continue
+                assert exported is not None and math.isclose(exported, truth * scale), (
+                    vbr.vbr_id,
+                    metric,
+                )
+                checked += 1
+    assert checked > 100
+    # VBRs without a health check have no latency series at all, as CloudMonitor has no point.
+    no_check = [
+        v for r in REGIONS for v in simulator.vbr_infos(ACCOUNT.name, r) if not v.health_check
+    ]
+    assert no_check and not any(
+        series(body, traffic.HEALTH_LATENCY, vbr_id=v.vbr_id) for v in no_check
+    )
+
+
+async def test_one_pass_costs_metrics_times_batches_of_fifty(sim: tuple[Simulator, str]) -> None:
+    simulator, url = sim
+    simulator.clear_requests()
+    _, ok, _ = await one_pass(config(url))
+    assert ok
+    expected = sum(
+        len(traffic.METRICS) * math.ceil(len(simulator.vbr_infos(ACCOUNT.name, r)) / 50)
+        for r in REGIONS
+    )
+    assert any(len(simulator.vbr_infos(ACCOUNT.name, r)) > 50 for r in REGIONS)
+    assert simulator.cms_calls(ACCOUNT.name)[ACCOUNT.name] == {"DescribeMetricLast": expected}
+
+
+async def test_a_200_answer_with_success_false_fails_the_pass(sim: tuple[Simulator, str]) -> None:
+    """Never "no data": an error in a 200 body is counted under its code and up goes to 0."""
+    simulator, url = sim
+    simulator.add_fault({"kind": "success_false", "action": "DescribeMetricLast",
+                         "code": "400", "message": "The dimensions is invalid."})  # fmt: skip
+    body, ok, exporter = await one_pass(config(url))
+    assert not ok
+    for region in REGIONS:
+        up = {"account": ACCOUNT.name, "region_id": region, "collector": traffic.NAME}
+        assert value(body, "expressconnect_region_up", **up) == 0
+        assert not series(body, traffic.TRAFFIC, region_id=region)
+    codes = {
+        dict(k[1])["code"]
+        for k in samples(body)
+        if k[0] == "expressconnect_api_requests_total"
+        and dict(k[1])["action"] == "DescribeMetricLast"
+    }
+    assert codes == {"400"}
+    statuses = [s for s in exporter.region_statuses() if s.collector == traffic.NAME]
+    assert all("The dimensions is invalid." in (s.last_error or "") for s in statuses)
+
+
+async def test_waits_for_the_vbr_inventory_and_is_skipped_without_it(
+    sim: tuple[Simulator, str],
+) -> None:
+    """A failing VBR collector leaves the traffic collector waiting: skipped, not counted."""
+    simulator, url = sim
+    simulator.add_fault({"kind": "Forbidden.RAM", "action": "DescribeVirtualBorderRouters"})
+    cfg = config(url).model_copy(
+        update={"refresh": config(url).refresh.model_copy(update={"timeout": 0.5})}
+    )
+    _, ok, exporter = await one_pass(cfg)
+    assert not ok
+    assert simulator.cms_calls(ACCOUNT.name) == {}
+    live = exporter.live_block(openmetrics=False).decode()
+    errors = 'expressconnect_region_refresh_errors_total{account="alpha",collector="traffic"'
+    assert all(line.endswith(" 0.0") for line in live.splitlines() if line.startswith(errors))
+    statuses = [s for s in exporter.region_statuses() if s.collector == traffic.NAME]
+    assert statuses and all(
+        s.last_attempt is not None and "waiting for the virtual_border_routers" in str(s.last_error)
+        for s in statuses
+    )
+
+
+def test_period_is_the_interval_rounded_down_to_a_minute() -> None:
+    assert [traffic.period_for(s) for s in (1, 59, 60, 119, 300, 330)] == [
+        60,
+        60,
+        60,
+        60,
+        300,
+        300,
+    ]
