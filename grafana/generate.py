@@ -29,6 +29,7 @@ from grafana_foundation_sdk.models.common import (
     BigValueColorMode,
     BigValueGraphMode,
     BigValueTextMode,
+    GraphThresholdsStyleMode,
     LegendDisplayMode,
     LegendPlacement,
     VisibilityMode,
@@ -38,6 +39,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 from exporter.collectors import physical_connections as pc
+from exporter.collectors import traffic as tr
 from exporter.collectors import virtual_border_routers as vbr
 from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP
 from exporter.selfmetrics import (
@@ -145,7 +147,24 @@ BGP_ROUTE_LIMIT = vbr.BGP_ROUTE_LIMIT
 BGP_STATUS_CHANGE = vbr.BGP_STATUS_CHANGE
 REGION_VBRS = vbr.REGION_VBRS
 REGION_PEERS = vbr.REGION_PEERS
+TRAFFIC = tr.TRAFFIC
+PACKETS = tr.PACKETS
+DROPPED = tr.DROPPED
+HEALTH_LATENCY = tr.HEALTH_LATENCY
+HEALTH_LOSS = tr.HEALTH_LOSS
+SAMPLE_TIME = tr.SAMPLE_TIME
 FIRING_ALERTS = 'ALERTS{alertname=~"ExpressConnect.*", alertstate="firing"}'
+
+# The metrics are in bytes; network engineers read lines in bits per second, so every bandwidth
+# and traffic query multiplies by this and uses the bits-per-second unit.
+BITS = 8
+BITS_UNIT = "bps"
+# Utilisation (traffic / line bandwidth) colours: orange from 80 %, red from 95 %.
+BUSY, SATURATED = 0.8, 0.95
+# Health-check loss from which a line counts as losing probes (1 %): CloudMonitor reports small
+# fractions of a percent on healthy VBRs.
+PROBE_LOSS = 0.01
+TOP_LINES = 10
 
 
 # --- small builders -------------------------------------------------------------------------
@@ -477,6 +496,52 @@ def pairs_at_risk(selector: str) -> str:
     )
 
 
+# --- traffic PromQL helpers ------------------------------------------------------------------
+
+
+def per_line(metric: str, line_selector: str, by: str = "direction", how: str = "sum") -> str:
+    """Per line (and ``by``), ``how`` over its VBRs' series of a CloudMonitor metric.
+
+    Traffic series know their VBR only: each is joined to its line through the VBR info's
+    ``physical_connection_id``, and ``line_selector`` (on that info) chooses the lines.
+    """
+    labels = f"{KEY}, {by}" if by else KEY
+    return (
+        f"{how} by ({labels}) (\n  {metric}{{{SEL}}}\n"
+        f"  * on ({VBR_KEY}) group_left (physical_connection_id)\n"
+        f"  max by ({VBR_KEY}, physical_connection_id) ({VBR_INFO}{{{line_selector}}})\n)"
+    )
+
+
+def utilisation(line_selector: str) -> str:
+    """Per line and direction: its VBRs' summed traffic over the line's bandwidth (1 = full).
+
+    A ratio of two byte rates, so no conversion to bits is needed."""
+    return (
+        f"{per_line(TRAFFIC, line_selector)}\n/ on ({KEY}) group_left ()\n"
+        f"(max by ({KEY}) ({BANDWIDTH}{{{line_selector}}}) > 0)"
+    )
+
+
+def peak_utilisation(line_selector: str) -> str:
+    """Per line, the utilisation of its busier direction."""
+    return f"max by ({KEY}) (\n{utilisation(line_selector)}\n)"
+
+
+def dropping_lines(selector: str) -> str:
+    """Per line and direction, the packets its VBRs drop per second, where any are dropped."""
+    return f"{per_line(DROPPED, selector)}\n> 0"
+
+
+def lossy_lines(selector: str) -> str:
+    """Per line, the worst health-check loss of its VBRs, where it reaches ``PROBE_LOSS``."""
+    return f"{per_line(HEALTH_LOSS, selector, by='', how='max')}\n>= {PROBE_LOSS}"
+
+
+def utilisation_thresholds() -> dash.ThresholdsConfig:
+    return thresholds("green", (BUSY, "orange"), (SATURATED, "red"))
+
+
 # --- Fleet overview ---------------------------------------------------------------------------
 
 
@@ -773,6 +838,7 @@ def fleet_overview() -> dash.Dashboard:
 
     d = fleet_bgp_summary(d.with_row(dash.Row("BGP sessions")))
     d = fleet_bgp_tables(d)
+    d = fleet_traffic_tables(fleet_traffic_summary(d.with_row(dash.Row("Traffic"))))
 
     d = d.with_row(dash.Row("Bandwidth and alerts"))
     d = d.with_panel(
@@ -786,18 +852,18 @@ def fleet_overview() -> dash.Dashboard:
         .targets(
             [
                 query(
-                    f"sum by (account, region_id) ({BANDWIDTH}{{{SEL}}})",
+                    f"sum by (account, region_id) ({BANDWIDTH}{{{SEL}}}) * {BITS}",
                     "A",
                     "{{account}} / {{region_id}} lines",
                 ),
                 query(
-                    f"sum by (account, region_id) ({VBR_BANDWIDTH}{{{SEL}}})",
+                    f"sum by (account, region_id) ({VBR_BANDWIDTH}{{{SEL}}}) * {BITS}",
                     "B",
                     "{{account}} / {{region_id}} hosted VBRs",
                 ),
             ]
         )
-        .unit("Bps")
+        .unit(BITS_UNIT)
         .min(0)
         .legend(legend())
         .height(9)
@@ -876,6 +942,122 @@ def fleet_bgp_summary(d: dash.Dashboard) -> dash.Dashboard:
             )
         )
     )
+
+
+def fleet_traffic_summary(d: dash.Dashboard) -> dash.Dashboard:
+    """Counts of lines that are full, dropping or losing probes, and the CloudMonitor data age."""
+    return (
+        d.with_panel(
+            count_stat(
+                f"Lines above {BUSY:.0%} utilisation",
+                "Lines whose VBRs together carry at least this share of the line's bandwidth in "
+                "either direction (CloudMonitor's newest datapoint).",
+                f"count(\n{peak_utilisation(SEL)}\n>= {BUSY}\n) or vector(0)",
+                ("green", "orange"),
+            )
+        )
+        .with_panel(
+            count_stat(
+                "Lines dropping packets",
+                "Lines some VBR of which drops packets in either direction.",
+                f"count(\nmax by ({KEY}) (\n{dropping_lines(SEL)}\n)\n) or vector(0)",
+                ("green", "red"),
+            )
+        )
+        .with_panel(
+            count_stat(
+                "Lines losing health-check probes",
+                f"Lines some VBR of which loses at least {PROBE_LOSS:.0%} of its health-check "
+                "probes.",
+                f"count(\n{lossy_lines(SEL)}\n) or vector(0)",
+                ("green", "red"),
+            )
+        )
+        .with_panel(
+            big_stat(
+                "Oldest CloudMonitor data",
+                "Age of the oldest newest-datapoint among the VBRs with traffic data: CloudMonitor "
+                "publishes a point a period after it ends, so a few minutes is normal.",
+                stat_now(f"time() - min({SAMPLE_TIME}{{{SEL}}})"),
+            )
+            .unit("s")
+            .thresholds(thresholds("green", (15 * 60, "orange"), (60 * 60, "red")))
+            .span(6)
+        )
+    )
+
+
+def fleet_traffic_tables(d: dash.Dashboard) -> dash.Dashboard:
+    """Which lines are fullest, which drop packets, which lose health-check probes."""
+    columns = ["name", "physical_connection_id", "Value", "account", "region_id"]
+    d = d.with_panel(
+        line_table(
+            "Most utilised lines",
+            f"The {TOP_LINES} lines whose VBRs carry the largest share of the line's bandwidth, "
+            "in the busier direction. Click an ID for the line's traffic.",
+            f"topk({TOP_LINES},\n{peak_utilisation(SEL)}\n)",
+            {"Value": "Utilisation"},
+            columns,
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Utilisation").desc(True)])
+        .override_by_name("Utilisation", [prop("unit", "percentunit"), *_utilisation_cell()])
+        .no_value("No traffic data from CloudMonitor")
+    )
+    d = d.with_panel(
+        timeseries.Panel()
+        .title("Utilisation of the busiest lines")
+        .description(
+            f"The {TOP_LINES // 2} most utilised lines at each moment, busier direction: traffic "
+            "of the line's VBRs over its bandwidth."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            query(
+                with_name(f"topk({TOP_LINES // 2},\n{peak_utilisation(SEL)}\n)", SEL),
+                legend="{{name}} ({{physical_connection_id}})",
+            )
+        )
+        .unit("percentunit")
+        .min(0)
+        .thresholds(utilisation_thresholds())
+        .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
+        .legend(legend())
+        .height(8)
+        .span(12)
+    )
+    d = d.with_panel(
+        line_table(
+            "Lines dropping packets",
+            "Lines whose VBRs drop packets, per direction (idc_to_vpc: from the data centre into "
+            "the VPC). Drops at high utilisation mean the line is too small.",
+            dropping_lines(SEL),
+            {"direction": "Direction", "Value": "Dropped packets/s"},
+            ["name", "physical_connection_id", "direction", "Value", "account", "region_id"],
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Dropped packets/s").desc(True)])
+        .override_by_name("Dropped packets/s", [prop("unit", "pps"), *_threshold_cell("red")])
+        .no_value("No line drops packets")
+    )
+    return d.with_panel(
+        line_table(
+            "Lines losing health-check probes",
+            f"Lines with a VBR that loses at least {PROBE_LOSS:.0%} of its health-check probes "
+            "(the worst VBR's loss). 100 %: the VBR or its line carries no traffic.",
+            lossy_lines(SEL),
+            {"Value": "Worst probe loss"},
+            columns,
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Worst probe loss").desc(True)])
+        .override_by_name(
+            "Worst probe loss",
+            [prop("unit", "percentunit"), *_threshold_cell("orange", (0.05, "red"))],
+        )
+        .no_value("No line loses health-check probes")
+    )
+
+
+def _utilisation_cell() -> list[model.DynamicConfigValue]:
+    return _threshold_cell("green", (BUSY, "orange"), (SATURATED, "red"))
 
 
 def fleet_bgp_tables(d: dash.Dashboard) -> dash.Dashboard:
@@ -1012,7 +1194,7 @@ def fleet_table(status_filter: str) -> table.Panel:
         instant(
             f"max by ({KEY}, business_status) ({BUSINESS}{{{SEL}}} == 1)\n{status_filter}", "C"
         ),
-        instant(f"max by ({KEY}) ({BANDWIDTH}{{{SEL}}})\n{status_filter}", "D"),
+        instant(f"max by ({KEY}) ({BANDWIDTH}{{{SEL}}}) * {BITS}\n{status_filter}", "D"),
         instant(f"max by ({KEY}) ({EXPIRY}{{{SEL}}}) * 1000\n{status_filter}", "E"),
         instant(
             f"floor((max by ({KEY}) ({EXPIRY}{{{SEL}}}) - time()) / {DAY})\n{status_filter}", "F"
@@ -1057,7 +1239,7 @@ def fleet_table(status_filter: str) -> table.Panel:
         .override_by_name("ID", [prop("links", [connection_link()])])
         .override_by_name("Status", _status_cell())
         .override_by_name("Business status", _status_cell())
-        .override_by_name("Bandwidth", [prop("unit", "Bps")])
+        .override_by_name("Bandwidth", [prop("unit", BITS_UNIT)])
         .override_by_name("Expiry date", [prop("unit", "dateTimeAsIso")])
         .override_by_name(
             "Days left",
@@ -1164,9 +1346,9 @@ def connection_detail() -> dash.Dashboard:
         big_stat(
             "Bandwidth",
             "Provisioned bandwidth of the line.",
-            stat_now(f"{BANDWIDTH}{{{one}}}"),
+            stat_now(f"{BANDWIDTH}{{{one}}} * {BITS}"),
         )
-        .unit("Bps")
+        .unit(BITS_UNIT)
         .color_scheme(fixed_color("blue"))
     )
     date_targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = [
@@ -1206,6 +1388,8 @@ def connection_detail() -> dash.Dashboard:
         .span(16)
     )
     d = connection_bgp_now(d.with_row(dash.Row("Virtual border routers and BGP")), one)
+    d = connection_traffic_now(d.with_row(dash.Row("Traffic")), one)
+    d = connection_traffic_history(d, one)
     d = d.with_row(dash.Row("History"))
     d = d.with_panel(
         statetimeline.Panel()
@@ -1238,8 +1422,8 @@ def connection_detail() -> dash.Dashboard:
         .title("Bandwidth")
         .description("Provisioned bandwidth over time.")
         .datasource(DATASOURCE)
-        .with_target(query(f"{BANDWIDTH}{{{one}}}", legend="{{physical_connection_id}}"))
-        .unit("Bps")
+        .with_target(query(f"{BANDWIDTH}{{{one}}} * {BITS}", legend="{{physical_connection_id}}"))
+        .unit(BITS_UNIT)
         .min(0)
         .legend(legend())
         .height(8)
@@ -1257,6 +1441,138 @@ def connection_detail() -> dash.Dashboard:
         .span(12)
     )
     return connection_bgp_history(d.with_row(dash.Row("BGP history")), one)
+
+
+def connection_traffic_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
+    """The line's newest CloudMonitor figures: utilisation and traffic per direction, data age."""
+    direction = "{{direction}}"
+    d = d.with_panel(
+        big_stat(
+            "Utilisation",
+            "Traffic of all the line's VBRs over the line's bandwidth, per direction "
+            "(idc_to_vpc: from the data centre into the VPC), CloudMonitor's newest datapoint.",
+            stat_now(utilisation(one), legend=direction),
+        )
+        .unit("percentunit")
+        .text_mode(BigValueTextMode.VALUE_AND_NAME)
+        .thresholds(utilisation_thresholds())
+        .span(8)
+    )
+    d = d.with_panel(
+        big_stat(
+            "Traffic",
+            "Traffic of all the line's VBRs per direction, in bits per second.",
+            stat_now(f"{per_line(TRAFFIC, one)}\n* {BITS}", legend=direction),
+        )
+        .unit(BITS_UNIT)
+        .text_mode(BigValueTextMode.VALUE_AND_NAME)
+        .color_scheme(fixed_color("blue"))
+        .span(8)
+    )
+    return d.with_panel(
+        big_stat(
+            "CloudMonitor data age",
+            "Age of the oldest newest-datapoint among the line's VBRs: CloudMonitor publishes a "
+            "point a period after it ends, so a few minutes is normal.",
+            stat_now(f"time() - min(\n{of_connection(f'{SAMPLE_TIME}{{{SEL}}}', one)}\n)"),
+        )
+        .unit("s")
+        .thresholds(thresholds("green", (15 * 60, "orange"), (60 * 60, "red")))
+        .span(8)
+    )
+
+
+def vbr_series(metric: str, one: str, by: str = "") -> str:
+    """One series per VBR of the selected line (``by``: extra labels to keep)."""
+    labels = f"{VBR_KEY}, {by}" if by else VBR_KEY
+    return of_connection(f"max by ({labels}) ({metric}{{{SEL}}})", one)
+
+
+def traffic_panel(
+    title: str, description: str, unit: str, targets: list[prom.Dataquery]
+) -> timeseries.Panel:
+    """A half-width time series of the line's traffic figures."""
+    many: list[cogbuilder.Builder[cogvariants.Dataquery]] = list(targets)
+    return (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(many)
+        .unit(unit)
+        .min(0)
+        .legend(legend())
+        .height(8)
+        .span(12)
+    )
+
+
+def connection_traffic_history(d: dash.Dashboard, one: str) -> dash.Dashboard:
+    """Traffic against bandwidth, utilisation, packets, drops and health checks over time."""
+    direction = "{{direction}}"
+    per_vbr = "{{vbr_id}} {{direction}}"
+    dashed = {"fill": "dash", "dash": [10, 10]}
+    d = d.with_panel(
+        traffic_panel(
+            "Traffic against bandwidth",
+            "Traffic of all the line's VBRs per direction, and the line's provisioned bandwidth, "
+            "in bits per second.",
+            BITS_UNIT,
+            [
+                query(f"{per_line(TRAFFIC, one)}\n* {BITS}", "A", direction),
+                query(f"max({BANDWIDTH}{{{one}}}) * {BITS}", "B", "bandwidth"),
+            ],
+        ).override_by_name(
+            "bandwidth",
+            [
+                prop("custom.lineStyle", dashed),
+                prop("color", {"mode": "fixed", "fixedColor": "red"}),
+            ],
+        )
+    )
+    d = d.with_panel(
+        traffic_panel(
+            "Utilisation",
+            "Traffic of all the line's VBRs over the line's bandwidth, per direction.",
+            "percentunit",
+            [query(utilisation(one), legend=direction)],
+        )
+        .thresholds(utilisation_thresholds())
+        .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
+    )
+    d = d.with_panel(
+        traffic_panel(
+            "Packets",
+            "Packets per second of all the line's VBRs, per direction.",
+            "pps",
+            [query(per_line(PACKETS, one), legend=direction)],
+        )
+    )
+    d = d.with_panel(
+        traffic_panel(
+            "Dropped packets",
+            "Packets each VBR of the line drops per second, per direction (0 until the line "
+            "nears its bandwidth).",
+            "pps",
+            [query(vbr_series(DROPPED, one, "direction"), legend=per_vbr)],
+        )
+    )
+    d = d.with_panel(
+        traffic_panel(
+            "Health-check latency",
+            "Round-trip time of each VBR's health-check probes (VBRs with a health check only).",
+            "s",
+            [query(vbr_series(HEALTH_LATENCY, one), legend="{{vbr_id}}")],
+        )
+    )
+    return d.with_panel(
+        traffic_panel(
+            "Health-check loss",
+            "Share of each VBR's health-check probes lost (100 %: the VBR carries no traffic).",
+            "percentunit",
+            [query(vbr_series(HEALTH_LOSS, one), legend="{{vbr_id}}")],
+        ).thresholds(thresholds("green", (PROBE_LOSS, "orange"), (0.05, "red")))
+    )
 
 
 def peer_series(metric: str, connection: str, by: str = "") -> str:
@@ -1659,13 +1975,16 @@ def health_collectors(d: dash.Dashboard, job: str) -> dash.Dashboard:
 
 def objects_per_region(job: str) -> str:
     """Objects each collector exports per region, labelled with the collector's name (lines for
-    physical_connections, VBRs for virtual_border_routers), for the selected collectors."""
+    physical_connections, VBRs for virtual_border_routers, VBRs with CloudMonitor data for
+    traffic, which has no count of its own), for the selected collectors."""
     sel = f"{job}, {SEL}"
-    counts = ((REGION_CONNECTIONS, pc.NAME), (REGION_VBRS, vbr.NAME))
+    counts = (
+        (f"max by (account, region_id) ({REGION_CONNECTIONS}{{{sel}}})", pc.NAME),
+        (f"max by (account, region_id) ({REGION_VBRS}{{{sel}}})", vbr.NAME),
+        (f"count by (account, region_id) ({SAMPLE_TIME}{{{sel}}})", tr.NAME),
+    )
     labelled = "\nor\n".join(
-        f"label_replace(max by (account, region_id) ({metric}{{{sel}}}), "
-        f'"collector", "{name}", "", "")'
-        for metric, name in counts
+        f'label_replace({count}, "collector", "{name}", "", "")' for count, name in counts
     )
     return f"(\n{labelled}\n)\nand on ({HEALTH_KEY})\n{REGION_UP}{{{job}, {HEALTH_SEL}}}"
 
@@ -1716,12 +2035,15 @@ def health_regions(d: dash.Dashboard, job: str) -> dash.Dashboard:
 
 
 def objects_panel(job: str) -> timeseries.Panel:
-    """Lines, VBRs and BGP peers per region over time."""
+    """Lines, VBRs, BGP peers and VBRs with CloudMonitor data per region over time."""
     count_sel = f"{job}, {SEL}"
     return (
         timeseries.Panel()
         .title("Objects per region")
-        .description("Lines, VBRs and BGP peers in each region's published snapshot.")
+        .description(
+            "Lines, VBRs and BGP peers in each region's published snapshot, and the VBRs "
+            "CloudMonitor has traffic data for."
+        )
         .datasource(DATASOURCE)
         .targets(
             [
@@ -1734,6 +2056,13 @@ def objects_panel(job: str) -> timeseries.Panel:
                     ("A", REGION_CONNECTIONS, "lines"),
                     ("B", REGION_VBRS, "VBRs"),
                     ("C", REGION_PEERS, "BGP peers"),
+                )
+            ]
+            + [
+                query(
+                    f"count by (account, region_id) ({SAMPLE_TIME}{{{count_sel}}})",
+                    "D",
+                    "{{account}} / {{region_id}} VBRs with traffic data",
                 )
             ]
         )
@@ -1761,7 +2090,7 @@ def regions_table(job: str) -> table.Panel:
         .title("Regions")
         .description(
             "Per account, region and collector: last pass result, data age, duration, objects "
-            "exported (lines or VBRs)."
+            "exported (lines, VBRs, or VBRs with traffic data)."
         )
         .datasource(DATASOURCE)
         .targets(

@@ -32,6 +32,7 @@ from grafana_testlib import (
 
 from exporter import vocabulary
 from exporter.collectors import physical_connections as pc
+from exporter.collectors import traffic as tr
 from exporter.collectors import virtual_border_routers as vbr
 from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP, family_order
 from exporter.selfmetrics import REFRESH_ERRORS, SelfMetrics
@@ -133,12 +134,61 @@ def _units(panel: dict[str, Any]) -> set[str]:
     return units - {None}
 
 
+BYTE_RATE = re.compile(r"\b\w+_bytes_per_second\b")
+TIMES_EIGHT = re.compile(r"\*\s*8(?![\d.])")
+
+
+def _bits_problems(panel: dict[str, Any], expr: str) -> list[str]:
+    """Why a query of a byte-rate metric does not show bits/s: it must multiply by 8 and its
+    panel must use Grafana's bits-per-second unit (never bytes). A ratio of byte rates
+    (utilisation, a percentunit panel) and a count of lines have no unit of their own and are
+    exempt from both."""
+    if not BYTE_RATE.search(expr):
+        return []
+    units = _units(panel)
+    if "percentunit" in units and "/" in expr and len(BYTE_RATE.findall(expr)) >= 2:
+        return []
+    if expr.startswith("count(") and not units:
+        return []
+    problems = []
+    if not TIMES_EIGHT.search(expr):
+        problems.append(f"{panel['title']!r}: no '* 8' in {expr!r}")
+    if "bps" not in units or units & {"Bps", "bytes", "decbytes"}:
+        problems.append(f"{panel['title']!r}: units {sorted(units)} instead of bps")
+    return problems
+
+
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
+def test_bandwidth_and_traffic_show_bits_per_second(name: str) -> None:
+    """Network engineers read lines in bits/s; the metrics stay in bytes, the panels convert."""
+    problems = [p for panel, t in targets(BOARDS[name]) for p in _bits_problems(panel, t["expr"])]
+    assert not problems, "\n".join(problems)
+    for panel in query_panels(BOARDS[name]):
+        assert "Bps" not in _units(panel), panel["title"]
+
+
+def test_bits_check_catches_bytes() -> None:
+    """The check above rejects a byte-rate query left in bytes, a missing * 8, a ratio that is
+    not shown as a share, and a multiplier that only starts with 8."""
+    rate = f'{pc.BANDWIDTH}{{account=~"$account"}}'
+    bytes_panel = {"title": "t", "fieldConfig": {"defaults": {"unit": "Bps"}}}
+    bits_panel = {"title": "t", "fieldConfig": {"defaults": {"unit": "bps"}}}
+    share_panel = {"title": "t", "fieldConfig": {"defaults": {"unit": "percentunit"}}}
+    assert len(_bits_problems(bytes_panel, rate)) == 2
+    assert _bits_problems(bits_panel, f"{rate} * 8") == []
+    assert _bits_problems(bits_panel, f"{rate} * 86400")
+    assert _bits_problems(share_panel, f"{tr.TRAFFIC} / {rate}") == []
+    assert _bits_problems(bits_panel, f"{tr.TRAFFIC} / {rate}")
+    assert _bits_problems(share_panel, f"{rate} * 8")
+    count_panel = {"title": "t", "fieldConfig": {"defaults": {}}}
+    assert _bits_problems(count_panel, f"count({rate} > 0)") == []
+    assert _bits_problems(count_panel, f"sum({rate})")
+
+
 @pytest.mark.parametrize("name", DASHBOARD_FILES)
 def test_units_bandwidth_dates_and_durations(name: str) -> None:
     for panel, target in targets(BOARDS[name]):
         expr, units = target["expr"], _units(panel)
-        if "_bytes_per_second" in expr:
-            assert "Bps" in units, panel["title"]
         if "_timestamp_seconds" in expr and "* 1000" in expr:
             assert "dateTimeAsIso" in units, panel["title"]
         elif "time()" in expr and "/ 86400" not in expr and " bool " not in expr:
@@ -216,7 +266,7 @@ def test_provisioning_loads_the_dashboards_and_a_fixed_datasource() -> None:
 
 NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
 # The collectors the dashboards show.
-DASHBOARD_COLLECTORS = (pc.COLLECTOR, vbr.COLLECTOR)
+DASHBOARD_COLLECTORS = (pc.COLLECTOR, vbr.COLLECTOR, tr.COLLECTOR)
 
 
 def _exporter_names() -> set[str]:
@@ -310,16 +360,19 @@ def test_region_health_queries_keep_the_collector_apart() -> None:
 
 
 def test_connection_detail_joins_bgp_to_the_line_through_vbr_info() -> None:
-    """BGP and VBR series know no physical connection: each query of the detail dashboard that
-    reads them must narrow them to the selected line through the VBR info's line id."""
-    vbr_families = {f.name for group in vbr.COLLECTOR.records for f in group.families}
+    """BGP, VBR and traffic series know no physical connection: each query of the detail
+    dashboard that reads them must narrow them to the selected line through the VBR info's line
+    id."""
+    vbr_families = {
+        f.name for c in (vbr.COLLECTOR, tr.COLLECTOR) for group in c.records for f in group.families
+    }
     join = f'{vbr.VBR_INFO}{{physical_connection_id="$connection"'
     found = 0
     for panel, target in targets(BOARDS["connection-detail.json"]):
         if metric_names(target["expr"]) & vbr_families:
             found += 1
             assert join in target["expr"], panel["title"]
-    assert found >= 15
+    assert found >= 24
 
 
 def test_fleet_overview_has_the_bgp_panels() -> None:
@@ -329,3 +382,31 @@ def test_fleet_overview_has_the_bgp_panels() -> None:
         "Enabled lines without an Established session",
         "Redundant pairs at risk",
     } <= titles
+
+
+def test_the_traffic_panels() -> None:
+    detail = {p["title"] for p in query_panels(BOARDS["connection-detail.json"])}
+    assert {
+        "Traffic against bandwidth",
+        "Utilisation",
+        "Packets",
+        "Dropped packets",
+        "Health-check latency",
+        "Health-check loss",
+    } <= detail
+    fleet = {p["title"] for p in query_panels(BOARDS["fleet-overview.json"])}
+    assert {
+        "Most utilised lines",
+        "Lines dropping packets",
+        "Lines losing health-check probes",
+    } <= fleet
+
+
+def test_utilisation_sums_each_direction_over_the_line() -> None:
+    """Utilisation is the sum over the line's VBRs per direction, against the line's bandwidth:
+    one VBR's share of a line shared by several would understate how full the line is."""
+    generator = load_generator()
+    expr = generator.utilisation("SELECTED")
+    assert f"sum by ({generator.KEY}, direction)" in expr
+    assert f"{vbr.VBR_INFO}{{SELECTED}}" in expr and f"{pc.BANDWIDTH}{{SELECTED}}" in expr
+    assert "/ on (account, region_id, physical_connection_id) group_left" in expr
