@@ -1448,7 +1448,7 @@ def connection_traffic_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
     direction = "{{direction}}"
     d = d.with_panel(
         big_stat(
-            "Utilisation",
+            "Utilisation now",
             "Traffic of all the line's VBRs over the line's bandwidth, per direction "
             "(idc_to_vpc: from the data centre into the VPC), CloudMonitor's newest datapoint.",
             stat_now(utilisation(one), legend=direction),
@@ -1460,7 +1460,7 @@ def connection_traffic_now(d: dash.Dashboard, one: str) -> dash.Dashboard:
     )
     d = d.with_panel(
         big_stat(
-            "Traffic",
+            "Traffic now",
             "Traffic of all the line's VBRs per direction, in bits per second.",
             stat_now(f"{per_line(TRAFFIC, one)}\n* {BITS}", legend=direction),
         )

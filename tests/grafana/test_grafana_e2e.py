@@ -1,8 +1,10 @@
 """Every panel query of every committed dashboard returns data from a real Prometheus.
 
 Stack: the simulator (a fleet in which every status and business status occurs; one BGP session
-of the detail line down, and both lines of one redundant pair without an Established session)
-→ the exporter (both collectors refresh every second) → Debian's Prometheus (scrape and rule
+of the detail line down, and both lines of one redundant pair without an Established session;
+one VBR of the detail line at 97 % utilisation, so dropping packets, and one VBR of another line
+losing health-check probes) → the exporter (the line and VBR collectors refresh every second,
+traffic every few seconds) → Debian's Prometheus (scrape and rule
 evaluation every second, with the committed alert rules loaded so ExpressConnect alerts fire).
 Template variables are resolved the way Grafana does it: each query variable's own
 `label_values(...)` query is sent to Prometheus and must return values; multi-value variables
@@ -42,9 +44,10 @@ from harness import (
     start_simulator,
 )
 
-from exporter.collectors import physical_connections, virtual_border_routers
+from exporter.collectors import physical_connections, traffic, virtual_border_routers
 from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
-from exporter.collectors.virtual_border_routers import BGP_STATUS
+from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
+from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
 from exporter.regiontable import REGION_UP
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +55,12 @@ pytestmark = pytest.mark.e2e
 JOB = "expressconnect"  # the job name the committed alert rules select
 REGIONS = ("cn-hangzhou", "cn-shanghai")
 # The collectors the dashboards show; the exporter runs exactly these.
-COLLECTORS = (physical_connections.NAME, virtual_border_routers.NAME)
+COLLECTORS = (physical_connections.NAME, virtual_border_routers.NAME, traffic.NAME)
+# CloudMonitor publishes a point a minute; a short traffic interval only makes the first pass
+# (and a pass skipped while the VBR inventory was not ready yet) come round soon.
+TRAFFIC_INTERVAL = "5s"
+SATURATED_PERCENT = 97
+LOSS_PERCENT = 2.5
 # $__rate_interval as Grafana computes it at the 60s scrape interval of config/prometheus.yml
 # (4 x scrape interval), and the default 6h range.
 RATE_INTERVAL = "4m"
@@ -87,10 +95,22 @@ class Arranged:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """What the fixture forced in CloudMonitor: ``saturated`` (a VBR of the detail line, with a
+    health check) at 97 % utilisation both ways, so it drops packets; ``lossy`` (a VBR of
+    ``lossy_line``, another Enabled line) losing 2.5 % of its health-check probes."""
+
+    saturated: str
+    lossy: str
+    lossy_line: str
+
+
+@dataclass(frozen=True)
 class Stack:
     prometheus: Prometheus
     exporter_url: str
     arranged: Arranged
+    traffic: Traffic
 
 
 def _exporter_config(simulator_url: str) -> str:
@@ -101,12 +121,13 @@ refresh:
 api:
   endpoint: {simulator_url}
   max_requests_per_second: 50
+  cms_max_requests_per_second: 50
   request_timeout: 1s
 collectors:
   virtual_border_routers:
     interval: 1s
   traffic:
-    enabled: false
+    interval: {TRAFFIC_INTERVAL}
 accounts:
   - name: sim
     credentials:
@@ -140,6 +161,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Throttled answers (the exporter retries them) for the throttling panels.
         _post_json(f"{sim.url}/_sim/faults", THROTTLE_FAULT)
         arranged = _arrange_bgp(sim.url)
+        forced = _arrange_traffic(sim.url, arranged)
         config = tmp / "exporter.yml"
         config.write_text(_exporter_config(sim.url))
         with (
@@ -147,7 +169,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             start_prometheus(_prometheus_config(exporter.url), tmp) as prom,
         ):
             _wait_for_data(prom, sim.url, arranged)
-            yield Stack(prom, exporter.url, arranged)
+            _wait_for_traffic(prom, forced)
+            yield Stack(prom, exporter.url, arranged, forced)
 
 
 def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> None:
@@ -219,6 +242,51 @@ def _arrange_bgp(simulator_url: str) -> Arranged:
     for peer in risk_peers:
         _set_peer(simulator_url, peer, "Active")
     return Arranged(connection, down_peer, at_risk, risk_peers)
+
+
+def _vbrs_of(simulator_url: str, line: str) -> list[dict[str, Any]]:
+    """The simulator's VBRs of one line (with ``health_check``), in id order."""
+    query = urllib.parse.urlencode({"connection": line})
+    items: list[dict[str, Any]] = _get_json(f"{simulator_url}/_sim/vbrs?{query}")
+    return sorted(items, key=lambda item: str(item["vbr"]["VbrId"]))
+
+
+def _force_metrics(simulator_url: str, vbr_id: str, metrics: dict[str, float]) -> None:
+    """Give the VBR a health check (loss and latency need one), then force its figures."""
+    _post_json(f"{simulator_url}/_sim/vbrs/{vbr_id}", {"health_check": True}, "PATCH")
+    _post_json(f"{simulator_url}/_sim/vbrs/{vbr_id}/metrics", metrics, "PATCH")
+
+
+def _arrange_traffic(simulator_url: str, arranged: Arranged) -> Traffic:
+    """Saturate a VBR of the detail line; make a VBR of a healthy line lose probes."""
+    active = [
+        item["vbr"]["VbrId"]
+        for item in _vbrs_of(simulator_url, arranged.connection)
+        if item["vbr"]["Status"] == "active" and not item["vbr"].get("Bandwidth")
+    ]
+    assert active, f"no active VBR on the line's own bandwidth on {arranged.connection}"
+    saturated = active[0]
+    _force_metrics(simulator_url, saturated, {"utilisation": SATURATED_PERCENT})
+    healthy = _healthy_pairs(simulator_url, _sessions_by_line(simulator_url))
+    taken = {arranged.connection, *arranged.pair_at_risk}
+    candidates = [
+        (line, item["vbr"]["VbrId"])
+        for line in sorted({line for pair in healthy for line in pair} - taken)
+        for item in _vbrs_of(simulator_url, line)
+        if item["vbr"]["Status"] == "active"
+    ]
+    assert candidates, f"no active VBR on a healthy line outside {sorted(taken)}"
+    lossy_line, lossy = candidates[0]
+    _force_metrics(simulator_url, lossy, {"loss": LOSS_PERCENT})
+    return Traffic(saturated, lossy, lossy_line)
+
+
+def _wait_for_traffic(prom: Prometheus, forced: Traffic) -> None:
+    """The forced figures have reached Prometheus through the traffic collector."""
+    drops = f'{DROPPED}{{vbr_id="{forced.saturated}"}} > 0'
+    prom.wait_until(lambda: len(prom.query(drops)) == 2, 60, "the saturated VBR dropping")
+    loss = f'{HEALTH_LOSS}{{vbr_id="{forced.lossy}"}} >= {LOSS_PERCENT / 100}'
+    prom.wait_until(lambda: prom.query(loss), 60, "the lossy VBR losing probes")
 
 
 def _wait_for_data(prom: Prometheus, simulator_url: str, arranged: Arranged) -> None:
@@ -463,3 +531,45 @@ def test_region_health_rows_per_collector(stack: Stack) -> None:
     }
     objects = _panel_rows(stack, "exporter-health.json", "Regions", "D")
     assert {r["collector"] for r in objects} == set(COLLECTORS)
+
+
+def test_traffic_panels_show_the_forced_lines(stack: Stack) -> None:
+    """The saturated line is among the most utilised and dropping, the lossy one loses probes."""
+    line, forced = stack.arranged.connection, stack.traffic
+    fleet = "fleet-overview.json"
+    top = {
+        row["physical_connection_id"] for row in _panel_rows(stack, fleet, "Most utilised lines")
+    }
+    assert line in top
+    dropping = _panel_rows(stack, fleet, "Lines dropping packets")
+    assert {row["direction"] for row in dropping if row["physical_connection_id"] == line} == {
+        traffic.IDC_TO_VPC,
+        traffic.VPC_TO_IDC,
+    }
+    lossy = {
+        row["physical_connection_id"]
+        for row in _panel_rows(stack, fleet, "Lines losing health-check probes")
+    }
+    assert forced.lossy_line in lossy
+
+
+def _stat(stack: Stack, title: str) -> dict[str, float]:
+    """Direction → value of a stat of the detail dashboard, asked as the dashboard would."""
+    board = load_dashboards()["connection-detail.json"]
+    (panel,) = (p for p in query_panels(board) if p["title"] == title and p["type"] == "stat")
+    expr = substitute(panel["targets"][0]["expr"], _resolve_variables(stack, board))
+    return {s["metric"]["direction"]: float(s["value"][1]) for s in stack.prometheus.query(expr)}
+
+
+def test_connection_detail_utilisation_and_bits(stack: Stack) -> None:
+    """The line's utilisation counts the saturated VBR (97 % of the line's bandwidth at least,
+    per direction), and traffic is shown in bits: 8 x the bytes the exporter serves."""
+    shares = _stat(stack, "Utilisation now")
+    assert set(shares) == {traffic.IDC_TO_VPC, traffic.VPC_TO_IDC}
+    assert all(value >= SATURATED_PERCENT / 100 * 0.9 for value in shares.values()), shares
+    line_bytes = stack.prometheus.query(
+        f"sum by (direction) ({TRAFFIC} and on (vbr_id) "
+        f'{VBR_INFO}{{physical_connection_id="{stack.arranged.connection}"}})'
+    )
+    expected = {s["metric"]["direction"]: 8 * float(s["value"][1]) for s in line_bytes}
+    assert _stat(stack, "Traffic now") == pytest.approx(expected)
