@@ -24,6 +24,11 @@ Definitions the rules share (see docs/runbooks.md for the on-call view):
   region) is ``Enabled`` with business status ``Normal``. Sessions on a line being terminated,
   locked or not yet Enabled, on a VBR being deleted or on a peer being configured are not
   watched: the line's own alerts say what is wrong.
+* *line utilisation*: per line and direction, the higher of (the traffic of all the line's VBRs
+  summed) / the line's bandwidth and, for each VBR with a bandwidth of its own (hosted
+  connections), its traffic / that bandwidth: whichever bandwidth is lower is the one held.
+* *health check*: only on an ``active`` VBR of a line that is ``Enabled`` and ``Normal`` (a VBR
+  that carries no traffic loses every probe; its line's or VBR's alert says why).
 
 Every metric name comes from the module that exports it, so a renamed family cannot leave a rule
 silently matching nothing.
@@ -42,6 +47,7 @@ import yaml
 
 from exporter import regiontable, selfmetrics
 from exporter.collectors import physical_connections as pc
+from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +91,21 @@ _config: dict[str, Any] = {
     # Received routes at or above this share of the peer's RouteLimit raise a warning.
     "bgp_route_limit_ratio": 0.8,
     "throttling_rate_window": "10m",
+    # Line utilisation (see the module docstring) at or above these shares raises
+    # ExpressConnectLineSaturated as a warning / as critical.
+    "saturation_warning_ratio": 0.8,
+    "saturation_critical_ratio": 0.95,
+    # VBR health-check loss at or above these shares: warning / critical.
+    "health_check_loss_warning_ratio": 0.05,
+    "health_check_loss_critical_ratio": 0.5,
+    # The traffic collector's CloudMonitor period (its interval rounded down to whole minutes,
+    # 5m by default): its newest sample older than stale periods is stale.
+    "cloudmonitor_period_seconds": 300,
+    "cloudmonitor_stale_periods": 3,
+    # CloudMonitor's free monthly API quota is 1,000,000 calls per account: warn when the
+    # traffic collector's calls of the last quota_window, projected over 30 days, exceed this.
+    "cloudmonitor_monthly_calls": 900_000,
+    "cloudmonitor_quota_window": "1h",
     "runbook_url": "https://github.com/example-org/expressconnect-exporter/blob/main/docs/runbooks.md",
     "for": {
         "ExpressConnectPhysicalConnectionDown": "1m",
@@ -103,6 +124,14 @@ _config: dict[str, Any] = {
         "ExpressConnectRedundantPairBgpDown": "2m",
         "ExpressConnectVbrNotActive": "30m",
         "ExpressConnectBgpRoutesNearLimit": "15m",
+        # An alert raised with two severities has a key per severity ("NAME:critical").
+        "ExpressConnectLineSaturated": "15m",
+        "ExpressConnectLineSaturated:critical": "10m",
+        "ExpressConnectVbrDroppingPackets": "15m",
+        "ExpressConnectVbrHealthCheckLoss": "10m",
+        "ExpressConnectVbrHealthCheckLoss:critical": "3m",
+        "ExpressConnectCloudMonitorDataStale": "5m",
+        "ExpressConnectCloudMonitorQuota": "15m",
         "ExpressConnectExporterDown": "5m",
         "ExpressConnectRegionDown": None,  # region_down_intervals x refresh interval
         "ExpressConnectDataStale": "0m",
@@ -136,10 +165,20 @@ SESSION = record("bgp_session_established")
 LINE_SESSIONS = record("physical_connection_bgp_sessions_established")
 PARTNER_SESSIONS = record("physical_connection_partner_bgp_sessions_established")
 PARTNER_CREATED = record("physical_connection_partner_creation_timestamp_seconds")
+LINE_TRAFFIC = record("physical_connection_traffic_bytes_per_second")
+LINE_UTILISATION = record("physical_connection_traffic_utilisation_ratio")
 
 
 def _matchers(*parts: str) -> str:
     return ", ".join(p for p in parts if p)
+
+
+def _duration_seconds(duration: str) -> int:
+    """Seconds of a Prometheus duration with one unit (``90s``, ``1h``, ``2d``)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": DAY}
+    if len(duration) < 2 or duration[-1] not in units or not duration[:-1].isdigit():
+        raise ValueError(f"duration {duration!r}: expected a number and one of s, m, h, d")
+    return int(duration[:-1]) * units[duration[-1]]
 
 
 def _seconds_to_duration(seconds: int) -> str:
@@ -183,9 +222,11 @@ class _Builder:
         severity: str,
         summary: str,
         description: str,
+        for_key: str | None = None,
     ) -> dict[str, Any]:
+        """One alerting rule; its `for` is ``_config["for"][for_key or name]``."""
         rule: dict[str, Any] = {"alert": name, "expr": _block(expr)}
-        duration = self.c["for"].get(name)
+        duration = self.c["for"].get(for_key or name)
         if name == "ExpressConnectRegionDown":
             duration = _seconds_to_duration(
                 self.c["region_down_intervals"] * self.c["refresh_interval_seconds"]
@@ -201,12 +242,18 @@ class _Builder:
         return rule
 
     def connection_alert(
-        self, name: str, expr: str, severity: str, summary: str, description: str
+        self,
+        name: str,
+        expr: str,
+        severity: str,
+        summary: str,
+        description: str,
+        for_key: str | None = None,
     ) -> list[dict[str, Any]]:
         """A per-connection alert; critical ones are split by the production selector."""
         prod = self.c["production_info_selector"]
         if severity != "critical" or not prod:
-            return [self.alert(name, expr, severity, summary, description)]
+            return [self.alert(name, expr, severity, summary, description, for_key)]
         prod_info = self.m(pc.INFO, prod)
         return [
             self.alert(
@@ -215,6 +262,7 @@ class _Builder:
                 "critical",
                 summary,
                 description,
+                for_key,
             ),
             self.alert(
                 name,
@@ -222,6 +270,7 @@ class _Builder:
                 "warning",
                 summary,
                 description + " (Not a production line: not paged.)",
+                for_key,
             ),
         ]
 
@@ -563,6 +612,141 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
     return vbr_records(b) + alerts
 
 
+def traffic_records(b: _Builder) -> list[dict[str, Any]]:
+    """Per line and direction: the traffic of its VBRs summed, and the line utilisation (see the
+    module docstring): the share of the line's bandwidth, or of a VBR's own bandwidth where
+    that share is higher."""
+    on_line = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
+    vbr_share = f"{b.m(traffic.TRAFFIC)}\n/ on({VBR}) group_left()\n({b.m(vbr.VBR_BANDWIDTH)} > 0)"
+    line_share = f"{LINE_TRAFFIC}\n/ on({ID}) group_left()\n({b.m(pc.BANDWIDTH)} > 0)"
+    rules = {
+        LINE_TRAFFIC: (
+            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{_indent(on_line)}\n)"
+        ),
+        LINE_UTILISATION: f"""max by ({ID}, direction) (
+    {_indent(line_share, "    ").strip()}
+  or
+    (
+{_indent(vbr_share, "      ")}
+    )
+{_indent(on_line, "    ")}
+)""",
+    }
+    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+
+
+def _two_severities(
+    b: _Builder,
+    name: str,
+    expr: str,
+    thresholds: tuple[float, float],
+    summary: str,
+    description: str,
+) -> list[dict[str, Any]]:
+    """``expr >= threshold`` as a warning and, at the higher threshold, as critical (its `for`
+    under ``NAME:critical``); Alertmanager holds the warning back while the critical fires."""
+    warning, critical = thresholds
+    return [
+        *b.connection_alert(
+            name, b.with_name(f"{expr} >= {warning}"), "warning", summary, description
+        ),
+        *b.connection_alert(
+            name,
+            b.with_name(f"{expr} >= {critical}"),
+            "critical",
+            summary,
+            description,
+            for_key=f"{name}:critical",
+        ),
+    ]
+
+
+_LINE_WHO = (
+    "line {{ $labels.name }} ({{ $labels.physical_connection_id }}) in account "
+    "{{ $labels.account }}, region {{ $labels.region_id }}"
+)
+
+
+def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
+    """Alerts on the traffic collector's CloudMonitor figures (per-VBR and per-line)."""
+    c = b.c
+    on_line = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
+    active = b.m(vbr.VBR_STATUS, 'status="active"')
+    # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
+    watched = (
+        f"(\n  {b.m(traffic.HEALTH_LOSS)}\n  and on({VBR})\n  ({active} == 1)\n)\n"
+        f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_NORMAL}"
+    )
+    alerts = _two_severities(
+        b,
+        "ExpressConnectLineSaturated",
+        LINE_UTILISATION,
+        (c["saturation_warning_ratio"], c["saturation_critical_ratio"]),
+        "Express Connect line {{ $labels.name }} is saturated ({{ $labels.direction }})",
+        f"Traffic {{{{ $labels.direction }}}} on {_LINE_WHO} is at "
+        "{{ $value | humanizePercentage }} of its bandwidth (the line's, or a VBR's own where "
+        "that is lower): packets are queued and dropped.",
+    )
+    alerts += _two_severities(
+        b,
+        "ExpressConnectVbrHealthCheckLoss",
+        f"(\n{_indent(watched)}\n)",
+        (c["health_check_loss_warning_ratio"], c["health_check_loss_critical_ratio"]),
+        "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} loses "
+        "health-check probes",
+        f"The health check of {_VBR_WHO} loses {{{{ $value | humanizePercentage }}}} of its "
+        "probes while the VBR is active and the line Enabled: the path between the VBR and "
+        "the customer side is lossy or down.",
+    )
+    alerts += b.connection_alert(
+        "ExpressConnectVbrDroppingPackets",
+        b.with_name(f"(\n  {b.m(traffic.DROPPED)} > 0\n)\n{on_line}"),
+        "warning",
+        "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} drops packets "
+        "({{ $labels.direction }})",
+        f"{_VBR_WHO} drops {{{{ $value | humanize }}}} packets per second "
+        f"{{{{ $labels.direction }}}}, and has dropped packets for at least "
+        f"{c['for']['ExpressConnectVbrDroppingPackets']}.",
+    )
+    stale = c["cloudmonitor_stale_periods"] * c["cloudmonitor_period_seconds"]
+    alerts.append(
+        b.alert(
+            "ExpressConnectCloudMonitorDataStale",
+            f"time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\nand on({VBR})\n({active} == 1)",
+            "warning",
+            "CloudMonitor data of VBR {{ $labels.vbr_id }} is stale",
+            "The newest CloudMonitor datapoint of active VBR {{ $labels.vbr_id }} in account "
+            "{{ $labels.account }}, region {{ $labels.region_id }} is "
+            "{{ $value | humanizeDuration }} old (more than "
+            f"{c['cloudmonitor_stale_periods']} periods of "
+            f"{_seconds_to_duration(c['cloudmonitor_period_seconds'])}): its traffic and "
+            "health-check alerts see old figures.",
+        )
+    )
+    return traffic_records(b) + alerts
+
+
+def quota_rule(b: _Builder) -> dict[str, Any]:
+    """The account's CloudMonitor calls projected over 30 days against the free quota."""
+    c = b.c
+    window = c["cloudmonitor_quota_window"]
+    calls = b.m(selfmetrics.API_REQUESTS, f'action="{traffic.ACTION}"')
+    per_month = f"30 * {DAY} / {_duration_seconds(window)}"
+    return b.alert(
+        "ExpressConnectCloudMonitorQuota",
+        f"sum by (account) (increase({calls}[{window}])) * {per_month}\n"
+        f"> {c['cloudmonitor_monthly_calls']}",
+        "warning",
+        "The exporter's CloudMonitor calls for account {{ $labels.account }} head past the "
+        "free quota",
+        f"At the rate of the last {window}, the traffic collector makes "
+        "{{ $value | humanize }} CloudMonitor calls (" + traffic.ACTION + ") a month for "
+        "account {{ $labels.account }}, more than "
+        f"{c['cloudmonitor_monthly_calls']:,}; CloudMonitor's free quota is 1,000,000 API "
+        "calls a month per account, calls beyond it are billed.",
+    )
+
+
 def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
     interval = c["refresh_interval_seconds"]
@@ -635,7 +819,8 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "groups": [
             {"name": "expressconnect.physical-connections", "rules": connection_rules(b)},
             {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
-            {"name": "expressconnect.exporter", "rules": exporter_rules(b)},
+            {"name": "expressconnect.traffic", "rules": traffic_rules(b)},
+            {"name": "expressconnect.exporter", "rules": [*exporter_rules(b), quota_rule(b)]},
         ]
     }
 

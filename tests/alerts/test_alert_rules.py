@@ -16,14 +16,19 @@ import yaml
 
 from alerts.generate import OUTPUT, _config, render
 from exporter import regiontable, selfmetrics
-from exporter.collectors import physical_connections, virtual_border_routers
+from exporter.collectors import physical_connections, traffic, virtual_border_routers
 from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
 HERE = Path(__file__).resolve().parent
 # rules_days_test.yml runs on an hourly evaluation clock (days-long cases); the others on 1m.
-UNIT_TESTS = (HERE / "rules_test.yml", HERE / "rules_days_test.yml", HERE / "rules_bgp_test.yml")
+UNIT_TESTS = (
+    HERE / "rules_test.yml",
+    HERE / "rules_days_test.yml",
+    HERE / "rules_bgp_test.yml",
+    HERE / "rules_traffic_test.yml",
+)
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "config" / "alertmanager.yml"
@@ -139,6 +144,33 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "route limit share higher": ({"bgp_route_limit_ratio": 0.81}, "rules_bgp_test.yml"),
     "bgp rules on another job": ({"job_selector": 'job="other"'}, "rules_bgp_test.yml"),
     "only some accounts": ({"connection_selector": 'account="other"'}, ""),
+    "saturation warning share higher": (
+        {"saturation_warning_ratio": 0.81},
+        "rules_traffic_test.yml",
+    ),
+    "saturation critical share higher": (
+        {"saturation_critical_ratio": 0.951},
+        "rules_traffic_test.yml",
+    ),
+    "saturation critical sooner": (
+        {"for": {"ExpressConnectLineSaturated:critical": "9m"}},
+        "rules_traffic_test.yml",
+    ),
+    "drops sooner": (
+        {"for": {"ExpressConnectVbrDroppingPackets": "14m"}},
+        "rules_traffic_test.yml",
+    ),
+    "loss warning share higher": (
+        {"health_check_loss_warning_ratio": 0.051},
+        "rules_traffic_test.yml",
+    ),
+    "loss critical later": (
+        {"for": {"ExpressConnectVbrHealthCheckLoss:critical": "4m"}},
+        "rules_traffic_test.yml",
+    ),
+    "shorter cloudmonitor period": ({"cloudmonitor_period_seconds": 240}, "rules_traffic_test.yml"),
+    "lower cloudmonitor quota": ({"cloudmonitor_monthly_calls": 860_000}, "rules_traffic_test.yml"),
+    "traffic rules on another job": ({"job_selector": 'job="other"'}, "rules_traffic_test.yml"),
 }
 
 
@@ -211,6 +243,15 @@ def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> No
     assert result.stdout.split() == [receiver]
 
 
+def collector_inhibit_rules(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inhibit rules whose source is a collector's region alert."""
+    return [
+        rule
+        for rule in config["inhibit_rules"]
+        if any(m.startswith("collector=") for m in rule["source_matchers"])
+    ]
+
+
 def test_alertmanager_groups_and_inhibits_per_region() -> None:
     """A collector failing / its data stale in a region holds back exactly the alerts built on
     that collector's data in that region: one inhibit rule per collector."""
@@ -224,10 +265,11 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
     held_back = {
         physical_connections.NAME: alerts_of("expressconnect.physical-connections"),
         virtual_border_routers.NAME: alerts_of("expressconnect.virtual-border-routers"),
+        traffic.NAME: alerts_of("expressconnect.traffic"),
     }
     names = set().union(*held_back.values()) | alerts_of("expressconnect.exporter")
     found = {}
-    for rule in config["inhibit_rules"]:
+    for rule in collector_inhibit_rules(config):
         assert rule["equal"] == ["account", "region_id"]
         alertnames, collector = rule["source_matchers"]
         source = re.fullmatch(r'alertname=~"(.+)"', alertnames)
@@ -241,12 +283,46 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
         }
         found[which.group(1)] = {n for n in names if re.fullmatch(target.group(1), n)}
     assert found == held_back
+    # The account-wide quota alert has no region: no region's failure holds it back.
+    assert "ExpressConnectCloudMonitorQuota" in alerts_of("expressconnect.exporter")
+
+
+def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
+    """An alert raised as a warning and, past a higher threshold, as critical (saturation,
+    health-check loss) goes to chat, then pages; while it pages, the warning for the same object
+    and direction is held back. The only inhibit rule besides the per-collector ones."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    others = [r for r in config["inhibit_rules"] if r not in collector_inhibit_rules(config)]
+    assert others == [
+        {
+            "source_matchers": ['severity="critical"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": [
+                "alertname",
+                "account",
+                "region_id",
+                "physical_connection_id",
+                "vbr_id",
+                "direction",
+            ],
+        }
+    ]
+    both = {
+        rule["alert"]
+        for rule in alert_rules()
+        if rule["labels"]["severity"] == "critical"
+        and any(
+            r["alert"] == rule["alert"] and r["labels"]["severity"] == "warning"
+            for r in alert_rules()
+        )
+    }
+    assert both == {"ExpressConnectLineSaturated", "ExpressConnectVbrHealthCheckLoss"}
 
 
 def test_rules_name_only_the_exporters_metrics() -> None:
     """Every metric a rule selects is one the exporter defines (so a renamed family fails here,
     not silently in production), and every VBR/BGP family the alerts need is used."""
-    modules = (physical_connections, virtual_border_routers, regiontable, selfmetrics)
+    modules = (physical_connections, virtual_border_routers, traffic, regiontable, selfmetrics)
     defined = {
         value
         for module in modules
@@ -263,4 +339,10 @@ def test_rules_name_only_the_exporters_metrics() -> None:
         virtual_border_routers.BGP_PEER_STATUS,
         virtual_border_routers.BGP_RECEIVED,
         virtual_border_routers.BGP_ROUTE_LIMIT,
+        virtual_border_routers.VBR_BANDWIDTH,
+        physical_connections.BANDWIDTH,
+        traffic.TRAFFIC,
+        traffic.DROPPED,
+        traffic.HEALTH_LOSS,
+        traffic.SAMPLE_TIME,
     } <= used

@@ -217,6 +217,9 @@ def test_prometheus_rule_generator_is_up_to_date() -> None:
 
 
 def test_ram_policy_grants_exactly_the_describe_actions_the_collectors_call() -> None:
+    """Read-only actions only. The traffic collector calls CloudMonitor's DescribeMetricLast,
+    whose RAM action CloudMonitor documents as cms:QueryMetricLast: both spellings are
+    granted, so whichever the service checks is allowed."""
     policy = json.loads((ROOT / "deploy" / "ram-policy.json").read_text())
     assert policy["Version"] == "1"
     (statement,) = policy["Statement"]
@@ -227,6 +230,8 @@ def test_ram_policy_grants_exactly_the_describe_actions_the_collectors_call() ->
             "vpc:DescribeRegions",
             "vpc:DescribeVirtualBorderRouters",
             "vpc:DescribeBgpPeers",
+            "cms:DescribeMetricLast",
+            "cms:QueryMetricLast",
         ],
         "Resource": "*",
     }
