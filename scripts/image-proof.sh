@@ -4,18 +4,22 @@
 #
 # No container registry is reachable where this project is developed, so the script first builds
 # a STAND-IN for the `python:3.11-slim` base image: Debian bookworm made with debootstrap from the
-# Debian mirror apt is configured with, plus Debian's python3 (3.11 on bookworm) and python3-venv,
-# with `python`/`pip` symlinks under /usr/local/bin like the official image has. It is tagged
-# `python:3.11-slim` locally so the Dockerfile builds unchanged. It is not the python.org build.
+# Debian mirror apt on this machine is configured with (read from its source lists by
+# scripts/debian_mirror.py; no mirror is named here), plus Debian's python3 (3.11 on bookworm),
+# python3-venv and python3-pip, with `python`/`pip` under /usr/local/bin like the official image
+# has. It is tagged `python:3.11-slim` locally (stored as localhost/python:3.11-slim) so the
+# Dockerfile builds unchanged. It is not the python.org build.
 # With a registry at hand, set PROOF_USE_REGISTRY_BASE=1 to skip the stand-in.
 #
 # Needs root, podman, runc and debootstrap (apt-get install -y podman debootstrap runc).
-# pip inside the build needs PyPI. Usage: scripts/image-proof.sh   (about 3-6 minutes cold)
+# pip inside the build needs a reachable package index.
+# Usage: scripts/image-proof.sh   (about 3-6 minutes cold)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-localhost/expressconnect-exporter:proof}
-BASE=docker.io/library/python:3.11-slim
+# A short name: a local stand-in is found as localhost/python:3.11-slim, a pulled image as well.
+BASE=python:3.11-slim
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SIM_PORT=${SIM_PORT:-$(free_port)}
 EXPORTER_PORT=${EXPORTER_PORT:-$(free_port)}
@@ -34,25 +38,29 @@ prun() {
 
 step() { printf '\n== %s\n' "$*"; }
 
-debian_mirror() {
-  # The first deb URI of the bookworm suite in apt's configuration (deb822 or one-line format).
-  local uri
-  uri=$(awk '/^URIs:/ && !/security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  if [ -z "$uri" ]; then
-    uri=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ {print $2; exit}' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-  fi
-  echo "${uri:-http://deb.debian.org/debian}"
+# The stand-in's packages come from the Debian mirror apt on this machine uses, read from apt's
+# source lists by scripts/debian_mirror.py (which fails with one line when there is none). Its
+# address is never printed: output and failure logs call it "the configured Debian mirror".
+hide_mirror() {
+  local mirror=$1 host line
+  host=${mirror#*://}
+  host=${host%%/*}
+  host=${host##*@}
+  while IFS= read -r line; do
+    line=${line//"$mirror"/the configured Debian mirror}
+    [ -z "$host" ] || line=${line//"$host"/the configured Debian mirror}
+    printf '%s\n' "$line"
+  done
 }
 
 build_stand_in_base() {
   local rootfs mirror
-  mirror=${DEBIAN_MIRROR:-$(debian_mirror)}
+  mirror=$(python3 scripts/debian_mirror.py --suite bookworm) || exit 1
   rootfs=$(mktemp -d /var/tmp/py311-slim-rootfs.XXXXXX)
-  step "building stand-in $BASE with debootstrap from $mirror"
+  step "building stand-in $BASE with debootstrap from the configured Debian mirror"
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     bookworm "$rootfs" "$mirror" >/var/tmp/image-proof-debootstrap.log 2>&1 || {
-    tail -20 /var/tmp/image-proof-debootstrap.log >&2
+    tail -20 /var/tmp/image-proof-debootstrap.log | hide_mirror "$mirror" >&2
     exit 1
   }
   # The official image has python, python3 and pip on PATH under /usr/local/bin.
@@ -171,7 +179,7 @@ echo "$health"
 grep -q '^HTTP 200' <<<"$health" || { echo "FAIL: /healthz is not 200" >&2; exit 1; }
 step "GET /metrics from the host (region and connection series)"
 metrics=$(fetch "http://127.0.0.1:$EXPORTER_PORT/metrics")
-echo "$metrics" | head -1
+sed -n 1p <<<"$metrics"  # (not `echo | head -1`: under pipefail the SIGPIPE to echo fails the run)
 grep -q '^HTTP 200' <<<"$metrics" || { echo "FAIL: /metrics is not 200" >&2; exit 1; }
 echo "$metrics" | grep -E '^expressconnect_(region_up|region_physical_connections|exporter_build_info)'
 connections=$(echo "$metrics" | grep -c '^expressconnect_physical_connection_info{' || true)
