@@ -410,6 +410,9 @@ def check_truth(
     """Freeze the simulated clock, read the truth, wait for a pass of every key, compare."""
     sim.call("POST", "/_sim/clock", {"time_scale": FROZEN})
     try:
+        # Lifecycle changes already due are applied by the simulator's next tick (every 0.5 s,
+        # minutes of simulated time here): apply them now, or they would land after the truth.
+        sim.call("POST", "/_sim/tick")
         freeze = time.time()
         lines, vbrs = sim.truth(regions)
         deadline = time.monotonic() + 3 * args.interval + 30
