@@ -1,8 +1,9 @@
 """End to end: simulator → exporter → Prometheus (committed rules) → Alertmanager (committed
 routing) → a webhook receiver in this test, all real processes on loopback.
 
-The rules are the generator's defaults (the committed ones) with one change: the `for` of
-ExpressConnectBgpSessionDown is 1m instead of 5m, so the run stays short. Prometheus' and
+The rules are the generator's defaults (the committed ones) with shorter `for` durations for
+the pages this test waits on (E2E_FOR: BgpSessionDown 5m, and the critical variants of
+LineSaturated 10m and VbrHealthCheckLoss 3m, all 1m), so the run stays short. Prometheus' and
 Alertmanager's configs are the committed ones with only intervals and addresses changed (1s
 scrape/evaluation, 1s group wait/interval, the test's ports). So only alerts whose `for` is short
 can be waited for: the critical per-connection alerts have `for: 1m` or none (a status read from
@@ -10,7 +11,10 @@ the API is a fact, not a noisy sample; one minute rides out a single odd scrape)
 covers every one of them: FinancialLocked, SecurityLocked, Down, Terminated, ExpiryImminent and
 RedundancyLost, plus BgpSessionDown (a session taken down through the simulator's control plane
 on an Enabled line; the sessions of the lines it locks or takes down go Idle/Down with them and
-must not page). The
+must not page), LineSaturated (a VBR's CloudMonitor traffic forced to 97 % of its line's
+bandwidth, both directions) and VbrHealthCheckLoss (60 % loss forced on another VBR; the VBRs of
+the lines the test locks or takes down lose every probe and must not page). The exporter's
+traffic collector runs every 5s here (CloudMonitor period 60s, its minimum). The
 warnings with `for` of 5m-15m and the exporter-health alerts (10m+ by design, tied to the 5m
 refresh interval) are covered by the promtool unit tests only. The inhibition of per-connection
 pages while a region fails is checked against the same real Alertmanager by posting the alerts
@@ -90,9 +94,19 @@ HEAL: dict[str, dict[str, Any]] = {
 BGP_LINE = "pc-bp1e2ebgp00000000001"
 BGP_VBR = "vbr-bp1e2ebgp0000000001"
 BGP_PEER = "bgp-bp1e2ebgp0000000001"
-E2E_IDS = (*BREAK, BGP_LINE)
-# The `for` of the BGP page in this run (the committed 5m would make the run 4 minutes longer).
-E2E_FOR = {"ExpressConnectBgpSessionDown": "1m"}
+# CloudMonitor overrides (simulator control plane): a saturated VBR and a lossy health check.
+SAT_LINE = "pc-bp1e2esat00000000001"
+SAT_VBR = "vbr-bp1e2esat0000000001"
+LOSS_LINE = "pc-uf1e2eloss0000000001"
+LOSS_VBR = "vbr-uf1e2eloss000000001"
+METRICS_BREAK = {SAT_VBR: {"utilisation": 97}, LOSS_VBR: {"loss": 60}}
+E2E_IDS = (*BREAK, BGP_LINE, SAT_LINE, LOSS_LINE)
+# The `for` of the pages in this run (the committed ones would make the run minutes longer).
+E2E_FOR = {
+    "ExpressConnectBgpSessionDown": "1m",
+    "ExpressConnectLineSaturated:critical": "1m",
+    "ExpressConnectVbrHealthCheckLoss:critical": "1m",
+}
 
 
 def e2e_rules(path: Path) -> Path:
@@ -200,7 +214,14 @@ def exporter_config(path: Path, simulator: str) -> Path:
         yaml.safe_dump(
             {
                 "refresh": {"interval": "1s", "timeout": "1s", "max_staleness": "1m"},
-                "api": {"endpoint": simulator, "request_timeout": "1s"},
+                # A traffic pass is 8 CloudMonitor calls per region; both regions' within the
+                # 1s refresh timeout needs more than the default 10 calls/s (the simulator
+                # allows 50/s per action).
+                "api": {
+                    "endpoint": simulator,
+                    "request_timeout": "1s",
+                    "cms_max_requests_per_second": 40,
+                },
                 "accounts": [
                     {
                         "name": "prod",
@@ -213,22 +234,39 @@ def exporter_config(path: Path, simulator: str) -> Path:
                     }
                 ],
                 "labels": {"tags": ["env", "lifecycle"]},
-                "collectors": {"virtual_border_routers": {"interval": "1s"}},
+                # traffic: CloudMonitor period 60s (its minimum); a pass every 5s picks up an
+                # override as soon as the simulator publishes it.
+                "collectors": {
+                    "virtual_border_routers": {"interval": "1s"},
+                    "traffic": {"interval": "5s"},
+                },
             }
         )
     )
     return path
 
 
-def patch(simulator: str, pc_id: str, fields: dict[str, Any], kind: str = "connections") -> None:
+def patch(
+    simulator: str,
+    pc_id: str,
+    fields: dict[str, Any] | None,
+    kind: str = "connections",
+    method: str = "PATCH",
+) -> None:
     request = urllib.request.Request(
         f"{simulator}/_sim/{kind}/{pc_id}",
-        data=json.dumps(fields).encode(),
-        method="PATCH",
+        data=None if fields is None else json.dumps(fields).encode(),
+        method=method,
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
+
+
+def set_vbr_metrics(simulator: str, vbr_id: str, fields: dict[str, Any] | None) -> None:
+    """Force CloudMonitor figures of a VBR (None: back to the synthetic ones)."""
+    method = "DELETE" if fields is None else "PATCH"
+    patch(simulator, f"{vbr_id}/metrics", fields, kind="vbrs", method=method)
 
 
 def who(name: str, pc_id: str, region: str) -> str:
@@ -241,9 +279,12 @@ def sim_peer(simulator: str, peer_id: str) -> dict[str, Any]:
         return peer
 
 
+Key = tuple[str, str, str]  # alertname, physical_connection_id, direction ("" if none)
+
+
 def expected_pages(
     instance: str, peer: dict[str, Any]
-) -> dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
+) -> dict[Key, tuple[dict[str, str], dict[str, Any]]]:
     """(alertname, connection id) → (exact labels, annotations; a compiled regex where the text
     holds a time left that depends on when the rule was evaluated). `peer`: the simulator's
     record of the BGP peer taken down."""
@@ -251,7 +292,7 @@ def expected_pages(
 
     def page(
         alertname: str, pc_id: str, region: str, labels: dict[str, str], summary: str, desc: Any
-    ) -> tuple[tuple[str, str], tuple[dict[str, str], dict[str, Any]]]:
+    ) -> tuple[Key, tuple[dict[str, str], dict[str, Any]]]:
         all_labels = {
             "alertname": alertname,
             "severity": "critical",
@@ -265,7 +306,7 @@ def expected_pages(
             "description": desc,
             "runbook_url": f"{RUNBOOK}#{alertname.lower()}",
         }
-        return (alertname, pc_id), (all_labels, annotations)
+        return (alertname, pc_id, labels.get("direction", "")), (all_labels, annotations)
 
     hz, sh = "cn-hangzhou", "cn-shanghai"
     pages = [
@@ -356,11 +397,76 @@ def expected_pages(
                 "were Enabled and neither is now.",
             )
         )
+    pages += traffic_pages(scraped)
     return dict(pages)
 
 
-def key(alert: dict[str, Any]) -> tuple[str, str]:
-    return alert["labels"]["alertname"], alert["labels"].get("physical_connection_id", "")
+def traffic_pages(
+    scraped: dict[str, str],
+) -> list[tuple[Key, tuple[dict[str, str], dict[str, Any]]]]:
+    """The saturation pages (both directions) and the health-check loss page; the shares are
+    patterns (CloudMonitor figures are rounded by the humanizer, not fixed by the test)."""
+    hz, sh, name = "cn-hangzhou", "cn-shanghai", "hz-e2e-sat"
+    pages = []
+    for direction in ("idc_to_vpc", "vpc_to_idc"):
+        labels = {
+            "alertname": "ExpressConnectLineSaturated",
+            "severity": "critical",
+            "account": "prod",
+            "region_id": hz,
+            "physical_connection_id": SAT_LINE,
+            "direction": direction,
+            "name": name,
+        }
+        description = re.compile(
+            re.escape(f"Traffic {direction} on line {who(name, SAT_LINE, hz)} is at ")
+            + r"9[5-9](\.\d+)?%"
+            + re.escape(
+                " of its bandwidth (the line's, or a VBR's own where that is lower): packets "
+                "are queued and dropped."
+            )
+        )
+        annotations = {
+            "summary": f"Express Connect line {name} is saturated ({direction})",
+            "description": description,
+            "runbook_url": f"{RUNBOOK}#expressconnectlinesaturated",
+        }
+        pages.append((("ExpressConnectLineSaturated", SAT_LINE, direction), (labels, annotations)))
+    labels = {
+        **scraped,
+        "alertname": "ExpressConnectVbrHealthCheckLoss",
+        "severity": "critical",
+        "region_id": sh,
+        "vbr_id": LOSS_VBR,
+        "physical_connection_id": LOSS_LINE,
+        "name": "sh-e2e-loss",
+    }
+    annotations = {
+        "summary": f"VBR {LOSS_VBR} on Express Connect line sh-e2e-loss loses health-check probes",
+        "description": re.compile(
+            re.escape(
+                f"The health check of VBR {LOSS_VBR} on line {who('sh-e2e-loss', LOSS_LINE, sh)}"
+                " loses "
+            )
+            + r"6\d(\.\d+)?%"
+            + re.escape(
+                " of its probes while the VBR is active and the line Enabled: the path between "
+                "the VBR and the customer side is lossy or down."
+            )
+        ),
+        "runbook_url": f"{RUNBOOK}#expressconnectvbrhealthcheckloss",
+    }
+    pages.append((("ExpressConnectVbrHealthCheckLoss", LOSS_LINE, ""), (labels, annotations)))
+    return pages
+
+
+def key(alert: dict[str, Any]) -> Key:
+    labels = alert["labels"]
+    return (
+        labels["alertname"],
+        labels.get("physical_connection_id", ""),
+        labels.get("direction", ""),
+    )
 
 
 def check_page(alert: dict[str, Any], labels: dict[str, str], annotations: dict[str, Any]) -> None:
@@ -416,9 +522,9 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
         ):
             # Steady phase: Prometheus sees the whole fleet and evaluates the rules for a while.
             prom.wait_until(
-                lambda: prom.query("count(expressconnect_physical_connection_info) == 17"),
+                lambda: prom.query("count(expressconnect_physical_connection_info) == 19"),
                 timeout=60,
-                what="Prometheus scraping all 17 lines",
+                what="Prometheus scraping all 19 lines",
             )
             prom.wait_until(
                 lambda: prom.query("sum(expressconnect:bgp_session_established) == 8"),
@@ -426,10 +532,27 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
                 what="all 8 BGP sessions Established and watched",
             )
             prom.wait_until(
-                # Two regions, each with two collectors.
-                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 4,
+                # Utilisation and health-check loss of the two VBRs the test overrides.
+                lambda: (
+                    len(
+                        prom.query(
+                            "expressconnect:physical_connection_traffic_utilisation_ratio"
+                            f'{{physical_connection_id="{SAT_LINE}"}} < 0.8'
+                        )
+                    )
+                    == 2
+                    and prom.query(
+                        f'expressconnect_vbr_health_check_loss_ratio{{vbr_id="{LOSS_VBR}"}} < 0.05'
+                    )
+                ),
                 timeout=60,
-                what="ten scrapes of both regions and both collectors",
+                what="CloudMonitor figures of the saturation and health-check VBRs",
+            )
+            prom.wait_until(
+                # Two regions, each with three collectors.
+                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 6,
+                timeout=60,
+                what="ten scrapes of both regions and all three collectors",
             )
             assert not critical_ever(prom), "the steady fleet raised a critical alert"
             assert not webhook.alerts("pager"), "the steady fleet paged"
@@ -438,6 +561,8 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             for pc_id, fields in BREAK.items():
                 patch(sim.url, pc_id, fields)
             patch(sim.url, BGP_PEER, {"BgpStatus": "Down"}, kind="bgp-peers")
+            for vbr_id, metrics in METRICS_BREAK.items():
+                set_vbr_metrics(sim.url, vbr_id, metrics)
             broken = time.monotonic()
             expected = expected_pages(instance, sim_peer(sim.url, BGP_PEER))
 
@@ -457,6 +582,8 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             for pc_id, fields in HEAL.items():
                 patch(sim.url, pc_id, fields)
             patch(sim.url, BGP_PEER, {"BgpStatus": "Established"}, kind="bgp-peers")
+            for vbr_id in METRICS_BREAK:
+                set_vbr_metrics(sim.url, vbr_id, None)
 
             def all_resolved() -> bool:
                 got = {key(a) for a in webhook.alerts("pager", "resolved")}
