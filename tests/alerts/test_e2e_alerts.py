@@ -626,8 +626,9 @@ def test_region_failing_inhibits_its_collectors_pages_only(
     """The committed inhibit rules in a real Alertmanager: while the physical_connections
     collector fails for prod/cn-hangzhou, a line page there is held back but a BGP page there is
     not; while the virtual_border_routers collector's data is stale for prod/cn-shanghai, a BGP
-    page there is held back but a line page there is not. Once the regions recover, the held-back
-    pages go out."""
+    page there is held back but a line page there is not; while the traffic collector fails for
+    prod/cn-qingdao, a saturation page there is held back but a BGP page there is not. Once the
+    regions recover, the held-back pages go out."""
 
     def region(alertname: str, region_id: str, collector: str) -> dict[str, Any]:
         return {
@@ -656,27 +657,96 @@ def test_region_failing_inhibits_its_collectors_pages_only(
     sources = [
         region("ExpressConnectRegionDown", "cn-hangzhou", "physical_connections"),
         region("ExpressConnectDataStale", "cn-shanghai", "virtual_border_routers"),
+        region("ExpressConnectRegionDown", "cn-qingdao", "traffic"),
     ]
     locked = "ExpressConnectPhysicalConnectionFinancialLocked"
     bgp = "ExpressConnectBgpSessionDown"
-    held = [page(locked, "pc-hz", "cn-hangzhou"), page(bgp, "bgp-sh", "cn-shanghai")]
-    passed = [page(bgp, "bgp-hz", "cn-hangzhou"), page(locked, "pc-sh", "cn-shanghai")]
+    saturated = "ExpressConnectLineSaturated"
+    held = [
+        page(locked, "pc-hz", "cn-hangzhou"),
+        page(bgp, "bgp-sh", "cn-shanghai"),
+        page(saturated, "pc-qd", "cn-qingdao"),
+    ]
+    passed = [
+        page(bgp, "bgp-hz", "cn-hangzhou"),
+        page(locked, "pc-sh", "cn-shanghai"),
+        page(bgp, "bgp-qd", "cn-qingdao"),
+    ]
 
     def paged() -> set[str]:
         return {a["labels"]["physical_connection_id"] for a in webhook.alerts("pager")}
 
     with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
         post_alerts(am.url, [*sources, *held, *passed])
-        wait_until(lambda: {"bgp-hz", "pc-sh"} <= paged(), 30, "the pages not inhibited")
-        wait_until(lambda: len(webhook.alerts("chat")) == 2, 30, "both region alerts in chat")
+        wait_until(lambda: {"bgp-hz", "pc-sh", "bgp-qd"} <= paged(), 30, "the pages not inhibited")
+        wait_until(lambda: len(webhook.alerts("chat")) == 3, 30, "the region alerts in chat")
         # A group created after the held-back ones has been flushed (same 1s group_wait), so
         # theirs has been too: had they not been inhibited, they would be here by now.
         post_alerts(am.url, [page("ExpressConnectRedundancyLost", "pc-canary", "cn-beijing")])
         wait_until(lambda: "pc-canary" in paged(), 30, "a page posted after the held-back ones")
-        assert paged() == {"bgp-hz", "pc-sh", "pc-canary"}
+        assert paged() == {"bgp-hz", "pc-sh", "bgp-qd", "pc-canary"}
 
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for source in sources:
             source["endsAt"] = now
         post_alerts(am.url, [*sources, *held])
-        wait_until(lambda: {"pc-hz", "bgp-sh"} <= paged(), 30, "the held-back pages once recovered")
+        wait_until(
+            lambda: {"pc-hz", "bgp-sh", "pc-qd"} <= paged(),
+            30,
+            "the held-back pages once recovered",
+        )
+
+
+def test_a_critical_alert_holds_back_its_own_warning_only(tmp_path: Path, webhook: Webhook) -> None:
+    """The committed severity inhibit rule in a real Alertmanager: while a line saturates
+    critically in one direction, the saturation warning for that line and direction stays out of
+    chat; the warning for the other direction, another line's, and a warning of another alert
+    on the same line go to chat."""
+
+    def alert(
+        alertname: str, severity: str, pc_id: str, direction: str | None = None
+    ) -> dict[str, Any]:
+        labels = {
+            "alertname": alertname,
+            "severity": severity,
+            "account": "prod",
+            "region_id": "cn-hangzhou",
+            "physical_connection_id": pc_id,
+        }
+        if direction:
+            labels["direction"] = direction
+        return {"labels": labels, "annotations": {"summary": "s"}}
+
+    saturated = "ExpressConnectLineSaturated"
+    posted = [
+        alert(saturated, "critical", "pc-a", "idc_to_vpc"),
+        alert(saturated, "warning", "pc-a", "idc_to_vpc"),  # held back
+        alert(saturated, "warning", "pc-a", "vpc_to_idc"),
+        alert(saturated, "warning", "pc-b", "idc_to_vpc"),
+        alert("ExpressConnectVbrDroppingPackets", "warning", "pc-a", "idc_to_vpc"),
+    ]
+
+    def in_chat() -> set[tuple[str, str, str]]:
+        return {
+            (
+                a["labels"]["alertname"],
+                a["labels"]["physical_connection_id"],
+                a["labels"]["direction"],
+            )
+            for a in webhook.alerts("chat")
+        }
+
+    passed = {
+        (saturated, "pc-a", "vpc_to_idc"),
+        (saturated, "pc-b", "idc_to_vpc"),
+        ("ExpressConnectVbrDroppingPackets", "pc-a", "idc_to_vpc"),
+    }
+    with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
+        post_alerts(am.url, posted)
+        wait_until(lambda: passed <= in_chat(), 30, "the warnings not held back")
+        wait_until(lambda: webhook.alerts("pager"), 30, "the critical page")
+        # A group created after the held-back warning's has been flushed: it would be here.
+        post_alerts(am.url, [alert(saturated, "warning", "pc-canary", "idc_to_vpc")])
+        wait_until(lambda: (saturated, "pc-canary", "idc_to_vpc") in in_chat(), 30, "the canary")
+        assert in_chat() == passed | {(saturated, "pc-canary", "idc_to_vpc")}
+        assert {key(a) for a in webhook.alerts("pager")} == {(saturated, "pc-a", "idc_to_vpc")}
