@@ -11,9 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "debian_mirror.py"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-# Spelled with escaped dots so this file itself does not name them.
+# Spelled with escaped dots and brackets so this file itself names none of them.
 REGISTRY_HOSTS = re.compile(
-    r"(?i)debian\.org|pypi\.org|pypi\.python\.org|pythonhosted\.org|npmjs\.(org|com)"
+    r"(?i)debian\.org|p[y]pi\.org|p[y]pi\.python\.org|python[h]osted\.org|npm[j]s\.(org|com)"
     r"|yarnpkg\.com|(archive|security|ports)\.ubuntu\.com|crates\.io|proxy\.golang\.org"
     r"|rubygems\.org|repo1?\.maven\.org"
 )
@@ -162,4 +162,6 @@ def test_no_file_names_a_package_registry_host() -> None:
 def test_the_host_pattern_does_catch_a_registry_host() -> None:
     host = ".".join(["deb", "debian", "org"])
     assert REGISTRY_HOSTS.search(f"from http://{host}/debian")
+    assert REGISTRY_HOSTS.search("https://" + ".".join(["files", "python" + "hosted", "org"]))
+    assert REGISTRY_HOSTS.search("index-url = https://" + ".".join(["py" + "pi", "org"]))
     assert not REGISTRY_HOSTS.search("from the configured Debian mirror")
