@@ -263,36 +263,36 @@ def rejected_only_for_id(result: object, record: Mapping[str, Any], id_field: st
 # ----------------------------------------------------------------------------- parsers
 
 
+def check_typed_record(
+    parse: Callable[[Any], Any], record: dict[str, Any], id_field: str, kind: type
+) -> Any:
+    """The parser's record is fully typed, and rejected only for a missing ID."""
+    result = parsed_or_rejected(parse, record)
+    rejected_only_for_id(result, record, id_field)
+    if result is not None:
+        assert isinstance(result, kind)
+        assert_typed(result)
+        assert result.id == record[id_field]
+    return result
+
+
 @PROPERTY
 @given(records(CONNECTION))
 def test_parse_connection_types_any_json(record: dict[str, Any]) -> None:
-    result = parsed_or_rejected(parse_connection, record)
-    rejected_only_for_id(result, record, "PhysicalConnectionId")
-    if result is not None:
-        assert isinstance(result, PhysicalConnection)
-        assert_typed(result)
-        assert result.id == record["PhysicalConnectionId"]
+    check_typed_record(parse_connection, record, "PhysicalConnectionId", PhysicalConnection)
 
 
 @PROPERTY
 @given(records(VBR))
 def test_parse_vbr_types_any_json(record: dict[str, Any]) -> None:
-    result = parsed_or_rejected(parse_vbr, record)
-    rejected_only_for_id(result, record, "VbrId")
-    if result is not None:
-        assert isinstance(result, VirtualBorderRouter)
-        assert_typed(result)
+    check_typed_record(parse_vbr, record, "VbrId", VirtualBorderRouter)
 
 
 @PROPERTY
 @given(records(PEER))
 def test_parse_peer_types_any_json(record: dict[str, Any]) -> None:
-    result = parsed_or_rejected(parse_peer, record)
-    rejected_only_for_id(result, record, "BgpPeerId")
-    if result is not None:
-        assert isinstance(result, BgpPeer)
-        assert_typed(result)
-        assert "s3cret-bgp-key" not in repr(result), "the BGP AuthKey reached a record"
+    result = check_typed_record(parse_peer, record, "BgpPeerId", BgpPeer)
+    assert "s3cret-bgp-key" not in repr(result), "the BGP AuthKey reached a record"
 
 
 @PROPERTY
