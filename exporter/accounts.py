@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from exporter.client import AccountClient, ClientSettings, Limiters, RequestObserver
-from exporter.collectors.base import Collector, PassError
+from exporter.collectors.base import Collector, PassContext, PassError
 from exporter.config import COLLECTOR_NAMES, AccountConfig, CollectorSettings, Config
 from exporter.credentials import CredentialSource
 from exporter.regiontable import Key
@@ -71,7 +71,21 @@ class Accounts:
         for account in config.accounts:
             self._credential_factory(account.credentials)
 
-    def apply(self, config: Config, session: aiohttp.ClientSession) -> None:
+    def apply(
+        self, config: Config, session: aiohttp.ClientSession, collectors: Iterable[str] = ()
+    ) -> None:
+        """New clients (same limiters) and region lists for ``config``; says which collectors
+        the configuration turned off by itself."""
+        self._build_clients(config, session)
+        for account in config.accounts:
+            for name in collectors:
+                reason = collector_settings(config, account.name, name).auto_disabled_reason
+                if reason:
+                    log.info("collector off", extra={"account": account.name, "collector": name,
+                                                     "reason": reason})  # fmt: skip
+        self._apply_discovery(config)
+
+    def _build_clients(self, config: Config, session: aiohttp.ClientSession) -> None:
         api = config.api
         settings = {
             "vpc": ClientSettings(
@@ -109,7 +123,6 @@ class Accounts:
         names = {account.name for account in config.accounts}
         for limiters in self._limiters.values():
             limiters.forget(names)
-        self._apply_discovery(config)
 
     def _apply_discovery(self, config: Config) -> None:
         old = self.configs
@@ -127,6 +140,26 @@ class Accounts:
     def client(self, account: str, api: str) -> AccountClient | None:
         return self._clients.get((account, api))
 
+    def context(
+        self, config: Config, key: Key, api: str, clock: Callable[[], float]
+    ) -> PassContext | None:
+        """What a pass of ``key`` needs from its account; None once the account is gone."""
+        account, region_id, collector = key
+        client = self.client(account, api)
+        account_cfg = self.configs.get(account)
+        if client is None or account_cfg is None:
+            return None
+        return PassContext(
+            client=client,
+            account=account,
+            region_id=region_id,
+            page_size=config.api.page_size,
+            max_records=config.api.max_records_per_region,
+            filters=account_cfg.filters,
+            clock=clock,
+            interval=collector_settings(config, account, collector).interval,
+        )
+
     def regions(self, account: AccountConfig) -> tuple[str, ...]:
         if account.regions == "all":
             return self.discovered.get(account.name) or ()
@@ -141,6 +174,17 @@ class Accounts:
                     continue
                 keys.extend((account.name, r, collector.name) for r in self.regions(account))
         return keys
+
+    def jobs(self, config: Config, keys: Iterable[Key]) -> list[tuple[tuple[str, ...], float]]:
+        """(job ID parts, interval) of every scheduled job: discovery per ``regions: all``
+        account, and one pass per key at its collector's interval."""
+        jobs: list[tuple[tuple[str, ...], float]] = [
+            (("discover", name), config.refresh.interval) for name in self.discovered
+        ]
+        for account, region, name in keys:
+            interval = collector_settings(config, account, name).interval
+            jobs.append((("pass", account, region, name), interval))
+        return jobs
 
     def undiscovered(self) -> set[str]:
         """Accounts whose region discovery has not succeeded yet (their state is kept)."""

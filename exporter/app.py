@@ -9,6 +9,7 @@ knows no collector by name: they come from ``exporter.collectors``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 import time
@@ -19,10 +20,10 @@ import aiohttp
 from aiohttp import web
 
 from exporter import __version__
-from exporter.accounts import Accounts, CredentialFactory, collector_settings
+from exporter.accounts import Accounts, CredentialFactory
 from exporter.collectors import COLLECTORS, by_name
-from exporter.collectors.base import Collector, PassContext
-from exporter.config import Config, ConfigError
+from exporter.collectors.base import Collector
+from exporter.config import Config, ConfigError, keep_restart_only_settings
 from exporter.credentials import CredentialError, build_credential_source
 from exporter.exposition import Exposition
 from exporter.families import tag_label_names
@@ -62,8 +63,7 @@ class Exporter:
         self._clock = clock
         self._collectors = by_name(tuple(collectors))
         self.self_metrics = SelfMetrics(__version__)
-        for collector in collectors:
-            self.self_metrics.declare_enum_fields(collector.enum_fields)
+        self.self_metrics.declare_enum_fields(f for c in collectors for f in c.enum_fields)
         self._state = StateStore(config.state_file)
         self._state.load()
         self._accounts = Accounts(credential_factory, self.self_metrics.observe_request)
@@ -76,10 +76,6 @@ class Exporter:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    @property
-    def config(self) -> Config:
-        return self._config
-
     async def open(self) -> None:
         """Session and clients, no server or scheduler (``run_once`` stops here)."""
         self._session = aiohttp.ClientSession(
@@ -87,7 +83,7 @@ class Exporter:
             headers={"User-Agent": f"expressconnect-exporter/{__version__}"},
         )
         self._apply(self._config)
-        self._loaded()
+        self.self_metrics.loaded(ok=True, now=self._clock())
 
     async def start(self) -> None:
         """Open, schedule the jobs (first runs now) and serve HTTP."""
@@ -132,14 +128,8 @@ class Exporter:
 
     def _apply(self, config: Config) -> None:
         assert self._session is not None
-        self._accounts.apply(config, self._session)
+        self._accounts.apply(config, self._session, self._collectors)
         self._config = config
-        for account in config.accounts:
-            for name in self._collectors:
-                reason = collector_settings(config, account.name, name).auto_disabled_reason
-                if reason:
-                    log.info("collector off", extra={"account": account.name, "collector": name,
-                                                     "reason": reason})  # fmt: skip
         self._reconcile()
 
     def _reconcile(self) -> None:
@@ -154,18 +144,8 @@ class Exporter:
     def _sync_jobs(self) -> None:
         if self._scheduler is None:
             return
-        config = self._config
-        jobs = {_SEP.join(("discover", name)): config.refresh.interval
-                for name in self._accounts.discovered}  # fmt: skip
-        for account, region, name in self._passes.table.configured():
-            interval = collector_settings(config, account, name).interval
-            jobs[_SEP.join(("pass", account, region, name))] = interval
-        self._scheduler.set_jobs(jobs)
-
-    def _loaded(self) -> None:
-        self.self_metrics.reload_ok.set(1)
-        self.self_metrics.reload_timestamp.set(self._clock())
-        self.self_metrics.invalidate()
+        jobs = self._accounts.jobs(self._config, self._passes.table.configured())
+        self._scheduler.set_jobs({_SEP.join(parts): interval for parts, interval in jobs})
 
     async def reload(self) -> tuple[bool, str]:
         """Re-read the configuration (off the event loop); an invalid one keeps the running one."""
@@ -176,16 +156,12 @@ class Exporter:
             config = await asyncio.to_thread(self._loader)
             self._accounts.check(config)
         except (ConfigError, CredentialError, OSError) as error:
-            self.self_metrics.reload_ok.set(0)
-            self.self_metrics.invalidate()
+            self.self_metrics.loaded(ok=False, now=self._clock())
             problems = "; ".join(str(error).splitlines())  # one log line, every problem
             log.error("configuration reload failed, keeping the running configuration",
                       extra={"error": problems})  # fmt: skip
             return False, f"reload failed, keeping the running configuration: {error}"
-        for part in ("web", "state_file"):
-            if getattr(config, part) != getattr(old, part):
-                log.warning(f"{part} changes on reload only after a restart")
-        config = config.model_copy(update={"web": old.web, "state_file": old.state_file})
+        config = keep_restart_only_settings(config, old)
         if config.log != old.log:
             setup_logging(config.log.level, config.log.format)
         if config.refresh.interval != old.refresh.interval:
@@ -194,7 +170,7 @@ class Exporter:
             self._passes.set_tags(tag_label_names(config.labels.tags))
             await self._passes.rerender()
         self._apply(config)
-        self._loaded()
+        self.self_metrics.loaded(ok=True, now=self._clock())
         log.info("configuration reloaded", extra={"accounts": len(config.accounts)})
         return True, "configuration reloaded"
 
@@ -225,26 +201,15 @@ class Exporter:
         self, account: str, region_id: str, collector: str = "physical_connections"
     ) -> RegionStatus | None:
         """One pass of one collector; publishes the outcome whatever it is."""
+        key = (account, region_id, collector)
         spec = self._collectors.get(collector)
-        client = self._accounts.client(account, spec.api) if spec else None
-        account_cfg = self._accounts.configs.get(account)
-        if client is None or account_cfg is None:
+        ctx = spec and self._accounts.context(self._config, key, spec.api, self._clock)
+        if not ctx:
             return None
-        config = self._config
-        ctx = PassContext(
-            client=client,
-            account=account,
-            region_id=region_id,
-            page_size=config.api.page_size,
-            max_records=config.api.max_records_per_region,
-            filters=account_cfg.filters,
-            clock=self._clock,
-            sibling=self._passes.sibling((account, region_id, collector)),
-            interval=collector_settings(config, account, collector).interval,
-        )
-        interval = ctx.interval
+        ctx = dataclasses.replace(ctx, sibling=self._passes.sibling(key))
+        refresh = self._config.refresh
         # A collector slower than max_staleness would go stale between two good passes.
-        limits = PassLimits(config.refresh.timeout, max(config.refresh.max_staleness, interval))
+        limits = PassLimits(refresh.timeout, max(refresh.max_staleness, ctx.interval))
         return await self._passes.run(ctx, collector, limits)
 
     async def refresh_everything(self) -> bool:

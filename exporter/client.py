@@ -377,7 +377,7 @@ def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False
     """The body of a successful answer, or the ``ApiError`` the answer stands for."""
     try:
         body = json.loads(raw) if raw else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         body = None
     if not isinstance(body, dict):
         code = f"HTTP{status}" if status >= 300 else "InvalidResponse"
@@ -388,7 +388,9 @@ def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False
             http_status=status,
             retryable=is_retryable(code, status),
         )
-    if _SURROGATE_ESCAPE.search(raw):
+    # Lone surrogates come as \uD8xx escapes, or as raw bytes json decodes with surrogatepass
+    # (always non-ASCII): either way they must not reach a label or a log line.
+    if not raw.isascii() or _SURROGATE_ESCAPE.search(raw):
         body = _scrub_surrogates(body)
     if status >= 300:
         raise _answer_error(action, status, body, str(body.get("Code") or f"HTTP{status}"))

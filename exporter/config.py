@@ -9,6 +9,7 @@ model the rest of the exporter reads; secrets stay ``SecretStr`` so no repr or e
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,6 +35,8 @@ from pydantic_core import ErrorDetails
 from exporter.durations import DurationError, format_duration, parse_duration
 from exporter.regions import REGION_IDS
 from exporter.vocabulary import FILTER_KEYS, MAX_FILTER_KEYS
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "COLLECTOR_NAMES",
@@ -795,6 +798,15 @@ _OVERRIDES = {
     "log_level": ("log", "level"),
     "log_format": ("log", "format"),
 }
+
+
+def keep_restart_only_settings(new: Config, running: Config) -> Config:
+    """``new`` with the running ``web`` and ``state_file``: they apply only after a restart
+    (a listening socket and an open state cannot move under a running daemon); says so."""
+    for part in ("web", "state_file"):
+        if getattr(new, part) != getattr(running, part):
+            log.warning(f"{part} changes on reload only after a restart")
+    return new.model_copy(update={"web": running.web, "state_file": running.state_file})
 
 
 def load_config(

@@ -113,6 +113,13 @@ class SelfMetrics:
         self._tracked = wanted
         self.invalidate()
 
+    def loaded(self, *, ok: bool, now: float) -> None:
+        """A configuration (re)load: accepted, or rejected with the previous one kept."""
+        self.reload_ok.set(1 if ok else 0)
+        if ok:
+            self.reload_timestamp.set(now)
+        self.invalidate()
+
     def declare_enum_fields(self, fields: Iterable[str]) -> None:
         """Unknown-value counters at 0 for every checked field, before anything odd is seen."""
         for field in fields:

@@ -29,14 +29,11 @@ def number(value: object) -> float | None:
     """A finite number from a JSON number or numeric string (the SDKs send both)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
+    if not isinstance(value, int | float | str):
+        return None
+    try:
         found = float(value)
-    elif isinstance(value, str):
-        try:
-            found = float(value)
-        except ValueError:
-            return None
-    else:
+    except (ValueError, OverflowError):  # not a number, or an int beyond any float
         return None
     return found if math.isfinite(found) else None
 

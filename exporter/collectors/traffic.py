@@ -88,7 +88,7 @@ def parse_datapoints(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PassError(f"{ACTION}: Datapoints is not JSON") from None
     if not isinstance(raw, list):
         raise PassError(f"{ACTION}: Datapoints is not a list")

@@ -310,14 +310,14 @@ def test_demo_runs_both_and_prints_the_urls() -> None:
 
         def all_up() -> bool:
             body = harness.http_get(f"http://127.0.0.1:{port}/metrics").decode()
-            # four regions, each read by both collectors
-            return body.count("expressconnect_region_up{") == 8 and "} 0\n" not in "".join(
+            # four regions, each read by every collector
+            return body.count("expressconnect_region_up{") == 4 * len(COLLECTORS) and "} 0\n" not in "".join(
                 line + "\n"
                 for line in body.splitlines()
                 if line.startswith("expressconnect_region_up{")
             )
 
-        harness.wait_until(all_up, 30, "four regions up in the demo, both collectors")
+        harness.wait_until(all_up, 60, "four regions up in the demo, every collector")
         # the printed control-plane example works and the change reaches /metrics
         (example,) = [line for line in banner if line.startswith("  try:")]
         pc_id = re.search(r"/_sim/connections/(pc-[a-z0-9]+) ", example)

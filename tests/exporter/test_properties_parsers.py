@@ -39,35 +39,11 @@ from exporter.collectors.virtual_border_routers import (
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# Big ints JSON may carry (it has no size limit) that a float still holds.
-HUGE_INTS = (2**53 + 1, 2**63, -(2**63) - 1, 10**300, -(10**308))
-# Ints json.loads produces (up to Python's 4300 digits) beyond any float: kept out of the
-# general strategy while ``test_ints_beyond_float_range_are_absent`` fails (fold them into
-# HUGE_INTS once it passes).
+# Ints JSON may carry (it has no size limit): some a float holds, some beyond any float.
 BEYOND_FLOAT_INTS = (2**1024, 10**309, -(10**400), 10**4000)
+HUGE_INTS = (2**53 + 1, 2**63, -(2**63) - 1, 10**300, -(10**308), *BEYOND_FLOAT_INTS)
 # A document json.loads cannot decode within Python's recursion limit.
 DEEP_JSON = "[" * 100_000
-
-# Known bugs, each pinned by the tests below: strict, so a fix makes them fail until the marker
-# goes. exporter.collectors.fields.number calls float() on an int beyond float range.
-KNOWN_OVERFLOW = pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="fields.number: float(int beyond 1.8e308) raises OverflowError, not absent",
-)
-# json.loads raises RecursionError, not ValueError, on deeply nested input.
-KNOWN_RECURSION = pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="json.loads on deeply nested input raises RecursionError, not a one-line error",
-)
-# json.loads decodes bytes with "surrogatepass": raw surrogate bytes (CESU-8) become lone
-# surrogates, and client._decode scrubs only after a "\ud8.." escape.
-KNOWN_RAW_SURROGATE = pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, UnicodeEncodeError),
-    reason="client._decode leaves lone surrogates decoded from raw (unescaped) bytes",
-)
 
 ANY_CHAR = st.one_of(
     st.characters(),
@@ -485,7 +461,6 @@ BEYOND_FLOAT_CASES = [
 ]
 
 
-@KNOWN_OVERFLOW
 @pytest.mark.parametrize(("parse", "sample", "api_field", "attribute"), BEYOND_FLOAT_CASES)
 def test_ints_beyond_float_range_are_absent(
     parse: Callable[[Any], Any], sample: dict[str, Any], api_field: str, attribute: str
@@ -497,7 +472,6 @@ def test_ints_beyond_float_range_are_absent(
         assert_typed(result)
 
 
-@KNOWN_OVERFLOW
 @pytest.mark.parametrize("api_field", ["timestamp", "Value"])
 def test_datapoint_ints_beyond_float_range_are_absent(api_field: str) -> None:
     for huge in BEYOND_FLOAT_INTS:
@@ -508,12 +482,10 @@ def test_datapoint_ints_beyond_float_range_are_absent(api_field: str) -> None:
             assert found == (DATAPOINT["instanceId"], 1_700_000_000.0, 12000.0)
 
 
-@KNOWN_RECURSION
 def test_deeply_nested_answer_is_an_api_error() -> None:
     check_decoded(200, DEEP_JSON.encode(), False)
 
 
-@KNOWN_RECURSION
 def test_deeply_nested_datapoints_is_a_pass_error() -> None:
     with pytest.raises(PassError) as caught:
         parse_datapoints({"Datapoints": DEEP_JSON})
@@ -541,8 +513,7 @@ def raw_surrogate_bytes(document: Any) -> st.SearchStrategy[bytes]:
     )
 
 
-@KNOWN_RAW_SURROGATE
-@settings(PROPERTY, report_multiple_bugs=False)  # one failure, so the xfail sees its type
+@settings(PROPERTY)
 @given(
     surrogate_documents().flatmap(raw_surrogate_bytes),
     STATUSES,
