@@ -449,7 +449,7 @@ def test_decode_keeps_a_plain_success() -> None:
     }
 
 
-# ----------------------------------------------------------------------------- known bugs
+# ----------------------------------------------------------------------------- found by these tests, fixed
 
 
 BEYOND_FLOAT_CASES = [
