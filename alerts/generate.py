@@ -167,6 +167,8 @@ PARTNER_SESSIONS = record("physical_connection_partner_bgp_sessions_established"
 PARTNER_CREATED = record("physical_connection_partner_creation_timestamp_seconds")
 LINE_TRAFFIC = record("physical_connection_traffic_bytes_per_second")
 LINE_UTILISATION = record("physical_connection_traffic_utilisation_ratio")
+# Gives a per-VBR series its line's ID (the VBRs on a line the exporter sees).
+ON_VBR_LINE = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
 
 
 def _matchers(*parts: str) -> str:
@@ -616,12 +618,11 @@ def traffic_records(b: _Builder) -> list[dict[str, Any]]:
     """Per line and direction: the traffic of its VBRs summed, and the line utilisation (see the
     module docstring): the share of the line's bandwidth, or of a VBR's own bandwidth where
     that share is higher."""
-    on_line = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
     vbr_share = f"{b.m(traffic.TRAFFIC)}\n/ on({VBR}) group_left()\n({b.m(vbr.VBR_BANDWIDTH)} > 0)"
     line_share = f"{LINE_TRAFFIC}\n/ on({ID}) group_left()\n({b.m(pc.BANDWIDTH)} > 0)"
     rules = {
         LINE_TRAFFIC: (
-            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{_indent(on_line)}\n)"
+            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{_indent(ON_VBR_LINE)}\n)"
         ),
         LINE_UTILISATION: f"""max by ({ID}, direction) (
     {_indent(line_share, "    ").strip()}
@@ -629,7 +630,7 @@ def traffic_records(b: _Builder) -> list[dict[str, Any]]:
     (
 {_indent(vbr_share, "      ")}
     )
-{_indent(on_line, "    ")}
+{_indent(ON_VBR_LINE, "    ")}
 )""",
     }
     return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
@@ -670,7 +671,6 @@ _LINE_WHO = (
 def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
     """Alerts on the traffic collector's CloudMonitor figures (per-VBR and per-line)."""
     c = b.c
-    on_line = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
     active = b.m(vbr.VBR_STATUS, 'status="active"')
     # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
     watched = (
@@ -700,7 +700,7 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
     )
     alerts += b.connection_alert(
         "ExpressConnectVbrDroppingPackets",
-        b.with_name(f"(\n  {b.m(traffic.DROPPED)} > 0\n)\n{on_line}"),
+        b.with_name(f"(\n  {b.m(traffic.DROPPED)} > 0\n)\n{ON_VBR_LINE}"),
         "warning",
         "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} drops packets "
         "({{ $labels.direction }})",
