@@ -58,6 +58,7 @@ __all__ = [
     "OidcRoleArnCredentials",
     "RamRoleArnCredentials",
     "RefreshConfig",
+    "StrictModel",
     "StsCredentials",
     "UniqueKeyLoader",
     "WebConfig",
@@ -117,7 +118,9 @@ def _duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Every configuration model: unknown keys are errors, values are immutable once loaded."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -143,7 +146,7 @@ def split_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), port
 
 
-class WebConfig(_Model):
+class WebConfig(StrictModel):
     listen_address: str = ":9756"
     telemetry_path: str = "/metrics"
 
@@ -178,7 +181,7 @@ class WebConfig(_Model):
 # ---------------------------------------------------------------------------- refresh
 
 
-class RefreshConfig(_Model):
+class RefreshConfig(StrictModel):
     interval: Duration = 300.0
     timeout: Duration = 120.0
     max_staleness: Duration = 3600.0
@@ -227,7 +230,7 @@ def _check_endpoint(value: str | None) -> str | None:
 Endpoint = Annotated[str | None, AfterValidator(_check_endpoint)]
 
 
-class ApiConfig(_Model):
+class ApiConfig(StrictModel):
     """How the API is called. ``request_timeout`` left out derives from ``refresh.timeout``."""
 
     endpoint: Endpoint = None
@@ -257,7 +260,7 @@ COLLECTOR_NAMES: tuple[str, ...] = ("physical_connections", "virtual_border_rout
 _COLLECTOR_INTERVALS = {"virtual_border_routers": 60.0, "traffic": 300.0}
 
 
-class CollectorConfig(_Model):
+class CollectorConfig(StrictModel):
     """One collector's switch and interval; unset (``None``) means inherit the default."""
 
     enabled: bool | None = None
@@ -278,7 +281,7 @@ def _empty_is_default(value: object) -> object:
 Collector = Annotated[CollectorConfig, BeforeValidator(_empty_is_default)]
 
 
-class CollectorsConfig(_Model):
+class CollectorsConfig(StrictModel):
     """``collectors:`` at the top level (defaults) or under an account (overrides)."""
 
     physical_connections: Collector = Field(default_factory=CollectorConfig)
@@ -327,19 +330,19 @@ NonEmpty = Annotated[str, AfterValidator(_non_empty)]
 Secret = Annotated[SecretStr, AfterValidator(_non_empty_secret)]
 
 
-class DefaultCredentials(_Model):
+class DefaultCredentials(StrictModel):
     """The provider chain: environment, OIDC (RRSA), CLI profile, credentials file, ECS role."""
 
     type: Literal["default"] = "default"
 
 
-class AccessKeyCredentials(_Model):
+class AccessKeyCredentials(StrictModel):
     type: Literal["access_key"]
     access_key_id: NonEmpty
     access_key_secret: Secret
 
 
-class StsCredentials(_Model):
+class StsCredentials(StrictModel):
     type: Literal["sts"]
     access_key_id: NonEmpty
     access_key_secret: Secret
@@ -354,7 +357,7 @@ def _check_role_arn(value: str) -> str:
     return value
 
 
-class _AssumedRole(_Model):
+class _AssumedRole(StrictModel):
     """What every STS AssumeRole* credential shares: the role, its session and lifetime."""
 
     role_arn: str
@@ -386,7 +389,7 @@ class RamRoleArnCredentials(_AssumedRole):
     external_id: str | None = None
 
 
-class EcsRamRoleCredentials(_Model):
+class EcsRamRoleCredentials(StrictModel):
     """The instance's RAM role from the ECS metadata service (IMDSv2 token first)."""
 
     type: Literal["ecs_ram_role"]
@@ -415,7 +418,7 @@ CredentialsConfig = Annotated[
 # ---------------------------------------------------------------------------- accounts
 
 
-class AccountConfig(_Model):
+class AccountConfig(StrictModel):
     name: str
     credentials: CredentialsConfig = Field(default_factory=DefaultCredentials)
     regions: tuple[str, ...] | Literal["all"]
@@ -572,7 +575,7 @@ def tag_label_name(key: str) -> str:
     return "tag_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
 
 
-class LabelsConfig(_Model):
+class LabelsConfig(StrictModel):
     tags: tuple[str, ...] = ()
 
     @field_validator("tags", mode="before")
@@ -602,7 +605,7 @@ class LabelsConfig(_Model):
         return tuple(value)
 
 
-class LogConfig(_Model):
+class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["logfmt", "json"] = "logfmt"
 
@@ -615,7 +618,7 @@ class LogConfig(_Model):
 # ---------------------------------------------------------------------------- the whole
 
 
-class Config(_Model):
+class Config(StrictModel):
     web: WebConfig = Field(default_factory=WebConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)

@@ -1,4 +1,4 @@
-"""Region IDs the VPC API serves and their endpoints (facts sheet, 2026).
+"""Region IDs the VPC API serves and their endpoints (Alibaba Cloud's endpoint documentation, 2026).
 
 Shared by config validation (catching ``cn-hangzou`` before the first request), the client
 (endpoint per region) and the simulator (``DescribeRegions``).

@@ -234,7 +234,7 @@ def build_app(
     return app
 
 
-class RateLimiter:
+class LogThrottle:
     """Allows one event per key per interval and counts what it held back, so a flood of the
     same mistake costs one log line per interval, which says how many it stands for."""
 
@@ -279,7 +279,7 @@ class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     keeps its traceback.
     """
 
-    def __init__(self, logger: logging.Logger, limiter: RateLimiter) -> None:
+    def __init__(self, logger: logging.Logger, limiter: LogThrottle) -> None:
         super().__init__(logger, {})
         self._limiter = limiter
 
@@ -304,7 +304,7 @@ def handler_args() -> dict[str, Any]:
     idle keep-alive timeout and the client-error-filtering logger."""
     return {
         "keepalive_timeout": KEEPALIVE_TIMEOUT,
-        "logger": ServerLog(log, RateLimiter(CLIENT_ERROR_LOG_INTERVAL)),
+        "logger": ServerLog(log, LogThrottle(CLIENT_ERROR_LOG_INTERVAL)),
     }
 
 
@@ -320,7 +320,7 @@ class HeaderDeadline(asyncio.Protocol):
     keep-alive time, which only costs the client a reconnect.
     """
 
-    def __init__(self, inner: asyncio.Protocol, timeout: float, limiter: RateLimiter) -> None:
+    def __init__(self, inner: asyncio.Protocol, timeout: float, limiter: LogThrottle) -> None:
         self._inner = inner
         self._timeout = timeout
         self._limiter = limiter
@@ -388,7 +388,7 @@ class _GuardedFactory:
     """The protocol factory the listening socket uses: aiohttp's `web.Server` with each
     connection's protocol wrapped in a `HeaderDeadline`; everything else goes to the server."""
 
-    def __init__(self, server: web.Server, timeout: float, limiter: RateLimiter) -> None:
+    def __init__(self, server: web.Server, timeout: float, limiter: LogThrottle) -> None:
         self._server = server
         self._timeout = timeout
         self._limiter = limiter
@@ -408,7 +408,7 @@ class GuardedAppRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._header_timeout = header_timeout
-        self._limiter = RateLimiter(CLIENT_ERROR_LOG_INTERVAL)
+        self._limiter = LogThrottle(CLIENT_ERROR_LOG_INTERVAL)
 
     @property
     def server(self) -> web.Server | None:
@@ -440,7 +440,7 @@ def install_accept_error_handler(
         return
     _ACCEPT_GUARDED.add(loop)
     previous = loop.get_exception_handler()
-    limiter = RateLimiter(interval)
+    limiter = LogThrottle(interval)
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")

@@ -56,9 +56,9 @@ from typing import Any, Literal
 import bcrypt
 import yaml
 from aiohttp import hdrs, web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from exporter.config import UniqueKeyLoader
+from exporter.config import StrictModel, UniqueKeyLoader
 
 __all__ = ["WebConfigError", "WebConfigManager", "load_web_config"]
 
@@ -119,11 +119,7 @@ class WebConfigError(Exception):
     """An unusable web config; the message is one line naming the file and the field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TLSServerConfig(_Strict):
+class TLSServerConfig(StrictModel):
     cert_file: str = ""
     key_file: str = ""
     client_auth_type: ClientAuthType = "NoClientCert"
@@ -132,7 +128,7 @@ class TLSServerConfig(_Strict):
     max_version: TLSVersionName = "TLS13"
 
 
-class HTTPServerConfig(_Strict):
+class HTTPServerConfig(StrictModel):
     http2: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
 
@@ -151,7 +147,7 @@ class HTTPServerConfig(_Strict):
         return headers
 
 
-class WebConfig(_Strict):
+class WebConfigFile(StrictModel):
     """The validated file; paths are as written (see `load_web_config` for resolving)."""
 
     tls_server_config: TLSServerConfig = Field(default_factory=TLSServerConfig)
@@ -197,7 +193,7 @@ class WebConfig(_Strict):
 class _Loaded:
     """One successfully loaded generation of the web config."""
 
-    config: WebConfig
+    config: WebConfigFile
     tls: ssl.SSLContext | None  # the inner context: certificate and client CAs of this load
     verify_mode: ssl.VerifyMode
     signature: _Signature
@@ -234,7 +230,7 @@ def _check_unsupported(raw: Mapping[str, Any]) -> None:
                 raise WebConfigError(f"tls_server_config.{key}: not supported by this exporter")
 
 
-def parse_web_config(text: str) -> WebConfig:
+def parse_web_config(text: str) -> WebConfigFile:
     """Validate the YAML text of a web config; WebConfigError names the first bad field."""
     try:
         # The config module's loader: duplicate keys (two entries for one user) are errors.
@@ -254,7 +250,7 @@ def parse_web_config(text: str) -> WebConfig:
         raise WebConfigError("the top level must be a mapping")
     _check_unsupported(raw)
     try:
-        return WebConfig.model_validate(raw)
+        return WebConfigFile.model_validate(raw)
     except ValidationError as exc:
         raise WebConfigError(_first_error(exc)) from None
 
@@ -338,7 +334,7 @@ def _signature(paths: list[str]) -> _Signature:
     return tuple((p, _stat(p)) for p in paths)
 
 
-def _watched(path: Path, config: WebConfig | None) -> list[str]:
+def _watched(path: Path, config: WebConfigFile | None) -> list[str]:
     paths = [str(path)]
     if config is not None and config.tls_enabled:
         tls = config.tls_server_config
@@ -346,13 +342,13 @@ def _watched(path: Path, config: WebConfig | None) -> list[str]:
     return paths
 
 
-def load_web_config(path: Path) -> WebConfig:
+def load_web_config(path: Path) -> WebConfigFile:
     """Validate a web config file completely, certificate, key and CA files loaded (for
     --check-config); WebConfigError names the first problem."""
     return _load(path).config
 
 
-def _read_web_config(path: Path) -> WebConfig:
+def _read_web_config(path: Path) -> WebConfigFile:
     """Read and validate the file itself, relative paths resolved; WebConfigError if bad."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -460,7 +456,7 @@ class WebConfigManager:
             self._bcrypt.submit(_decoy_hash, loaded.bcrypt_cost)
 
     @property
-    def config(self) -> WebConfig:
+    def config(self) -> WebConfigFile:
         """The web config in force (paths resolved)."""
         return self._current.config
 

@@ -1,4 +1,4 @@
-"""The signing module against every test vector of the facts sheet."""
+"""The signing module against the documented signing test vectors."""
 
 import hashlib
 

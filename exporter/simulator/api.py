@@ -1,6 +1,6 @@
 """The VPC API actions on physical connections, answering with the vendor's JSON shapes.
 
-Each action validates its parameters and the connection's state exactly as the vendor document
+Each action validates its parameters and the connection's state exactly as the API reference
 says, then changes the store. ``DescribePhysicalConnections`` renders pages by joining each
 record's cached JSON bytes, which keeps one simulator process far faster than any client.
 """
@@ -17,7 +17,7 @@ from exporter.regions import REGION_IDS, endpoint_host
 from exporter.simulator import validation as v
 from exporter.simulator.accounts import Account
 from exporter.simulator.clock import SimClock
-from exporter.simulator.errors import ApiError, not_allowed_in_state, not_found
+from exporter.simulator.errors import ErrorAnswer, not_allowed_in_state, not_found
 from exporter.simulator.filters import parse_filters, tags_match
 from exporter.simulator.fleet import (
     DAY,
@@ -132,21 +132,21 @@ class Api:
 
     def handle(self, call: Call) -> bytes:
         if call.action not in ACTIONS:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidAction.NotFound",
                 "Specified api is not found, please check your url and method.",
                 404,
             )
         version = call.params.get("Version")
         if version != API_VERSION:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidVersion", f"Specified parameter Version is not valid: {version!r}."
             )
         if call.action == "DescribeRegions":  # the one action without a RegionId
             return self._regions(call)
         region = v.required(call.params, "RegionId")
         if region not in REGION_IDS:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidRegionId.NotFound",
                 "The specified RegionId does not exist in our records.",
                 404,
@@ -211,7 +211,7 @@ class Api:
             seen = self._tokens.get(key)
             if seen is not None:
                 if seen[0] != fingerprint:
-                    raise ApiError(
+                    raise ErrorAnswer(
                         "IdempotentParameterMismatch",
                         "The request uses the same client token as a previous, "
                         "but non-identical request.",
@@ -232,12 +232,12 @@ class Api:
     def _check_redundant(self, call: Call, pc_id: str, self_id: str | None) -> None:
         other = self.store.get(pc_id)
         if other is None or other.account != call.account.name or pc_id == self_id:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidRedundantPhysicalConnection",
                 "redundant physical connection doesn't belong to current user.",
             )
         if other.status not in _REDUNDANT_OK:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidRedundantPhysicalConnectionStatus",
                 "invalid redundant physical connection status .",
             )
@@ -248,7 +248,7 @@ class Api:
         operator = v.line_operator(v.required(p, "LineOperator"))
         peer = v.peer_location(v.required(p, "PeerLocation"))
         if access_point not in access_points(region):
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidAccessPointId.NotFound",
                 "The specified AccessPointId does not exist in our records.",
                 404,
@@ -272,7 +272,7 @@ class Api:
                 if c.account == call.account.name and c.status not in _NOT_COUNTED
             )
             if pending >= MAX_PENDING:
-                raise ApiError(
+                raise ErrorAnswer(
                     "QuotaExceeded.PhysicalConnection",
                     "The number of physical connections that are not in the Enabled status "
                     f"cannot exceed {MAX_PENDING}.",
@@ -392,8 +392,8 @@ class Api:
         return {}
 
 
-def _invalid_status() -> ApiError:
-    return ApiError("InvalidStatus", "invalid physical connection status.")
+def _invalid_status() -> ErrorAnswer:
+    return ErrorAnswer("InvalidStatus", "invalid physical connection status.")
 
 
 def build_predicate(params: dict[str, str]) -> Predicate | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from exporter import signing
 from exporter.simulator.accounts import Account
-from exporter.simulator.errors import ApiError, missing_parameter
+from exporter.simulator.errors import ErrorAnswer, missing_parameter
 
 WINDOW_SECONDS = 15 * 60
 _REQUIRED_V3_HEADERS = (
@@ -59,8 +59,8 @@ class _Key:
     expiration: float | None
 
 
-def _incomplete() -> ApiError:
-    return ApiError(
+def _incomplete() -> ErrorAnswer:
+    return ErrorAnswer(
         "IncompleteSignature", "The request signature does not conform to Aliyun standards."
     )
 
@@ -71,7 +71,7 @@ def _parse_timestamp(value: str) -> float:
     try:
         return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
-        raise ApiError(
+        raise ErrorAnswer(
             "InvalidTimeStamp.Format",
             "Specified time stamp or date value is not well formatted.",
         ) from None
@@ -148,15 +148,17 @@ class Authenticator:
     def _lookup(self, access_key_id: str, token: str | None) -> _Key:
         key = self._keys.get(access_key_id)
         if key is None:
-            raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
+            raise ErrorAnswer(
+                "InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404
+            )
         if key.token is not None:
             if not token or not hmac.compare_digest(token.encode(), key.token.encode()):
-                raise ApiError(
+                raise ErrorAnswer(
                     "InvalidSecurityToken.MismatchWithAccessKey",
                     "Specified SecurityToken mismatch with the AccessKey.",
                 )
             if key.expiration is not None and time.time() >= key.expiration:
-                raise ApiError(
+                raise ErrorAnswer(
                     "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
                 )
         return key
@@ -165,7 +167,7 @@ class Authenticator:
     def _check_time(value: str) -> float:
         stamp = _parse_timestamp(value)
         if abs(time.time() - stamp) > WINDOW_SECONDS:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
         return stamp
@@ -180,13 +182,15 @@ class Authenticator:
             while expiry and expiry[0][0] < now:
                 self._nonces.discard(expiry.popleft()[1])
             if entry in self._nonces:
-                raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.")
+                raise ErrorAnswer(
+                    "SignatureNonceUsed", "Specified signature nonce was used already."
+                )
             self._nonces.add(entry)
             expiry.append((max(now, stamp) + WINDOW_SECONDS + 1, entry))
 
 
-def _mismatch(string_to_sign: str) -> ApiError:
-    return ApiError(
+def _mismatch(string_to_sign: str) -> ErrorAnswer:
+    return ErrorAnswer(
         "SignatureDoesNotMatch",
         "Specified signature is not matched with our calculation. "
         f"server string to sign is:{string_to_sign}",

@@ -26,7 +26,7 @@ from exporter.simulator.cmsmetrics import (
     sample,
 )
 from exporter.simulator.cmsstate import CmsState, newest_point_ms
-from exporter.simulator.errors import ApiError, common
+from exporter.simulator.errors import ErrorAnswer, common
 from exporter.simulator.vbrmodel import ACTIVE, Vbr, vbr_status
 from exporter.simulator.vbrstore import VbrStore
 
@@ -42,7 +42,7 @@ _TEXT_TIMES = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ")
 _TOKEN_PARAMS = ("Namespace", "MetricName", "Period", "Dimensions", "StartTime", "EndTime")
 
 
-class CmsError(ApiError):
+class CmsError(ErrorAnswer):
     """An action error, answered ``{"RequestId","Code","Message","Success":false}``."""
 
 
@@ -64,7 +64,7 @@ def success_false(code: str | None, message: str | None, status: int | None) -> 
     return CmsError(code or "400", message or "The request failed.", status or 200)
 
 
-def cms_error_body(error: ApiError, request_id: str) -> bytes:
+def cms_error_body(error: ErrorAnswer, request_id: str) -> bytes:
     """Action errors as CMS bodies; gateway errors (signature, throttling, faults) in the
     gateway's shape with the CMS host."""
     if isinstance(error, CmsError):
@@ -124,9 +124,9 @@ class CmsApi:
     def handle(
         self, action: str, params: dict[str, str], account: str, uid: int, request_id: str
     ) -> bytes:
-        """The answer to a CMS action; CmsError/ApiError for failures."""
+        """The answer to a CMS action; CmsError/ErrorAnswer for failures."""
         if action not in CMS_ACTIONS:
-            raise ApiError(
+            raise ErrorAnswer(
                 "InvalidAction.NotFound",
                 "Specified api is not found, please check your url and method.",
                 404,

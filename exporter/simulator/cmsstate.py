@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.simulator.cmsmetrics import Override, merged_override
-from exporter.simulator.faults import RateLimiter, RateLimitSpec
+from exporter.simulator.faults import RateLimitSpec, RequestPolicer
 
 DEFAULT_QPS = 50.0
 _MAX_SEGMENTS = 200  # per VBR; older history is forgotten
@@ -64,7 +64,7 @@ class CmsState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.settings = CmsSettings()
-        self.limiter = RateLimiter()
+        self.limiter = RequestPolicer()
         self.limiter.set([_limit(DEFAULT_QPS)])
         self._segments: dict[str, list[_Segment]] = {}
 

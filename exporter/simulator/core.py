@@ -21,7 +21,7 @@ from exporter.simulator.api import Api
 from exporter.simulator.auth import Authenticator
 from exporter.simulator.clock import SimClock
 from exporter.simulator.cmssim import CmsMethods
-from exporter.simulator.faults import Faults, FaultSpec, RateLimiter, RateLimitSpec
+from exporter.simulator.faults import Faults, FaultSpec, RateLimitSpec, RequestPolicer
 from exporter.simulator.fleet import DEFAULT_REGIONS, generate_fleet, iso
 from exporter.simulator.model import Connection
 from exporter.simulator.requestlog import RequestLog, RequestRecord
@@ -97,7 +97,7 @@ class Simulator(VbrMethods, CmsMethods):
         self.auth = Authenticator(self.accounts)
         self.api = Api(self.store, self.clock, self.vbr_store)
         self.faults = Faults(seed)
-        self.rate_limits = RateLimiter()
+        self.rate_limits = RequestPolicer()
         self.log = RequestLog(request_log_size)
         self._init_cms()
         self._add_rng = random.Random(f"{seed}:added")

@@ -11,7 +11,7 @@ import json
 import uuid
 
 
-class ApiError(Exception):
+class ErrorAnswer(Exception):
     """An error answer: vendor code, message and HTTP status."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
@@ -25,7 +25,7 @@ def new_request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
-def error_body(error: ApiError, request_id: str, host_id: str = "vpc.aliyuncs.com") -> bytes:
+def error_body(error: ErrorAnswer, request_id: str, host_id: str = "vpc.aliyuncs.com") -> bytes:
     recommend = (
         f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Vpc&requestId={request_id}"
     )
@@ -40,7 +40,7 @@ def error_body(error: ApiError, request_id: str, host_id: str = "vpc.aliyuncs.co
     ).encode()
 
 
-# Common errors (facts sheet): code -> (HTTP status, message).
+# Common errors of the VPC API: code -> (HTTP status, message).
 COMMON: dict[str, tuple[int, str]] = {
     "Throttling": (400, "Request was denied due to request throttling."),
     "Throttling.User": (400, "Request was denied due to user flow control."),
@@ -61,34 +61,34 @@ COMMON: dict[str, tuple[int, str]] = {
 }
 
 
-def common(code: str, status: int | None = None) -> ApiError:
+def common(code: str, status: int | None = None) -> ErrorAnswer:
     default_status, message = COMMON[code]
-    return ApiError(code, message, status or default_status)
+    return ErrorAnswer(code, message, status or default_status)
 
 
-def missing_parameter(name: str) -> ApiError:
-    return ApiError(
+def missing_parameter(name: str) -> ErrorAnswer:
+    return ErrorAnswer(
         "MissingParameter",
         f'The input parameter "{name}" that is mandatory for processing this request '
         "is not supplied.",
     )
 
 
-def invalid_parameter(name: str, value: str) -> ApiError:
+def invalid_parameter(name: str, value: str) -> ErrorAnswer:
     """Malformed common parameters (PageSize, PageNumber, booleans...): one line naming it."""
-    return ApiError(
+    return ErrorAnswer(
         "InvalidParameter",
         f'The specified parameter "{name}" is not valid: {value[:64]!r}.',
     )
 
 
-def not_found() -> ApiError:
-    return ApiError(
+def not_found() -> ErrorAnswer:
+    return ErrorAnswer(
         "InvalidPhysicalConnectionId.NotFound",
         "The PhysicalConnectionId provided does not exist in our records.",
         404,
     )
 
 
-def not_allowed_in_state() -> ApiError:
-    return ApiError("Forbidden.NotAllowedInState", "The request does not allow in this state.")
+def not_allowed_in_state() -> ErrorAnswer:
+    return ErrorAnswer("Forbidden.NotAllowedInState", "The request does not allow in this state.")

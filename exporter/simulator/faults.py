@@ -151,7 +151,7 @@ class Faults:
         return fired
 
 
-class RateLimiter:
+class RequestPolicer:
     """Token buckets, one per (rule, account, region, action); real (monotonic) time."""
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from exporter.simulator.errors import ApiError, invalid_parameter
+from exporter.simulator.errors import ErrorAnswer, invalid_parameter
 
 _FILTER_KEY = re.compile(r"Filter\.(\d+)\.Key")
 _FILTER_VALUE = re.compile(r"Filter\.(\d+)\.Value\.(\d+)")
@@ -32,8 +32,8 @@ class Filters:
         return bool(self.conditions or self.tags)
 
 
-def unsupported_key(n: int) -> ApiError:
-    return ApiError(
+def unsupported_key(n: int) -> ErrorAnswer:
+    return ErrorAnswer(
         "InvalidFilterKey.ValueNotSupported",
         f"Specified filter key is not supported: Filter.{n}.key",
         404,

@@ -16,7 +16,7 @@ from exporter.vocabulary import BUSINESS_STATUSES, FILTER_KEYS, LOA_STATUSES, wi
 STATUSES: tuple[str, ...] = tuple(wire_status(s) for s in vocabulary.STATUSES)
 ALLOCATION_FAILED = vocabulary.ALLOCATION_FAILED_WIRE
 LINE_OPERATORS: tuple[str, ...] = ("CT", "CU", "CM", "CO", "Equinix", "Other")
-# The vendor document's list for Create/Modify; the facts sheet adds 40G/100G seen in responses.
+# The API reference's list for Create/Modify; responses also show 40G/100G ports.
 DOCUMENTED_PORT_TYPES: tuple[str, ...] = (
     "100Base-T",
     "1000Base-T",

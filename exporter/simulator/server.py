@@ -21,7 +21,7 @@ from exporter.simulator.auth import IncomingRequest
 from exporter.simulator.cmsapi import CmsError, cms_error_body, is_cms, success_false
 from exporter.simulator.control import add_control_routes
 from exporter.simulator.core import Simulator
-from exporter.simulator.errors import ApiError, common, error_body, new_request_id
+from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
 from exporter.simulator.vbrapi import PEER_ACTIONS, VBR_ACTIONS
@@ -74,7 +74,7 @@ class _ApiHandler:
             if request.transport is not None:
                 request.transport.close()
             raise asyncio.CancelledError from None
-        except ApiError as exc:
+        except ErrorAnswer as exc:
             status, code = exc.status, exc.code
             payload = _error_payload(exc, request_id, trace)
         except Exception:  # never a traceback on the wire
@@ -93,7 +93,7 @@ class _ApiHandler:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise ApiError("InvalidParameter", "The request body is too large.") from None
+            raise ErrorAnswer("InvalidParameter", "The request body is too large.") from None
         form: dict[str, str] = {}
         if body and request.content_type == "application/x-www-form-urlencoded":
             form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -104,7 +104,7 @@ class _ApiHandler:
         if "Version" not in params and "x-acs-version" in headers:
             params["Version"] = headers["x-acs-version"]
         if not action:
-            raise ApiError(
+            raise ErrorAnswer(
                 "MissingParameter",
                 'The input parameter "Action" that is mandatory for processing this '
                 "request is not supplied.",
@@ -201,7 +201,7 @@ def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) 
         sim.store.rotate(account, region, delta)
 
 
-def _error_payload(error: ApiError, request_id: str, trace: _Trace) -> bytes:
+def _error_payload(error: ErrorAnswer, request_id: str, trace: _Trace) -> bytes:
     if isinstance(error, CmsError) or is_cms(trace.params):
         return cms_error_body(error, request_id)
     return error_body(error, request_id, _host_id(trace.region))

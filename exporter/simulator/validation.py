@@ -1,4 +1,4 @@
-"""Parameter rules of the vendor document, each raising the documented error.
+"""Parameter rules of the API reference, each raising the documented error.
 
 Rules the document leaves open are chosen here and listed in README.md (CircuitCode and
 PeerLocation lengths, the quota error code).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from exporter.simulator.errors import ApiError, invalid_parameter, missing_parameter
+from exporter.simulator.errors import ErrorAnswer, invalid_parameter, missing_parameter
 from exporter.simulator.model import DOCUMENTED_PORT_TYPES, LINE_OPERATORS
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{1,127}")
@@ -31,7 +31,7 @@ def _starts_with_url(value: str) -> bool:
 def name(value: str) -> str:
     """2-128 chars of letters, digits, ``.``, ``_``, ``-``; starts with a letter; no URL."""
     if _starts_with_url(value) or not _NAME.fullmatch(value):
-        raise ApiError("InvalidName.Malformed", 'The specified "Name" is not valid.')
+        raise ErrorAnswer("InvalidName.Malformed", 'The specified "Name" is not valid.')
     return value
 
 
@@ -43,7 +43,9 @@ def description(value: str) -> str:
         or not value[0].isalpha()
         or _starts_with_url(value)
     ):
-        raise ApiError("InvalidDescription.Malformed", 'The specifid "Description" is not valid.')
+        raise ErrorAnswer(
+            "InvalidDescription.Malformed", 'The specifid "Description" is not valid.'
+        )
     return value
 
 
@@ -57,31 +59,31 @@ def bandwidth(params: Mapping[str, str]) -> int | None:
     except ValueError:
         value = -1
     if not 2 <= value <= 10240:
-        raise ApiError("InvalidBandwidth", "invalid physical connection banwidth.")
+        raise ErrorAnswer("InvalidBandwidth", "invalid physical connection banwidth.")
     return value
 
 
 def port_type(value: str) -> str:
     if value not in DOCUMENTED_PORT_TYPES:
-        raise ApiError("InvalidPortType.Malformd", "The PortType provided was invalid.")
+        raise ErrorAnswer("InvalidPortType.Malformd", "The PortType provided was invalid.")
     return value
 
 
 def line_operator(value: str) -> str:
     if value not in LINE_OPERATORS:
-        raise ApiError("InvalidLineOperator.Malformd", "The LineOperator provided was invalid.")
+        raise ErrorAnswer("InvalidLineOperator.Malformd", "The LineOperator provided was invalid.")
     return value
 
 
 def peer_location(value: str) -> str:
     if not 1 <= len(value) <= 256:
-        raise ApiError("InvalidPeerLocation.Malformd", "The PeerLocation provided was invalid.")
+        raise ErrorAnswer("InvalidPeerLocation.Malformd", "The PeerLocation provided was invalid.")
     return value
 
 
 def circuit_code(value: str) -> str:
     if not _CIRCUIT.fullmatch(value):
-        raise ApiError("InvalidCircuitCode.Malformed", "circuitCode is illegal.")
+        raise ErrorAnswer("InvalidCircuitCode.Malformed", "circuitCode is illegal.")
     return value
 
 

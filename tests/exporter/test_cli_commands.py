@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from exporter import __version__, cli
+from exporter.collectors import COLLECTORS
 from exporter.simulator import Simulator, SimulatorThread
 from tests import harness
 
@@ -311,7 +312,9 @@ def test_demo_runs_both_and_prints_the_urls() -> None:
         def all_up() -> bool:
             body = harness.http_get(f"http://127.0.0.1:{port}/metrics").decode()
             # four regions, each read by every collector
-            return body.count("expressconnect_region_up{") == 4 * len(COLLECTORS) and "} 0\n" not in "".join(
+            return body.count("expressconnect_region_up{") == 4 * len(
+                COLLECTORS
+            ) and "} 0\n" not in "".join(
                 line + "\n"
                 for line in body.splitlines()
                 if line.startswith("expressconnect_region_up{")

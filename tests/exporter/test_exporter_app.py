@@ -19,8 +19,8 @@ from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
-from exporter.daemon import run_once
 from exporter.config import Config, load_config, parse_config
+from exporter.daemon import run_once
 from tests.exporter.ecx_fakeapi import KEY_ID, SECRET, FakeApi, load_recorded_pages
 
 FORBIDDEN = (403, {"Code": "Forbidden.RAM", "Message": "User not authorized."})

@@ -55,13 +55,14 @@ def test_sighup_reload_bad_then_good_sigterm_exits_cleanly(tmp_path: Path) -> No
             assert check.returncode == 0, check.stdout + check.stderr
             path.write_text("accounts: [{name: sim, regions: [cn-hangzou]}]\n")
             exporter.process.send_signal(signal.SIGHUP)
-            up = 'expressconnect_region_up{account="sim",region_id="cn-hangzhou",collector="physical_connections"}'
+            pc = 'collector="physical_connections"'
+            up = f'expressconnect_region_up{{account="sim",region_id="cn-hangzhou",{pc}}}'
             reload_ok = "expressconnect_config_last_reload_successful "
             wait_until(lambda: metric(exporter.url, reload_ok) == "0.0", 10, "failed reload")
             assert metric(exporter.url, up) == "1"
             path.write_text(yaml.safe_dump(config(sim.url, ["cn-hangzhou", "cn-shanghai"])))
             exporter.process.send_signal(signal.SIGHUP)
-            shanghai = 'expressconnect_region_up{account="sim",region_id="cn-shanghai",collector="physical_connections"}'
+            shanghai = f'expressconnect_region_up{{account="sim",region_id="cn-shanghai",{pc}}}'
             wait_until(lambda: metric(exporter.url, shanghai) == "1", 20, "reloaded region")
             assert metric(exporter.url, reload_ok) == "1.0"
             exporter.process.send_signal(signal.SIGTERM)

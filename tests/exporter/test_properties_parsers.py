@@ -449,7 +449,7 @@ def test_decode_keeps_a_plain_success() -> None:
     }
 
 
-# ----------------------------------------------------------------------------- found by these tests, fixed
+# -------------------------------------------------- found by these tests, now fixed
 
 
 BEYOND_FLOAT_CASES = [
