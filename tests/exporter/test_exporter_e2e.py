@@ -6,7 +6,6 @@ field, with an independent parser for the API's timestamps.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from collections.abc import Iterator
@@ -284,7 +283,8 @@ async def test_staleness_and_restart_keep_status_change_times(
             ) == 0 and not series(body, f"{P}_info", **labels)
 
         await wait_for(dropped, timeout=30)
-    await asyncio.sleep(1.1)  # the restart happens visibly later than the first sighting
+    # the restart happens visibly later than the first sighting
+    await wait_for(lambda: time.time() > max(since.values()) + 1.0)
     simulator.clear_faults()
     async with Exporter(cfg) as again:
         await wait_for(again.ready, timeout=30)

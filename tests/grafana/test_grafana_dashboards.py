@@ -13,7 +13,14 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
-from grafana_testlib import (
+
+from exporter import vocabulary
+from exporter.collectors import physical_connections as pc
+from exporter.collectors import traffic as tr
+from exporter.collectors import virtual_border_routers as vbr
+from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP, family_order
+from exporter.selfmetrics import REFRESH_ERRORS, SelfMetrics
+from tests.grafana.grafana_testlib import (
     DASHBOARD_FILES,
     DASHBOARDS_DIR,
     GRAFANA_BUILTINS,
@@ -29,13 +36,6 @@ from grafana_testlib import (
     targets,
     variable_names,
 )
-
-from exporter import vocabulary
-from exporter.collectors import physical_connections as pc
-from exporter.collectors import traffic as tr
-from exporter.collectors import virtual_border_routers as vbr
-from exporter.regiontable import REGION_DURATION, REGION_LAST_SUCCESS, REGION_UP, family_order
-from exporter.selfmetrics import REFRESH_ERRORS, SelfMetrics
 
 BOARDS = load_dashboards()
 DATASOURCE_UID = "${datasource}"

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from grafana_testlib import (
+
+from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
+from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
+from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
+from exporter.regiontable import REGION_UP
+from tests.grafana.grafana_testlib import (
     ROOT,
     exposition_names,
     load_dashboards,
@@ -35,7 +41,7 @@ from grafana_testlib import (
     substitute,
     targets,
 )
-from harness import (
+from tests.harness import (
     Prometheus,
     http_get,
     require_binary,
@@ -43,12 +49,6 @@ from harness import (
     start_prometheus,
     start_simulator,
 )
-
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
-from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
-from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
-from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
-from exporter.regiontable import REGION_UP
 
 pytestmark = pytest.mark.e2e
 
