@@ -36,7 +36,8 @@ def cms_host(region_id: str) -> str:
 def collector_settings(config: Config, account: str, name: str) -> CollectorSettings:
     """The configured settings; a collector the configuration does not know runs always."""
     if name not in COLLECTOR_NAMES:
-        return CollectorSettings(enabled=True, interval=config.refresh.interval)
+        refresh = config.refresh
+        return CollectorSettings(enabled=True, interval=refresh.interval, timeout=refresh.timeout)
     return config.collector_settings(account, name)
 
 
@@ -159,6 +160,9 @@ class Accounts:
             clock=clock,
             interval=collector_settings(config, account, collector).interval,
         )
+
+    def timeout(self, config: Config, key: Key) -> float:
+        return collector_settings(config, key[0], key[2]).timeout or config.refresh.timeout
 
     def regions(self, account: AccountConfig) -> tuple[str, ...]:
         if account.regions == "all":

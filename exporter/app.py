@@ -207,9 +207,10 @@ class Exporter:
         if not ctx:
             return None
         ctx = dataclasses.replace(ctx, sibling=self._passes.sibling(key))
-        refresh = self._config.refresh
+        timeout = self._accounts.timeout(self._config, key)
         # A collector slower than max_staleness would go stale between two good passes.
-        limits = PassLimits(refresh.timeout, max(refresh.max_staleness, ctx.interval))
+        refresh = self._config.refresh
+        limits = PassLimits(timeout, max(refresh.max_staleness, ctx.interval), refresh.timeout)
         return await self._passes.run(ctx, collector, limits)
 
     async def refresh_everything(self) -> bool:

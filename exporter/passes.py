@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 class PassLimits:
     timeout: float
     max_staleness: float
+    # How long a pass waits for the collector it reads to have a first snapshot.
+    wait: float = 0.0
 
 
 def is_bug(error: BaseException) -> bool:
@@ -88,7 +90,7 @@ class Passes:
         if self.table.get(key) is None:
             return None
         needs = self._collectors[collector].needs
-        if needs is not None and not await self._wait_for(key, needs, limits.timeout):
+        if needs is not None and not await self._wait_for(key, needs, limits.wait):
             return self._skipped(key, f"waiting for the {needs} collector's first good pass")
         started_at = self._clock()
         started = time.monotonic()

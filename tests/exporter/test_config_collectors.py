@@ -185,3 +185,22 @@ def test_api_errors(api: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(config_with(api=api))
     assert str(caught.value) == f"<config>: {expected}"
+
+
+def test_pass_timeouts_follow_each_collectors_interval() -> None:
+    """Physical connections keep refresh.timeout; the others may use 90 % of their interval,
+    as one account's rate-limited calls can need longer than refresh.timeout."""
+    cfg = parse_config(
+        {"accounts": [{"name": "a", "regions": ["cn-hangzhou"]}],
+         "collectors": {"traffic": {"interval": "10m"}}},
+        "test",
+    )  # fmt: skip
+    timeouts = {
+        name: cfg.collector_settings("a", name).timeout
+        for name in ("physical_connections", "virtual_border_routers", "traffic")
+    }
+    assert timeouts == {
+        "physical_connections": 120.0,
+        "virtual_border_routers": 120.0,
+        "traffic": 540.0,
+    }
