@@ -355,6 +355,7 @@ def _os_reason(error: OSError) -> str:
 
 # A JSON escape \uD800..\uDFFF (any case): only then can the decoded body hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]|\x00")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -389,8 +390,9 @@ def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False
             retryable=is_retryable(code, status),
         )
     # Lone surrogates come as \uD8xx escapes, or as raw bytes json decodes with surrogatepass
-    # (always non-ASCII): either way they must not reach a label or a log line.
-    if not raw.isascii() or _SURROGATE_ESCAPE.search(raw):
+    # (UTF-8 ED A0..BF, or a UTF-16/32 body, which has NULs): they must not reach a label or a
+    # log line. Other bodies, Chinese names included, are not walked.
+    if _SURROGATE_ESCAPE.search(raw) or _RAW_SURROGATE.search(raw):
         body = _scrub_surrogates(body)
     if status >= 300:
         raise _answer_error(action, status, body, str(body.get("Code") or f"HTTP{status}"))

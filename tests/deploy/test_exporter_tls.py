@@ -230,7 +230,10 @@ def test_prometheus_scrapes_the_exporter_over_tls_with_basic_auth(
         assert target["scrapeUrl"] == f"https://127.0.0.1:{tls_exporter.port}/metrics"
         assert target["lastError"] == ""
         result = prometheus.wait_until(
-            lambda: prometheus.query('expressconnect_region_up{job="expressconnect"} == 1'),
+            lambda: prometheus.query(
+                'expressconnect_region_up{job="expressconnect",collector="physical_connections"}'
+                " == 1"
+            ),
             timeout=30,
             what="expressconnect_region_up == 1 in Prometheus",
         )
@@ -322,7 +325,9 @@ def test_mutual_tls_refuses_a_client_without_certificate(
             assert by_job["without-cert"]["health"] == "down"
             assert by_job["without-cert"]["lastError"] != ""
             scraped = prometheus.wait_until(
-                lambda: prometheus.query('expressconnect_region_up{job="with-cert"}'),
+                lambda: prometheus.query(
+                    'expressconnect_region_up{job="with-cert",collector="physical_connections"}'
+                ),
                 10,
                 "the with-cert job's samples",
             )
