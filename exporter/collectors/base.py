@@ -46,16 +46,6 @@ class CountDrift(PassError):
     """``TotalCount`` moved while a pass paged: the records read may not be one consistent set."""
 
 
-class Snapshot(Protocol):
-    """What every collector's snapshot has, whatever else it holds."""
-
-    @property
-    def completed_at(self) -> float: ...
-
-    @property
-    def duration_seconds(self) -> float: ...
-
-
 @dataclass(frozen=True, slots=True)
 class UnknownValue:
     """An enumeration value outside the documented set, seen on one object."""
@@ -159,7 +149,7 @@ class Listing(Generic[R]):
     wrapper: str
     item: str
     parse: Callable[[Mapping[str, Any]], R]  # raises ValueError for a record without an ID
-    key: Callable[[R], str]
+    key: Callable[[R], str] = lambda record: str(getattr(record, "id"))  # noqa: B009
 
 
 async def _fetch_pages(

@@ -168,7 +168,6 @@ LISTING = Listing(
     wrapper="PhysicalConnectionSet",
     item="PhysicalConnectionType",
     parse=parse_connection,
-    key=lambda conn: conn.id,
 )
 
 

@@ -160,14 +160,12 @@ VBRS = Listing(
     wrapper="VirtualBorderRouterSet",
     item="VirtualBorderRouterType",
     parse=parse_vbr,
-    key=lambda vbr: vbr.id,
 )
 PEERS = Listing(
     action="DescribeBgpPeers",
     wrapper="BgpPeers",
     item="BgpPeer",
     parse=parse_peer,
-    key=lambda peer: peer.id,
 )
 
 
