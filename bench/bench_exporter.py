@@ -4,8 +4,9 @@
                                    [--scrapers 50] [--duration 10] [--vbr-interval 60]
     python bench/bench_exporter.py --quick        # --lines 2000 --regions 4 --duration 5
 
-Every collector is on (physical_connections and virtual_border_routers), each in its own job
-per (account, region, collector), all sharing the account's rate limit.
+Every collector is on (physical_connections, virtual_border_routers and traffic), each in its
+own job per (account, region, collector); the first two share the account's API rate limit,
+traffic has CloudMonitor's own (``--cms-rate``).
 
 1. Refresh. The simulator (its own process) serves N lines over R regions, with their VBRs and
    BGP peers, ``latency`` added to every API request; the exporter daemon (its own process) is
@@ -13,6 +14,8 @@ per (account, region, collector), all sharing the account's rate limit.
    against the rate-limit bound ``requests / rate`` (at least the round trips one region needs):
    a. the first round, both collectors at once, against their summed requests;
    b. the next VBR round (``--vbr-interval`` later), alone: VBR and BGP peer listings' pages;
+      the traffic round it enables is waited for too (every series is in ``/metrics`` before
+      the scrapes);
    c. a physical-connection round alone (after the scrapes: a SIGHUP reload that changes
       refresh.interval, restarting those jobs, and switches the VBR jobs off).
 2. Scrapes. ``scrapers`` concurrent clients scrape ``/metrics`` the way Prometheus does
@@ -64,13 +67,14 @@ from bench.benchlib import (
 )
 from exporter.regions import REGION_IDS
 
-PC, VBR = "physical_connections", "virtual_border_routers"
+PC, VBR, TRAFFIC = "physical_connections", "virtual_border_routers", "traffic"
 ACTIONS = {
     PC: ("DescribePhysicalConnections",),
     VBR: ("DescribeVirtualBorderRouters", "DescribeBgpPeers"),
+    TRAFFIC: ("DescribeMetricLast",),
 }
 # Round trips one region's pass needs at least: page 1, then the rest in parallel, per listing.
-CHAIN = {PC: 2, VBR: 4}
+CHAIN = {PC: 2, VBR: 4, TRAFFIC: 1}
 GRACE_SECONDS = 30.0
 ACCESS_KEY = {
     "type": "access_key",
@@ -327,6 +331,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--vbr-interval", type=float, default=60.0, help="seconds (default 1m)")
     parser.add_argument(
+        "--cms-rate", type=float, default=50.0, help="cms_max_requests_per_second (traffic)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="--lines 2000 --regions 4 --duration 5 (unless given)"
     )
     parser.add_argument(
@@ -369,10 +376,12 @@ def exporter_config(
             "retries": 4,
             "request_timeout": "30s",
             "max_records_per_region": 100_000,
+            "cms_max_requests_per_second": args.cms_rate,
         },
         "collectors": {
             PC: {"enabled": True},
             VBR: {"enabled": vbr, "interval": args.vbr_interval},
+            TRAFFIC: {"enabled": vbr},
         },
         "accounts": [{"name": "bench", "credentials": ACCESS_KEY, "regions": list(regions)}],
         "labels": {"tags": ["env", "team"]},
@@ -423,7 +432,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 def check_fleet(state: ExporterState, truth: dict[str, Any], args: argparse.Namespace) -> None:
     """Everything the simulator holds is exported, and every pass succeeded."""
     assert all(up == 1 for up, _, _ in state.passes.values()), "a pass failed"
-    assert len(state.passes) == 2 * args.regions, sorted(state.passes)
+    assert len(state.passes) == 3 * args.regions, sorted(state.passes)
     for family, key in zip(COUNT_FAMILIES, ("connections", "vbrs", "bgp_peers"), strict=True):
         exported = sum(state.counts[family].values())
         assert exported == truth[key], (family, exported, truth[key])
@@ -491,7 +500,7 @@ def refresh_rounds(
     moment = exp.reload(exporter_config(args, regions, sim_url, exp.port))
     vbr = wait_round(exp.url, VBR, moment, 900)
     rounds.append(make_round("VBRs + BGP peers alone", (VBR,), first, vbr, args))
-    return rounds, vbr
+    return rounds, wait_round(exp.url, TRAFFIC, moment, 1800)
 
 
 def combined_round(
@@ -592,7 +601,7 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen[bytes
     }
     during = read_state(exp.url)
     memory["requests_during_scrapes"] = sum(
-        during.collector_requests(c) - state.collector_requests(c) for c in (PC, VBR)
+        during.collector_requests(c) - state.collector_requests(c) for c in (PC, VBR, TRAFFIC)
     )
     rounds.append(combined_round(args, regions, sim_url, exp, state))
     (work / "metrics.txt").write_bytes(http(exp.url + "/metrics"))
