@@ -9,7 +9,7 @@ so rendering is a loop over records and families with no per-metric code anywher
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -188,13 +188,42 @@ def render_records(
     groups: Sequence[RecordFamilies[S, Any]], snapshot: S, ctx: RenderContext
 ) -> dict[str, list[str]]:
     """Family name → sample lines for one region's snapshot (pure: same input, same lines)."""
-    lines: dict[str, list[str]] = {}
+    return dict(render_families(groups, snapshot, ctx))
+
+
+def render_families(
+    groups: Sequence[RecordFamilies[S, Any]], snapshot: S, ctx: RenderContext
+) -> Iterator[tuple[str, list[str]]]:
+    """(family name, its sample lines), one family at a time, in ``render_records``' order.
+
+    Family by family rather than record by record, so the caller can encode each family's
+    lines and drop them before the next: only one family's lines are ever alive, not a region's.
+    """
     base = f'account="{escape(ctx.account)}",region_id="{escape(ctx.region_id)}"'
-    for group in groups:
-        outs = [(family, lines.setdefault(family.name, [])) for family in group.families]
-        for record in group.records(snapshot):
-            ident = base + "".join(f',{k}="{escape(v)}"' for k, v in group.identity(record))
-            for family, out in outs:
-                for suffix, value in family.extract(record, ctx):
-                    out.append(f"{family.name}{{{ident}{suffix}}} {number(value)}\n")
-    return lines
+    objects = [
+        [
+            (record, base + "".join(f',{k}="{escape(v)}"' for k, v in group.identity(record)))
+            for record in group.records(snapshot)
+        ]
+        for group in groups
+    ]
+    names = list(dict.fromkeys(family.name for group in groups for family in group.families))
+    for name in names:
+        out: list[str] = []
+        for group, records in zip(groups, objects, strict=True):
+            families = [family for family in group.families if family.name == name]
+            if families:
+                _render_family(families, records, ctx, out)
+        yield name, out
+
+
+def _render_family(
+    families: Sequence[Family[Any]],
+    records: Iterable[tuple[Any, str]],
+    ctx: RenderContext,
+    out: list[str],
+) -> None:
+    for record, ident in records:
+        for family in families:
+            for suffix, value in family.extract(record, ctx):
+                out.append(f"{family.name}{{{ident}{suffix}}} {number(value)}\n")

@@ -20,9 +20,10 @@ from exporter.exposition import (
     Header,
     build_exposition,
     chunk,
+    encode_chunk,
     render_headers,
 )
-from exporter.families import RenderContext, escape, number, render_records
+from exporter.families import RenderContext, escape, number, render_families
 
 REGION_UP = "expressconnect_region_up"
 REGION_LAST_SUCCESS = "expressconnect_region_last_success_timestamp_seconds"
@@ -133,9 +134,14 @@ def family_order(collectors: Iterable[Collector[Any]]) -> tuple[list[str], list[
 def render_objects(
     collector: Collector[Any], snapshot: Any, ctx: RenderContext
 ) -> dict[str, Chunk]:
-    """A snapshot's object families as chunks (pure; run in a worker thread: it is the cost)."""
-    lines = render_records(collector.records, snapshot, ctx)
-    return {name: chunk(family_lines) for name, family_lines in lines.items()}
+    """A snapshot's object families as chunks (pure; run in a worker thread: it is the cost).
+
+    Each family's lines are encoded and compressed before the next family is rendered.
+    """
+    return {
+        name: encode_chunk("".join(lines).encode())
+        for name, lines in render_families(collector.records, snapshot, ctx)
+    }
 
 
 def render_health(collector: Collector[Any], status: RegionStatus) -> dict[str, Chunk]:
@@ -217,12 +223,12 @@ class RegionTable:
         self._statuses[key] = status
         chunks = dict(self._objects.get(key, {}))
         chunks.update(render_health(collector, status))
-        self._blocks[key] = Block(key, {n: c for n, c in chunks.items() if c.plain})
+        self._blocks[key] = Block(key, {n: c for n, c in chunks.items() if c.size})
         if publish:
             self.publish()
 
     def publish(self) -> None:
         """Swap in a new exposition (parts are shared; scrapes in flight keep the old one)."""
         self._exposition = build_exposition(
-            self._blocks.values(), self._order, self._rendered_headers
+            self._blocks.values(), self._order, self._rendered_headers, self._exposition
         )

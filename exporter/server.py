@@ -186,7 +186,9 @@ def build_app(
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
-        parts = backend.exposition().parts(openmetrics=openmetrics, gzipped=gzipped)
+        exposition = backend.exposition()
+        # Plain parts are inflated as they are sent: iterate them once, after prepare.
+        parts = exposition.parts(openmetrics=openmetrics, gzipped=gzipped)
         live = backend.live_block(openmetrics=openmetrics, gzipped=gzipped)
         response = web.StreamResponse(
             headers={"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
@@ -194,7 +196,8 @@ def build_app(
         if gzipped:
             response.headers["Content-Encoding"] = "gzip"
         response.headers["Vary"] = "Accept, Accept-Encoding"
-        response.content_length = sum(map(len, parts)) + len(live)
+        size = exposition.size(openmetrics=openmetrics, gzipped=gzipped)
+        response.content_length = size + len(live)
         await response.prepare(request)
         if request.method != "HEAD":  # HEAD: same headers, no body, keep-alive stays in sync
             for part in parts:
