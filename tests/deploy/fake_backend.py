@@ -24,6 +24,9 @@ class FakeExposition:
     def parts(self, *, openmetrics: bool, gzipped: bool) -> tuple[bytes, ...]:
         return (self.body,)
 
+    def size(self, *, openmetrics: bool, gzipped: bool) -> int:
+        return len(self.body)
+
 
 @dataclass
 class FakeBackend:
