@@ -174,6 +174,31 @@ def landing_page(backend: Backend, telemetry_path: str) -> str:
     )
 
 
+async def stream_metrics(backend: Backend, request: web.Request) -> web.StreamResponse:
+    """The prepared exposition, negotiated (OpenMetrics, gzip), streamed with backpressure."""
+    openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
+    gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
+    exposition = backend.exposition()
+    # Plain parts are inflated as they are sent: iterate them once, after prepare.
+    parts = exposition.parts(openmetrics=openmetrics, gzipped=gzipped)
+    live = backend.live_block(openmetrics=openmetrics, gzipped=gzipped)
+    response = web.StreamResponse(
+        headers={"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
+    )
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    size = exposition.size(openmetrics=openmetrics, gzipped=gzipped)
+    response.content_length = size + len(live)
+    await response.prepare(request)
+    if request.method != "HEAD":  # HEAD: same headers, no body, keep-alive stays in sync
+        for part in parts:
+            await response.write(part)  # waits for the socket to drain: backpressure
+        await response.write(live)
+    await response.write_eof()
+    return response
+
+
 def build_app(
     backend: Backend,
     telemetry_path: str,
@@ -184,27 +209,7 @@ def build_app(
     ``/metrics``, which middlewares cannot touch once it is prepared)."""
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
-        gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
-        exposition = backend.exposition()
-        # Plain parts are inflated as they are sent: iterate them once, after prepare.
-        parts = exposition.parts(openmetrics=openmetrics, gzipped=gzipped)
-        live = backend.live_block(openmetrics=openmetrics, gzipped=gzipped)
-        response = web.StreamResponse(
-            headers={"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
-        )
-        if gzipped:
-            response.headers["Content-Encoding"] = "gzip"
-        response.headers["Vary"] = "Accept, Accept-Encoding"
-        size = exposition.size(openmetrics=openmetrics, gzipped=gzipped)
-        response.content_length = size + len(live)
-        await response.prepare(request)
-        if request.method != "HEAD":  # HEAD: same headers, no body, keep-alive stays in sync
-            for part in parts:
-                await response.write(part)  # waits for the socket to drain: backpressure
-            await response.write(live)
-        await response.write_eof()
-        return response
+        return await stream_metrics(backend, request)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
