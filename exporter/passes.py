@@ -91,7 +91,8 @@ class Passes:
             return None
         needs = self._collectors[collector].needs
         if needs is not None and not await self._wait_for(key, needs, limits.wait):
-            return self._skipped(key, f"waiting for the {needs} collector's first good pass")
+            reason = f"waiting for the {needs} collector's data of this region"
+            return self._skipped(key, reason, limits)
         started_at = self._clock()
         started = time.monotonic()
         try:
@@ -99,7 +100,7 @@ class Passes:
                 snapshot = await self._collectors[collector].collect(ctx)
             objects = await self._render(key, snapshot, started_at)
         except NotReady as reason:
-            return self._skipped(key, str(reason))
+            return self._skipped(key, str(reason), limits)
         except Exception as error:  # any failure, bugs included, is a failed pass
             return self._failed(key, error, limits, started_at, time.monotonic() - started)
         current = self.table.get(key)
@@ -130,15 +131,18 @@ class Passes:
             await asyncio.sleep(0.1)
         return True
 
-    def _skipped(self, key: Key, reason: str) -> RegionStatus | None:
-        """Not an error: nothing counted, ``up`` unchanged; the attempt is recorded (readiness,
-        status page) with the reason."""
+    def _skipped(self, key: Key, reason: str, limits: PassLimits) -> RegionStatus | None:
+        """Not an error: nothing counted; the attempt is recorded (readiness, status page) with
+        the reason. Data kept from earlier passes still ages out after ``max_staleness``."""
         current = self.table.get(key)
         if current is None:
             return None
         log.info("pass skipped", extra={"account": key[0], "region_id": key[1],
                                         "collector": key[2], "reason": reason})  # fmt: skip
-        status = dataclasses.replace(current, last_attempt=self._clock(), last_error=reason)
+        now = self._clock()
+        status = dataclasses.replace(current, last_attempt=now, last_error=reason)
+        if current.last_success is not None and now - current.last_success > limits.max_staleness:
+            status = dataclasses.replace(status, up=False, stale=True)
         self.table.update(status, None)
         return status
 

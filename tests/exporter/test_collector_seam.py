@@ -133,3 +133,39 @@ async def test_any_exception_in_a_pass_is_a_failed_pass_that_keeps_the_snapshot(
     errors = "expressconnect_region_refresh_errors_total"
     errors += '{account="a",collector="toy",region_id="cn-hangzhou"}'
     assert errors in live and f"{errors} 0.0" not in live
+
+
+async def test_a_collector_waiting_on_another_ages_out_its_data() -> None:
+    """A collector that reads another's snapshot is skipped (not failed) while that one has
+    none, and what it exported earlier is still dropped after max_staleness."""
+    now = [1000.0]
+    base_ok = [True]
+
+    async def base(ctx: PassContext) -> ToySnapshot:
+        if not base_ok[0]:
+            raise OSError("base collector down")
+        return ToySnapshot((Toy("t", 1.0),), ctx.clock(), 0.0)
+
+    async def reader(ctx: PassContext) -> ToySnapshot:
+        assert ctx.sibling("base") is not None
+        return ToySnapshot((Toy("r", 2.0),), ctx.clock(), 0.0)
+
+    families = TOY.records
+    first = Collector(name="base", api="vpc", collect=base, records=families)
+    second = Collector(name="reader", api="vpc", collect=reader, records=families, needs="base")
+    exporter = Exporter(config(("cn-hangzhou",)), collectors=(first, second), clock=lambda: now[0])
+    await exporter.open()
+    try:
+        assert await exporter.refresh_everything()
+        base_ok[0] = False
+        now[0] += 4000.0  # past max_staleness (1h): the base data goes stale, then the reader's
+        await exporter.refresh("a", "cn-hangzhou", "base")
+        status = await exporter.refresh("a", "cn-hangzhou", "reader")
+        body = exporter.body().decode()
+    finally:
+        await exporter.stop()
+    assert status is not None and status.stale and not status.up
+    assert "waiting for the base collector" in (status.last_error or "")
+    assert 'toy_id="r"' not in body
+    errors = 'expressconnect_region_refresh_errors_total{account="a",collector="reader"'
+    assert all(line.endswith(" 0.0") for line in body.splitlines() if line.startswith(errors))
