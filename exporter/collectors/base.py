@@ -46,6 +46,19 @@ class CountDrift(PassError):
     """``TotalCount`` moved while a pass paged: the records read may not be one consistent set."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassSnapshot:
+    """What every collector's snapshot holds besides its records: where, and when it was read.
+
+    A subclass adds its records as tuples of frozen dataclasses, sorted by ID.
+    """
+
+    account: str
+    region_id: str
+    completed_at: float
+    duration_seconds: float
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownValue:
     """An enumeration value outside the documented set, seen on one object."""

@@ -18,6 +18,7 @@ from exporter.collectors.base import (
     Collector,
     Listing,
     PassContext,
+    PassSnapshot,
     UnknownValue,
     filter_params,
     list_all,
@@ -130,15 +131,11 @@ class PhysicalConnection:
         return tuple(found)
 
 
-@dataclass(frozen=True, slots=True)
-class RegionSnapshot:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegionSnapshot(PassSnapshot):
     """Every connection of one account in one region, from one complete pass (sorted by ID)."""
 
-    account: str
-    region_id: str
     connections: tuple[PhysicalConnection, ...]
-    completed_at: float
-    duration_seconds: float
 
 
 def parse_connection(record: Mapping[str, Any]) -> PhysicalConnection:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.collectors.base import Collector, NotReady, PassContext, PassError
+from exporter.collectors.base import Collector, NotReady, PassContext, PassError, PassSnapshot
 from exporter.collectors.fields import number
 from exporter.families import Family, RecordFamilies, gauge, labelled_gauges
 
@@ -65,14 +65,12 @@ class VbrMetrics:
         return self.values.get(metric)
 
 
-@dataclass(frozen=True, slots=True)
-class TrafficSnapshot:
-    account: str
-    region_id: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficSnapshot(PassSnapshot):
+    """Per VBR of one account and region, CloudMonitor's newest figures; ``calls`` it cost."""
+
     vbrs: tuple[VbrMetrics, ...]
     calls: int
-    completed_at: float
-    duration_seconds: float
 
 
 def period_for(interval: float) -> int:

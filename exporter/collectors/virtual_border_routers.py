@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from exporter.collectors.base import Collector, Listing, PassContext, UnknownValue, list_all
+from exporter.collectors.base import (
+    Collector,
+    Listing,
+    PassContext,
+    PassSnapshot,
+    UnknownValue,
+    list_all,
+)
 from exporter.collectors.fields import bounded, tags, text
 from exporter.collectors.physical_connections import BYTES_PER_MBIT
 from exporter.families import (
@@ -98,19 +105,12 @@ class BgpPeer:
     route_limit: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class VbrSnapshot:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VbrSnapshot(PassSnapshot):
     """Every VBR and BGP peer of one account in one region, from one pass (sorted by ID)."""
 
-    account: str
-    region_id: str
     vbrs: tuple[VirtualBorderRouter, ...]
     peers: tuple[BgpPeer, ...]
-    completed_at: float
-    duration_seconds: float
-
-    def peers_of(self, vbr_id: str) -> tuple[BgpPeer, ...]:
-        return tuple(peer for peer in self.peers if peer.vbr_id == vbr_id)
 
 
 def _required_id(record: Mapping[str, Any], key: str) -> str:

@@ -199,7 +199,13 @@ def test_physical_connection_labels_round_trip(
     connections = tuple(
         pc.parse_connection(record) for record in listed(body, pc.LISTING.wrapper, pc.LISTING.item)
     )
-    snapshot = pc.RegionSnapshot(account, region_id, connections, 0.0, 0.0)
+    snapshot = pc.RegionSnapshot(
+        account=account,
+        region_id=region_id,
+        connections=connections,
+        completed_at=0.0,
+        duration_seconds=0.0,
+    )
     ctx = RenderContext(account, region_id, tag_labels=tag_label_names(tag_keys))
     series = parsed(*exposition_text(pc.COLLECTOR, snapshot, ctx))
 
@@ -294,12 +300,12 @@ def test_vbr_and_bgp_labels_round_trip(
     vbr_body = through_client("DescribeVirtualBorderRouters", vbr_answer)
     peer_body = through_client("DescribeBgpPeers", peer_answer)
     snapshot = vbrs.VbrSnapshot(
-        account,
-        region_id,
-        tuple(map(vbrs.parse_vbr, listed(vbr_body, vbrs.VBRS.wrapper, vbrs.VBRS.item))),
-        tuple(map(vbrs.parse_peer, listed(peer_body, vbrs.PEERS.wrapper, vbrs.PEERS.item))),
-        0.0,
-        0.0,
+        account=account,
+        region_id=region_id,
+        vbrs=tuple(map(vbrs.parse_vbr, listed(vbr_body, vbrs.VBRS.wrapper, vbrs.VBRS.item))),
+        peers=tuple(map(vbrs.parse_peer, listed(peer_body, vbrs.PEERS.wrapper, vbrs.PEERS.item))),
+        completed_at=0.0,
+        duration_seconds=0.0,
     )
     ctx = RenderContext(account, region_id, tag_labels=tag_label_names(tag_keys))
     text, openmetrics = exposition_text(vbrs.COLLECTOR, snapshot, ctx)
