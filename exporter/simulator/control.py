@@ -59,6 +59,42 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def add_record_routes(
+    routes: web.RouteTableDef,
+    path: str,
+    entry: Callable[[str], dict[str, Any]],
+    update: Callable[[str, dict[str, Any]], dict[str, Any]],
+    remove: Callable[[str], None],
+) -> None:
+    """GET, PATCH and DELETE on ``{path}/{id}``, alike for every kind of simulated record.
+
+    ``entry`` answers a GET, ``update`` gets the PATCH body and returns the answer, ``remove``
+    raises KeyError for an unknown ID (404 through the guard) like ``entry`` does.
+    """
+
+    @routes.get(path + "/{id}")
+    async def get_record(request: web.Request) -> web.StreamResponse:
+        return json_response(entry(request.match_info["id"]))
+
+    @routes.patch(path + "/{id}")
+    async def set_record(request: web.Request) -> web.StreamResponse:
+        return json_response(update(request.match_info["id"], await read_body(request)))
+
+    @routes.delete(path + "/{id}")
+    async def remove_record(request: web.Request) -> web.StreamResponse:
+        remove(request.match_info["id"])
+        return json_response({"removed": request.match_info["id"]})
+
+
+def add_clear_route(routes: web.RouteTableDef, path: str, clear: Callable[[], None]) -> None:
+    """DELETE on a collection empties it and answers ``{"cleared": true}``."""
+
+    @routes.delete(path)
+    async def clear_all(request: web.Request) -> web.StreamResponse:
+        clear()
+        return json_response({"cleared": True})
+
+
 def add_control_routes(app: web.Application, sim: Simulator) -> None:
     from exporter.simulator.cmscontrol import add_cms_routes  # these import the helpers above
     from exporter.simulator.vbrcontrol import add_vbr_routes
@@ -112,23 +148,13 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
         pc_id = sim.add_connection(body["region"], body.get("account"), fields, body.get("id"))
         return json_response({"id": pc_id, "connection": sim.connection(pc_id)}, 201)
 
-    @routes.get("/_sim/connections/{id}")
-    async def get_connection(request: web.Request) -> web.StreamResponse:
-        pc_id = request.match_info["id"]
-        account, region = sim.owner(pc_id)
-        return json_response(
-            {"account": account, "region": region, "connection": sim.connection(pc_id)}
-        )
-
-    @routes.patch("/_sim/connections/{id}")
-    async def set_fields(request: web.Request) -> web.StreamResponse:
-        record = sim.set_fields(request.match_info["id"], await read_body(request))
-        return json_response({"connection": record})
-
-    @routes.delete("/_sim/connections/{id}")
-    async def remove_connection(request: web.Request) -> web.StreamResponse:
-        sim.remove_connection(request.match_info["id"])
-        return json_response({"removed": request.match_info["id"]})
+    add_record_routes(
+        routes,
+        "/_sim/connections",
+        lambda pc_id: _connection_entry(sim, pc_id),
+        lambda pc_id, body: {"connection": sim.set_fields(pc_id, body)},
+        sim.remove_connection,
+    )
 
     @routes.post("/_sim/select")
     async def select(request: web.Request) -> web.StreamResponse:
@@ -160,10 +186,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
         records = sim.requests(limit, request.query.get("action"))
         return json_response([record_dict(r) for r in records])
 
-    @routes.delete("/_sim/requests")
-    async def clear_requests(request: web.Request) -> web.StreamResponse:
-        sim.clear_requests()
-        return json_response({"cleared": True})
+    add_clear_route(routes, "/_sim/requests", sim.clear_requests)
 
     @routes.get("/_sim/counters")
     async def counters(request: web.Request) -> web.StreamResponse:
@@ -177,10 +200,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
     async def add_fault(request: web.Request) -> web.StreamResponse:
         return json_response({"id": sim.add_fault(FaultSpec(**await read_body(request)))}, 201)
 
-    @routes.delete("/_sim/faults")
-    async def clear_faults(request: web.Request) -> web.StreamResponse:
-        sim.clear_faults()
-        return json_response({"cleared": True})
+    add_clear_route(routes, "/_sim/faults", sim.clear_faults)
 
     @routes.delete("/_sim/faults/{id}")
     async def remove_fault(request: web.Request) -> web.StreamResponse:
@@ -198,10 +218,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
         sim.add_rate_limit(RateLimitSpec(**await read_body(request)))
         return json_response(sim.rate_limits.describe(), 201)
 
-    @routes.delete("/_sim/rate-limits")
-    async def clear_rate_limits(request: web.Request) -> web.StreamResponse:
-        sim.clear_rate_limits()
-        return json_response({"cleared": True})
+    add_clear_route(routes, "/_sim/rate-limits", sim.clear_rate_limits)
 
     add_vbr_routes(routes, sim)
     add_cms_routes(routes, sim)
@@ -223,3 +240,8 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
 def _clock(sim: Simulator) -> dict[str, Any]:
     now = sim.now()
     return {"now": now, "iso": iso(now), "time_scale": sim.clock.time_scale}
+
+
+def _connection_entry(sim: Simulator, pc_id: str) -> dict[str, Any]:
+    account, region = sim.owner(pc_id)
+    return {"account": account, "region": region, "connection": sim.connection(pc_id)}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from exporter.simulator.control import json_response, read_body
+from exporter.simulator.control import add_record_routes, json_response, read_body
 from exporter.simulator.scenario import parse_duration
 
 if TYPE_CHECKING:
@@ -77,20 +77,13 @@ def _vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     async def select_vbr(request: web.Request) -> web.StreamResponse:
         return json_response({"id": sim.select_vbr(await read_body(request))})
 
-    @routes.get("/_sim/vbrs/{id}")
-    async def get_vbr(request: web.Request) -> web.StreamResponse:
-        return json_response(_vbr_entry(sim, request.match_info["id"]))
+    def set_vbr(vbr_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        view = sim.set_vbr(vbr_id, body)
+        return {"vbr": view, "health_check": sim.vbr_info(vbr_id).health_check}
 
-    @routes.patch("/_sim/vbrs/{id}")
-    async def set_vbr(request: web.Request) -> web.StreamResponse:
-        vbr_id = request.match_info["id"]
-        view = sim.set_vbr(vbr_id, await read_body(request))
-        return json_response({"vbr": view, "health_check": sim.vbr_info(vbr_id).health_check})
-
-    @routes.delete("/_sim/vbrs/{id}")
-    async def remove_vbr(request: web.Request) -> web.StreamResponse:
-        sim.remove_vbr(request.match_info["id"])
-        return json_response({"removed": request.match_info["id"]})
+    add_record_routes(
+        routes, "/_sim/vbrs", lambda vbr_id: _vbr_entry(sim, vbr_id), set_vbr, sim.remove_vbr
+    )
 
 
 def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
@@ -116,19 +109,13 @@ def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     async def select_peer(request: web.Request) -> web.StreamResponse:
         return json_response({"id": sim.select_bgp_peer(await read_body(request))})
 
-    @routes.get("/_sim/bgp-peers/{id}")
-    async def get_peer(request: web.Request) -> web.StreamResponse:
-        return json_response(_peer_entry(sim, request.match_info["id"]))
-
-    @routes.patch("/_sim/bgp-peers/{id}")
-    async def set_peer(request: web.Request) -> web.StreamResponse:
-        view = sim.set_bgp_peer(request.match_info["id"], await read_body(request))
-        return json_response({"peer": view})
-
-    @routes.delete("/_sim/bgp-peers/{id}")
-    async def remove_peer(request: web.Request) -> web.StreamResponse:
-        sim.remove_bgp_peer(request.match_info["id"])
-        return json_response({"removed": request.match_info["id"]})
+    add_record_routes(
+        routes,
+        "/_sim/bgp-peers",
+        lambda peer_id: _peer_entry(sim, peer_id),
+        lambda peer_id, body: {"peer": sim.set_bgp_peer(peer_id, body)},
+        sim.remove_bgp_peer,
+    )
 
     @routes.post("/_sim/bgp-peers/{id}/flap")
     async def flap(request: web.Request) -> web.StreamResponse:
