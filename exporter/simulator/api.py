@@ -229,6 +229,13 @@ class Api:
             raise not_found()
         return conn
 
+    def _own_if(self, call: Call, region: str, allowed: Callable[[str], bool]) -> Connection:
+        """The caller's connection, if its status allows the action (else the API's error)."""
+        conn = self._own(call, region)
+        if not allowed(conn.status):
+            raise not_allowed_in_state()
+        return conn
+
     def _check_redundant(self, call: Call, pc_id: str, self_id: str | None) -> None:
         other = self.store.get(pc_id)
         if other is None or other.account != call.account.name or pc_id == self_id:
@@ -314,25 +321,19 @@ class Api:
 
     def _cancel(self, call: Call, region: str) -> dict[str, Any]:
         with self.store.lock:
-            conn = self._own(call, region)
-            if conn.status in _NO_CANCEL:
-                raise not_allowed_in_state()
+            conn = self._own_if(call, region, lambda status: status not in _NO_CANCEL)
             conn.update({"Status": "Canceled"}, self.clock.now())
         return {}
 
     def _terminate(self, call: Call, region: str) -> dict[str, Any]:
         with self.store.lock:
-            conn = self._own(call, region)
-            if conn.status != "Enabled":
-                raise not_allowed_in_state()
+            conn = self._own_if(call, region, lambda status: status == "Enabled")
             conn.update({"Status": "Terminating"}, self.clock.now())
         return {}
 
     def _enable(self, call: Call, region: str) -> dict[str, Any]:
         with self.store.lock:
-            conn = self._own(call, region)
-            if conn.status != "Confirmed":
-                raise not_allowed_in_state()
+            conn = self._own_if(call, region, lambda status: status == "Confirmed")
             now = self.clock.now()
             changes: dict[str, Any] = {
                 "Status": "Enabled",
@@ -348,9 +349,7 @@ class Api:
 
     def _delete(self, call: Call, region: str) -> dict[str, Any]:
         with self.store.lock:
-            conn = self._own(call, region)
-            if conn.status not in _DELETABLE:
-                raise not_allowed_in_state()
+            conn = self._own_if(call, region, lambda status: status in _DELETABLE)
             self.store.remove(conn.id)
         return {}
 
