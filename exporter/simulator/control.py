@@ -59,6 +59,14 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def body_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The ``fields`` object of an add request (none: no overrides)."""
+    fields = body.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise ValueError("fields: must be an object")
+    return fields
+
+
 def add_record_routes(
     routes: web.RouteTableDef,
     path: str,
@@ -142,9 +150,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
         body = await read_body(request)
         if "region" not in body:
             raise ValueError("region: field required")
-        fields = body.get("fields") or {}
-        if not isinstance(fields, dict):
-            raise ValueError("fields: must be an object")
+        fields = body_fields(body)
         pc_id = sim.add_connection(body["region"], body.get("account"), fields, body.get("id"))
         return json_response({"id": pc_id, "connection": sim.connection(pc_id)}, 201)
 

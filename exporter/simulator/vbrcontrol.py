@@ -10,24 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from exporter.simulator.control import add_record_routes, json_response, read_body
+from exporter.simulator.control import add_record_routes, body_fields, json_response, read_body
 from exporter.simulator.scenario import parse_duration
 
 if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
 
 
-def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    fields = body.get("fields") or {}
-    if not isinstance(fields, dict):
-        raise ValueError("fields: must be an object")
-    return fields
-
-
-def _only(body: dict[str, Any], allowed: set[str], what: str) -> None:
+def _check(body: dict[str, Any], allowed: set[str], required: str, what: str) -> None:
+    """Unknown fields first, then the one required field: the first problem is the answer."""
     unknown = set(body) - allowed
     if unknown:
         raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
+    if required not in body:
+        raise ValueError(f"{required}: field required")
 
 
 def _vbr_entry(sim: Simulator, vbr_id: str) -> dict[str, Any]:
@@ -61,12 +57,10 @@ def _vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     @routes.post("/_sim/vbrs")
     async def add_vbr(request: web.Request) -> web.StreamResponse:
         body = await read_body(request)
-        _only(body, {"connection", "id", "fields", "health_check", "peers"}, "VBR")
-        if "connection" not in body:
-            raise ValueError("connection: field required")
+        _check(body, {"connection", "id", "fields", "health_check", "peers"}, "connection", "VBR")
         vbr_id = sim.add_vbr(
             body["connection"],
-            _fields(body),
+            body_fields(body),
             body.get("id"),
             body.get("health_check", True),
             body.get("peers", 1),
@@ -97,11 +91,9 @@ def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     @routes.post("/_sim/bgp-peers")
     async def add_peer(request: web.Request) -> web.StreamResponse:
         body = await read_body(request)
-        _only(body, {"vbr", "id", "fields", "ip_version"}, "BGP peer")
-        if "vbr" not in body:
-            raise ValueError("vbr: field required")
+        _check(body, {"vbr", "id", "fields", "ip_version"}, "vbr", "BGP peer")
         peer_id = sim.add_bgp_peer(
-            body["vbr"], _fields(body), body.get("id"), body.get("ip_version", "ipv4")
+            body["vbr"], body_fields(body), body.get("id"), body.get("ip_version", "ipv4")
         )
         return json_response({"id": peer_id, "peer": sim.bgp_peer(peer_id)}, 201)
 
@@ -120,9 +112,7 @@ def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     @routes.post("/_sim/bgp-peers/{id}/flap")
     async def flap(request: web.Request) -> web.StreamResponse:
         body = await read_body(request)
-        _only(body, {"seconds", "status"}, "flap")
-        if "seconds" not in body:
-            raise ValueError("seconds: field required")
+        _check(body, {"seconds", "status"}, "seconds", "flap")
         seconds = parse_duration(body["seconds"])
         view = sim.flap_bgp_peer(request.match_info["id"], seconds, body.get("status", "Down"))
         return json_response({"peer": view, "seconds": seconds})
