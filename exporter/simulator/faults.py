@@ -12,25 +12,21 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ERROR_KINDS: tuple[str, ...] = (
+ErrorKind = Literal[
     "Throttling",
     "Throttling.User",
     "Throttling.Api",
     "ServiceUnavailable",
     "InternalError",
     "Forbidden.RAM",
-)
+]
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)  # the faults answered as API error codes
 FaultKind = Literal[
-    "Throttling",
-    "Throttling.User",
-    "Throttling.Api",
-    "ServiceUnavailable",
-    "InternalError",
-    "Forbidden.RAM",
+    ErrorKind,
     "latency",
     "hang",
     "reset",
