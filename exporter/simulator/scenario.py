@@ -52,53 +52,47 @@ def relative_time(value: Any, now: float) -> float | None:
     return now + offset if match[1] == "+" else now - offset
 
 
-class Target(BaseModel):
-    """``id`` or ``select`` (exactly one) naming the connection a step acts on."""
+class _WithFields(BaseModel):
+    """A step part whose keys other than its own are field values for the record it makes or
+    changes."""
 
     model_config = ConfigDict(extra="allow")
-    id: str | None = None
-    select: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
 
-class AddSpec(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Target(_WithFields):
+    """``id`` or ``select`` (exactly one) naming the connection a step acts on."""
+
+    id: str | None = None
+    select: dict[str, Any] | None = None
+
+
+class AddSpec(_WithFields):
     region: str
     account: str | None = None
     id: str | None = None
 
-    def fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
-
-class AddVbrSpec(BaseModel):
+class AddVbrSpec(_WithFields):
     """A generated VBR on the line named by ``connection`` or ``select`` (a line selector),
     with ``peers`` BGP peers (IPv4, then IPv6) and field overrides."""
 
-    model_config = ConfigDict(extra="allow")
     connection: str | None = None
     select: dict[str, Any] | None = None
     id: str | None = None
     health_check: bool = True
     peers: int = Field(default=1, ge=0, le=2)
 
-    def fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
-
-class AddPeerSpec(BaseModel):
+class AddPeerSpec(_WithFields):
     """A generated BGP peer on the VBR named by ``vbr`` or ``select`` (a VBR selector)."""
 
-    model_config = ConfigDict(extra="allow")
     vbr: str | None = None
     select: dict[str, Any] | None = None
     id: str | None = None
     ip_version: Literal["ipv4", "ipv6"] = "ipv4"
-
-    def fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class FlapSpec(BaseModel):
@@ -114,28 +108,6 @@ class FlapSpec(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)
-
-
-STEP_KINDS: tuple[str, ...] = (
-    "set",
-    "add",
-    "remove",
-    "fault",
-    "clear_faults",
-    "rate_limit",
-    "clear_rate_limits",
-    "advance",
-    "time_scale",
-    "set_vbr",
-    "add_vbr",
-    "remove_vbr",
-    "set_bgp_peer",
-    "add_bgp_peer",
-    "remove_bgp_peer",
-    "flap",
-    "set_vbr_metrics",
-    "clear_vbr_metrics",
-)
 
 
 class Step(BaseModel):
@@ -179,6 +151,9 @@ class Step(BaseModel):
         if isinstance(found, Target | AddVbrSpec | AddPeerSpec | FlapSpec):
             return found
         return None
+
+
+STEP_KINDS: tuple[str, ...] = tuple(name for name in Step.model_fields if name != "at")
 
 
 class ScenarioFile(BaseModel):
