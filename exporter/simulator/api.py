@@ -262,13 +262,7 @@ class Api:
             )
         bandwidth = v.bandwidth(p) or 100
         port = v.port_type(p.get("PortType", "1000Base-T"))
-        fields: dict[str, Any] = {}
-        if "Name" in p:
-            fields["Name"] = v.name(p["Name"])
-        if "Description" in p:
-            fields["Description"] = v.description(p["Description"])
-        if "CircuitCode" in p:
-            fields["CircuitCode"] = v.circuit_code(p["CircuitCode"])
+        fields = _described(p)
         redundant = p.get("RedundantPhysicalConnectionId")
         with self.store.lock:
             if redundant:
@@ -355,13 +349,7 @@ class Api:
 
     def _modify(self, call: Call, region: str) -> dict[str, Any]:
         p = call.params
-        changes: dict[str, Any] = {}
-        if "Name" in p:
-            changes["Name"] = v.name(p["Name"])
-        if "Description" in p:
-            changes["Description"] = v.description(p["Description"])
-        if "CircuitCode" in p:
-            changes["CircuitCode"] = v.circuit_code(p["CircuitCode"])
+        changes = _described(p)
         if "LineOperator" in p:
             changes["LineOperator"] = v.line_operator(p["LineOperator"])
         if "PeerLocation" in p:
@@ -389,6 +377,18 @@ class Api:
                 changes["Status"] = "Initial"
             conn.update(changes, self.clock.now())
         return {}
+
+
+def _described(params: dict[str, str]) -> dict[str, Any]:
+    """Name, Description and CircuitCode, checked alike by create and modify."""
+    fields: dict[str, Any] = {}
+    if "Name" in params:
+        fields["Name"] = v.name(params["Name"])
+    if "Description" in params:
+        fields["Description"] = v.description(params["Description"])
+    if "CircuitCode" in params:
+        fields["CircuitCode"] = v.circuit_code(params["CircuitCode"])
+    return fields
 
 
 def _invalid_status() -> ErrorAnswer:
