@@ -51,10 +51,7 @@ class Chunk:
 
 
 def chunk(lines: Sequence[str]) -> Chunk:
-    return encode_chunk("".join(lines).encode())
-
-
-def encode_chunk(plain: bytes) -> Chunk:
+    plain = "".join(lines).encode()
     return Chunk(gzip.compress(plain, _GZIP_LEVEL, mtime=0) if plain else b"", len(plain))
 
 

@@ -184,17 +184,11 @@ def info(
 # --------------------------------------------------------------------------- rendering
 
 
-def render_records(
-    groups: Sequence[RecordFamilies[S, Any]], snapshot: S, ctx: RenderContext
-) -> dict[str, list[str]]:
-    """Family name → sample lines for one region's snapshot (pure: same input, same lines)."""
-    return dict(render_families(groups, snapshot, ctx))
-
-
 def render_families(
     groups: Sequence[RecordFamilies[S, Any]], snapshot: S, ctx: RenderContext
 ) -> Iterator[tuple[str, list[str]]]:
-    """(family name, its sample lines), one family at a time, in ``render_records``' order.
+    """(family name, its sample lines) for one region's snapshot, one family at a time, in
+    table order (pure: same input, same lines).
 
     Family by family rather than record by record, so the caller can encode each family's
     lines and drop them before the next: only one family's lines are ever alive, not a region's.

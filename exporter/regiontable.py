@@ -20,7 +20,6 @@ from exporter.exposition import (
     Header,
     build_exposition,
     chunk,
-    encode_chunk,
     render_headers,
 )
 from exporter.families import RenderContext, escape, number, render_families
@@ -138,10 +137,7 @@ def render_objects(
 
     Each family's lines are encoded and compressed before the next family is rendered.
     """
-    return {
-        name: encode_chunk("".join(lines).encode())
-        for name, lines in render_families(collector.records, snapshot, ctx)
-    }
+    return {name: chunk(lines) for name, lines in render_families(collector.records, snapshot, ctx)}
 
 
 def render_health(collector: Collector[Any], status: RegionStatus) -> dict[str, Chunk]:

@@ -117,11 +117,6 @@ class Collector(Generic[S]):
     # first snapshot, and is skipped, not failed, while there is none.
     needs: str | None = None
 
-    def family_names(self) -> tuple[str, ...]:
-        return tuple(f.name for group in self.records for f in group.families) + tuple(
-            c.name for c in self.counts
-        )
-
 
 # --------------------------------------------------------------------------- paging
 

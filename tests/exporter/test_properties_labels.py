@@ -26,7 +26,7 @@ from exporter.collectors import physical_connections as pc
 from exporter.collectors import virtual_border_routers as vbrs
 from exporter.collectors.base import Collector, listed
 from exporter.exposition import Block, Header, build_exposition, chunk, render_headers
-from exporter.families import RenderContext, render_records, tag_label_names
+from exporter.families import RenderContext, render_families, tag_label_names
 from exporter.vocabulary import (
     BGP_PEER_STATUSES,
     BGP_STATUS_UNKNOWN,
@@ -74,7 +74,7 @@ def exposition_text(
     collector: Collector[Any], snapshot: Any, ctx: RenderContext
 ) -> tuple[str, str]:
     """(text 0.0.4, OpenMetrics) of one region's static part, rendered as ``/metrics`` does."""
-    lines = render_records(collector.records, snapshot, ctx)
+    lines = dict(render_families(collector.records, snapshot, ctx))
     block = Block(
         (ctx.account, ctx.region_id, collector.name),
         {name: chunk(family_lines) for name, family_lines in lines.items()},
