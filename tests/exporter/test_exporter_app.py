@@ -101,6 +101,11 @@ def value(body: bytes, name: str, **labels: str) -> float | None:
     return samples(body).get((name, frozenset(labels.items())))
 
 
+def region_up(body: bytes, **labels: str) -> float | None:
+    """``expressconnect_region_up`` of the physical connections collector."""
+    return value(body, "expressconnect_region_up", **labels, collector=PC)
+
+
 def series(body: bytes, name: str, **labels: str) -> list[dict[str, str]]:
     found = []
     for (sample_name, sample_labels), _ in samples(body).items():
@@ -127,23 +132,14 @@ async def test_ready_after_first_pass_and_metrics_match_pages(pages: Any) -> Non
         assert (await get(exporter.url + "/readyz"))[0] == 503
         assert (await get(exporter.url + "/healthz"))[0] == 200
         _, body = await scrape(exporter.url)  # a scrape never waits on the API
-        assert (
-            value(
-                body,
-                "expressconnect_region_up",
-                account="prod",
-                region_id="cn-hangzhou",
-                collector=PC,
-            )
-            == 0
-        )
+        assert region_up(body, account="prod", region_id="cn-hangzhou") == 0
         api.gate.set()
         await wait_for(lambda: exporter.ready())
         assert (await get(exporter.url + "/readyz"))[0] == 200
         _, body = await scrape(exporter.url)
     for region, count in (("cn-hangzhou", 13), ("cn-shanghai", 3)):
         labels = {"account": "prod", "region_id": region}
-        assert value(body, "expressconnect_region_up", **labels, collector=PC) == 1
+        assert region_up(body, **labels) == 1
         assert value(body, "expressconnect_region_physical_connections", **labels) == count
         assert len(series(body, "expressconnect_physical_connection_info", **labels)) == count
     info = series(
@@ -213,18 +209,8 @@ async def test_wrong_secret_account_is_down_while_the_other_completes(pages: Any
             await wait_for(lambda: exporter.ready())
             _, body = await scrape(exporter.url)
             _, page = await get(exporter.url + "/")
-    assert (
-        value(
-            body, "expressconnect_region_up", account="dev", region_id="cn-hangzhou", collector=PC
-        )
-        == 0
-    )
-    assert (
-        value(
-            body, "expressconnect_region_up", account="prod", region_id="cn-hangzhou", collector=PC
-        )
-        == 1
-    )
+    assert region_up(body, account="dev", region_id="cn-hangzhou") == 0
+    assert region_up(body, account="prod", region_id="cn-hangzhou") == 1
     assert len(series(body, "expressconnect_physical_connection_info", account="dev")) == 0
     assert len(series(body, "expressconnect_physical_connection_info", account="prod")) == 16
     rejected = value(
@@ -260,7 +246,7 @@ async def test_failed_pass_keeps_snapshot_then_staleness_drops_it(pages: Any) ->
 
             async def down() -> bool:
                 _, body = await scrape(exporter.url)
-                return value(body, "expressconnect_region_up", **labels, collector=PC) == 0
+                return region_up(body, **labels) == 0
 
             await wait_for(down)
             _, body = await scrape(exporter.url)
@@ -386,16 +372,7 @@ async def test_reload_with_bad_config_keeps_serving(pages: Any, tmp_path: Path) 
             assert "cn-hangzou" in text and "keeping the running configuration" in text
             _, body = await scrape(exporter.url)
             assert value(body, "expressconnect_config_last_reload_successful") == 0
-            assert (
-                value(
-                    body,
-                    "expressconnect_region_up",
-                    account="prod",
-                    region_id="cn-shanghai",
-                    collector=PC,
-                )
-                == 1
-            )
+            assert region_up(body, account="prod", region_id="cn-shanghai") == 1
             # A good config applies: a region goes away, another account's region appears.
             data = config_dict(url)
             data["accounts"][0]["regions"] = ["cn-hangzhou"]
@@ -440,16 +417,7 @@ async def test_run_once(pages: Any) -> None:
         api.fail_all = FORBIDDEN
         body, ok = await run_once(make_config(url))
         assert not ok
-        assert (
-            value(
-                body,
-                "expressconnect_region_up",
-                account="prod",
-                region_id="cn-hangzhou",
-                collector=PC,
-            )
-            == 0
-        )
+        assert region_up(body, account="prod", region_id="cn-hangzhou") == 0
 
 
 async def test_landing_page_escapes_api_error_text(pages: Any) -> None:

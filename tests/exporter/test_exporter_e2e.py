@@ -19,7 +19,16 @@ from exporter.app import Exporter
 from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import Account
-from tests.exporter.test_exporter_app import fast, samples, scrape, series, value, wait_for
+from tests.exporter.test_exporter_app import (
+    PC,
+    fast,
+    region_up,
+    samples,
+    scrape,
+    series,
+    value,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +56,6 @@ INFO_FIELDS = {
     "loa_status": "LoaStatus",
 }
 P = "expressconnect_physical_connection"
-
-PC = "physical_connections"  # the collector label of the connection passes
 
 
 def exporter_config(url: str, secrets: dict[str, str] | None = None, **refresh: float) -> Config:
@@ -169,7 +176,7 @@ async def test_fleet_of_500_field_by_field_through_throttling_and_5xx(
     for account in ACCOUNTS:
         for region in REGIONS:
             labels = {"account": account.name, "region_id": region}
-            assert value(body, "expressconnect_region_up", **labels, collector=PC) == 1, labels
+            assert region_up(body, **labels) == 1, labels
             total += check_against_simulator(body, simulator, account.name, region)
     assert total == 500
     retried = [
@@ -187,14 +194,8 @@ async def test_wrong_secret_for_one_account(sim: tuple[Simulator, str]) -> None:
         await wait_for(exporter.ready, timeout=30)
         _, body = await scrape(exporter.url)
     for region in REGIONS:
-        assert (
-            value(body, "expressconnect_region_up", account="beta", region_id=region, collector=PC)
-            == 0
-        )
-        assert (
-            value(body, "expressconnect_region_up", account="alpha", region_id=region, collector=PC)
-            == 1
-        )
+        assert region_up(body, account="beta", region_id=region) == 0
+        assert region_up(body, account="alpha", region_id=region) == 1
         check_against_simulator(body, simulator, "alpha", region)
     assert not series(body, f"{P}_info", account="beta")
     assert b"a-wrong-secret" not in body
@@ -222,11 +223,7 @@ async def test_half_way_failure_keeps_snapshot_and_deleted_connection_vanishes(
 
         async def down() -> bytes | None:
             _, body = await scrape(exporter.url)
-            return (
-                body
-                if value(body, "expressconnect_region_up", **labels, collector=PC) == 0
-                else None
-            )
+            return body if region_up(body, **labels) == 0 else None
 
         body = await wait_for(down)
         info = series(body, f"{P}_info", physical_connection_id=victim)[0]
@@ -282,9 +279,7 @@ async def test_staleness_and_restart_keep_status_change_times(
 
         async def dropped() -> bool:
             _, body = await scrape(exporter.url)
-            return value(
-                body, "expressconnect_region_up", **labels, collector=PC
-            ) == 0 and not series(body, f"{P}_info", **labels)
+            return region_up(body, **labels) == 0 and not series(body, f"{P}_info", **labels)
 
         await wait_for(dropped, timeout=30)
     # the restart happens visibly later than the first sighting
@@ -318,12 +313,7 @@ async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
         await wait_for(exporter.ready, timeout=60)
         _, body = await scrape(exporter.url)
         statuses = {s.key: s for s in exporter.region_statuses()}
-    assert (
-        value(
-            body, "expressconnect_region_up", account="alpha", region_id="cn-hangzhou", collector=PC
-        )
-        == 1
-    )
+    assert region_up(body, account="alpha", region_id="cn-hangzhou") == 1
     check_against_simulator(body, simulator, "alpha", "cn-hangzhou")
     codes = {dict(k[1])["code"] for k in samples(body)
              if k[0] == "expressconnect_api_requests_total"
@@ -334,12 +324,7 @@ async def test_drift_is_redone_and_mangled_or_hung_responses_retried(
         if r.account == "alpha" and r.region == "cn-hangzhou" and r.params.get("PageNumber") == "1"
     ]  # fmt: skip
     assert len(first_pages) == 2  # the shifted records made the pass start over, once
-    assert (
-        value(
-            body, "expressconnect_region_up", account="beta", region_id="cn-shanghai", collector=PC
-        )
-        == 0
-    )
+    assert region_up(body, account="beta", region_id="cn-shanghai") == 0
     assert "drifted twice" in (statuses[("beta", "cn-shanghai", PC)].last_error or "")
     assert not series(body, f"{P}_info", account="beta", region_id="cn-shanghai")
 
@@ -378,9 +363,6 @@ async def test_regions_all_discovers_every_region(sim: tuple[Simulator, str]) ->
     assert answered and answered[0].code == "OK"
     assert set(REGIONS) <= set(regions)
     for region in regions:
-        assert (
-            value(body, "expressconnect_region_up", account="alpha", region_id=region, collector=PC)
-            == 1
-        )
+        assert region_up(body, account="alpha", region_id=region) == 1
     for region in REGIONS:
         check_against_simulator(body, simulator, "alpha", region)
