@@ -17,7 +17,7 @@ def test_readme_opens_with_the_demo_then_the_test_command() -> None:
     assert "expressconnect-exporter demo" in blocks[0]
     assert (
         "pytest" in blocks[1]
-        and "apt-get install -y prometheus prometheus-alertmanager" in (blocks[1])
+        and "apt-get install -y python3-venv prometheus prometheus-alertmanager" in (blocks[1])
     )
 
 
