@@ -12,16 +12,14 @@ Callers import from ``exporter.config``; what they use is listed in ``__all__``.
 
 from __future__ import annotations
 
+from exporter.collectors.base import CollectorConfig
 from exporter.config.errors import ConfigError
 from exporter.config.loading import keep_restart_only_settings, load_config, parse_config
 from exporter.config.schema import (
-    COLLECTOR_NAMES,
     AccessKeyCredentials,
     AccountConfig,
     ApiConfig,
-    CollectorConfig,
     CollectorsConfig,
-    CollectorSettings,
     Config,
     CredentialsConfig,
     DefaultCredentials,
@@ -33,6 +31,7 @@ from exporter.config.schema import (
     RefreshConfig,
     StsCredentials,
     WebConfig,
+    config_model,
     split_listen_address,
 )
 from exporter.config.yamlsafe import MAX_YAML_NODES, UniqueKeyLoader, YamlTooLargeError
@@ -41,14 +40,12 @@ from exporter.models import Duration, StrictModel
 from exporter.vocabulary import FILTER_KEYS
 
 __all__ = [
-    "COLLECTOR_NAMES",
     "FILTER_KEYS",
     "MAX_YAML_NODES",
     "AccessKeyCredentials",
     "AccountConfig",
     "ApiConfig",
     "CollectorConfig",
-    "CollectorSettings",
     "CollectorsConfig",
     "Config",
     "ConfigError",
@@ -66,6 +63,7 @@ __all__ = [
     "UniqueKeyLoader",
     "WebConfig",
     "YamlTooLargeError",
+    "config_model",
     "keep_restart_only_settings",
     "load_config",
     "parse_config",

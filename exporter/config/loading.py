@@ -7,14 +7,17 @@ between calls.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from exporter.collectors import COLLECTORS
+from exporter.collectors.base import Collector
 from exporter.config.errors import ConfigError, kind
 from exporter.config.interpolation import Interpolator
-from exporter.config.schema import Config
+from exporter.config.schema import Config, config_model
 from exporter.config.wording import describe_all
 from exporter.config.yamlsafe import parse_yaml
 
@@ -48,6 +51,7 @@ def load_config(
     telemetry_path: str | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
+    collectors: Sequence[Collector[Any]] = COLLECTORS,
 ) -> Config:
     """Read, interpolate and validate ``path``; command-line overrides win over the file.
 
@@ -70,6 +74,7 @@ def load_config(
         telemetry_path=telemetry_path,
         log_level=log_level,
         log_format=log_format,
+        collectors=collectors,
     )
     if config.state_file is not None and not config.state_file.is_absolute():
         config = config.model_copy(update={"state_file": Path(path).parent / config.state_file})
@@ -84,11 +89,13 @@ def parse_config(
     telemetry_path: str | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
+    collectors: Sequence[Collector[Any]] = COLLECTORS,
 ) -> Config:
     """Validate already-parsed YAML (a dict), after ``${ENV}`` interpolation.
 
     Every problem is collected: interpolation errors first (in file order), then validation
-    errors, except those at a path whose interpolation already failed.
+    errors, except those at a path whose interpolation already failed. ``collectors`` are
+    the ones the ``collectors:`` blocks may name (the registry unless a test brings its own).
     """
     if data is None:
         raise ConfigError(source, "", "config is empty")
@@ -111,10 +118,11 @@ def parse_config(
             section, key = _OVERRIDES[keyword]
             data[section] = {**_as_dict(data.get(section)), key: value}
     problems = list(interpolator.problems)
+    model = config_model(collectors)
     try:
-        config = Config.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
-        problems += interpolator.explain(describe_all(exc, Config), skip=interpolator.failed)
+        problems += interpolator.explain(describe_all(exc, model), skip=interpolator.failed)
     else:
         if not problems:
             return config

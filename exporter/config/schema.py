@@ -8,11 +8,11 @@ no repr or error prints them.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,10 +20,13 @@ from pydantic import (
     BeforeValidator,
     Field,
     SecretStr,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from exporter.collectors import COLLECTORS
+from exporter.collectors.base import Collector, CollectorConfig
 from exporter.config.derived import derived, time_problems
 from exporter.config.errors import PathError, Problems, suggest
 from exporter.labels import tag_label_name
@@ -174,67 +177,58 @@ class ApiConfig(StrictModel):
 
 # ---------------------------------------------------------------------------- collectors
 
-#: What the exporter can collect; each may be switched off or given its own interval.
-COLLECTOR_NAMES: tuple[str, ...] = ("physical_connections", "virtual_border_routers", "traffic")
-#: Seconds between passes when nothing is configured (physical connections: refresh.interval).
-_COLLECTOR_INTERVALS = {"virtual_border_routers": 60.0, "traffic": 300.0}
-
-
-class CollectorConfig(StrictModel):
-    """One collector's switch and interval; unset (``None``) means inherit the default."""
-
-    enabled: bool | None = None
-    interval: Duration | None = None
-
-    @field_validator("interval")
-    @classmethod
-    def _check_interval(cls, value: float | None) -> float | None:
-        if value is not None and value < 1:
-            raise ValueError("must be at least 1s")
-        return value
-
 
 def _empty_is_default(value: object) -> object:
     return {} if value is None else value
 
 
-Collector = Annotated[CollectorConfig, BeforeValidator(_empty_is_default)]
-
-
 class CollectorsConfig(StrictModel):
-    """``collectors:`` at the top level (defaults) or under an account (overrides)."""
+    """``collectors:`` at the top level (defaults) or under an account (overrides).
 
-    physical_connections: Collector = Field(default_factory=CollectorConfig)
-    virtual_border_routers: Collector = Field(default_factory=CollectorConfig)
-    traffic: Collector = Field(default_factory=CollectorConfig)
+    Its fields are the collectors, one ``Collector.settings_model`` each, added by
+    ``collectors_model`` from the registry: no collector is named here.
+    """
 
     def names(self) -> tuple[str, ...]:
         return tuple(type(self).model_fields)
 
-    def get(self, name: str) -> CollectorConfig:
-        if name not in COLLECTOR_NAMES:
-            raise ValueError(f"unknown collector {name!r} (one of: {', '.join(COLLECTOR_NAMES)})")
+    def entry(self, name: str) -> CollectorConfig | None:
+        """The collector's block as written (every field may be unset); None if unknown."""
+        if name not in type(self).model_fields:
+            return None
         value: CollectorConfig = getattr(self, name)
         return value
 
+    def get(self, name: str) -> CollectorConfig:
+        value = self.entry(name)
+        if value is None:
+            names = ", ".join(self.names())
+            raise ValueError(f"unknown collector {name!r} (one of: {names})")
+        return value
 
-Collectors = Annotated[CollectorsConfig, BeforeValidator(_empty_is_default)]
+
+Signature = tuple[tuple[str, type[CollectorConfig]], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CollectorSettings:
-    """What the daemon needs to schedule one collector for one account, defaults resolved.
+def _signature(collectors: Sequence[Collector[Any]]) -> Signature:
+    return tuple((spec.name, spec.settings_model) for spec in collectors)
 
-    ``auto_disabled_reason`` is set when the exporter turned the collector off itself (traffic
-    without virtual border routers), so the daemon can say why in one log line.
-    """
 
-    enabled: bool
-    interval: float
-    auto_disabled_reason: str | None = None
-    # Longest one pass may take (seconds); 0 means refresh.timeout. Derived, not configured:
-    # left out of comparisons of what the user set.
-    timeout: float = field(default=0.0, compare=False)
+def _collectors_model(signature: Signature) -> type[CollectorsConfig]:
+    """The ``collectors:`` model for these (name, settings model) pairs, in their order."""
+    fields: dict[str, Any] = {
+        name: (Annotated[model, BeforeValidator(_empty_is_default)], Field(default_factory=model))
+        for name, model in signature
+    }
+    return create_model("CollectorsConfig", __base__=CollectorsConfig, **fields)
+
+
+#: ``collectors:`` for the registry, ``exporter.collectors.COLLECTORS``.
+RegistryCollectors = _collectors_model(_signature(COLLECTORS))
+if TYPE_CHECKING:  # the fields are built at run time: type checkers see the base
+    Collectors = CollectorsConfig
+else:
+    Collectors = Annotated[RegistryCollectors, BeforeValidator(_empty_is_default)]
 
 
 # ---------------------------------------------------------------------------- credentials
@@ -349,7 +343,7 @@ class AccountConfig(StrictModel):
     credentials: CredentialsConfig = Field(default_factory=DefaultCredentials)
     regions: tuple[str, ...] | Literal["all"]
     filters: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    collectors: Collectors = Field(default_factory=CollectorsConfig)
+    collectors: Collectors = Field(default_factory=RegistryCollectors)
 
     @field_validator("name")
     @classmethod
@@ -511,7 +505,7 @@ class Config(StrictModel):
     web: WebConfig = Field(default_factory=WebConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
-    collectors: Collectors = Field(default_factory=CollectorsConfig)
+    collectors: Collectors = Field(default_factory=RegistryCollectors)
     accounts: tuple[AccountConfig, ...]
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     state_file: Path | None = None
@@ -560,36 +554,28 @@ class Config(StrictModel):
                 return account
         raise KeyError(f"no account named {name!r}")
 
-    def collector_settings(self, account_name: str, collector: str) -> CollectorSettings:
-        """Whether and how often ``collector`` runs for the account, every default resolved.
 
-        The account's ``collectors`` entry wins over the top-level one, which wins over the
-        built-in default. Traffic is read per virtual border router, so it is switched off
-        (not an error) where that collector is off; ``auto_disabled_reason`` says so.
-        """
-        account = self.account(account_name)
-        enabled, interval = self._resolve(account, collector)
-        if collector == "traffic" and enabled:
-            vbr_enabled, _ = self._resolve(account, "virtual_border_routers")
-            if not vbr_enabled:
-                reason = (
-                    "the traffic collector needs the virtual_border_routers collector,"
-                    f" which is disabled for account {account.name!r}"
-                )
-                return CollectorSettings(False, interval, reason)
-        return CollectorSettings(enabled, interval, timeout=self._pass_timeout(collector, interval))
+def config_model(collectors: Sequence[Collector[Any]] = COLLECTORS) -> type[Config]:
+    """The ``Config`` model whose ``collectors:`` blocks know exactly ``collectors``.
 
-    def _pass_timeout(self, collector: str, interval: float) -> float:
-        """``refresh.timeout`` for physical connections; the others may use up to 90 % of
-        their own interval, since a pass never overlaps itself and one rate-limited account
-        can need longer than ``refresh.timeout`` (10,000 VBRs: 1,600 CloudMonitor calls)."""
-        if collector == "physical_connections":
-            return self.refresh.timeout
-        return max(self.refresh.timeout, 0.9 * interval)
+    ``Config`` itself is the model of the registry (``exporter.collectors.COLLECTORS``); a test
+    that serves collectors of its own reads its YAML with the model for those.
+    """
+    return _config_model(_signature(collectors))
 
-    def _resolve(self, account: AccountConfig, collector: str) -> tuple[bool, float]:
-        own, top = account.collectors.get(collector), self.collectors.get(collector)
-        default = _COLLECTOR_INTERVALS.get(collector, self.refresh.interval)
-        enabled = own.enabled if own.enabled is not None else top.enabled
-        interval = own.interval if own.interval is not None else top.interval
-        return enabled is not False, default if interval is None else interval
+
+@functools.cache
+def _config_model(signature: Signature) -> type[Config]:
+    if signature == _signature(COLLECTORS):
+        return Config
+    block = _collectors_model(signature)
+    blocks: Any = Annotated[block, BeforeValidator(_empty_is_default)]  # type: ignore[valid-type]
+    account = create_model(
+        "AccountConfig", __base__=AccountConfig, collectors=(blocks, Field(default_factory=block))
+    )
+    return create_model(
+        "Config",
+        __base__=Config,
+        collectors=(blocks, Field(default_factory=block)),
+        accounts=(tuple[account, ...], ...),  # type: ignore[valid-type]
+    )
