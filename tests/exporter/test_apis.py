@@ -29,7 +29,7 @@ def test_one_override_serves_both_unless_cloudmonitor_has_its_own() -> None:
         {
             "api": {"endpoint": "http://127.0.0.1:1", "cms_endpoint": "http://127.0.0.1:2"},
             "accounts": ACCOUNTS,
-        }  # fmt: skip
+        }
     ).api
     assert APIS["vpc"].url(api, "cn-x") == "http://127.0.0.1:1/"
     assert APIS["cms"].url(api, "cn-x") == "http://127.0.0.1:2/"
