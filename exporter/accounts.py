@@ -1,5 +1,5 @@
-"""Accounts: their API clients, their region lists (configured or discovered) and which
-(account, region, collector) keys the daemon runs.
+"""Accounts: their API clients (one per API of ``exporter.apis.APIS``) and the regions of
+``regions: all`` accounts, discovered at run time.
 
 Rate limiters belong to the account, not to a client generation: a reload builds new clients
 with the same limiters, so passes still in flight and new ones share one budget.
@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
-from exporter.client import AccountClient, ClientSettings, Limiters, RequestObserver
-from exporter.collectors.base import Collector, PassContext, PassError
-from exporter.config import COLLECTOR_NAMES, AccountConfig, CollectorSettings, Config
+from exporter.apis import APIS, DISCOVERY_API
+from exporter.client import AccountClient, Limiters, RequestObserver
+from exporter.collectors.base import PassError
+from exporter.config import AccountConfig, Config
 from exporter.credentials import CredentialSource
-from exporter.regiontable import Key
 
 log = logging.getLogger(__name__)
 
 CredentialFactory = Callable[[Any], CredentialSource]
-
-
-CMS_API_VERSION = "2019-01-01"
-
-
-def cms_host(region_id: str) -> str:
-    """CloudMonitor's regional host (built here: the SDK's map misses some regions)."""
-    return f"metrics.{region_id}.aliyuncs.com"
-
-
-def collector_settings(config: Config, account: str, name: str) -> CollectorSettings:
-    """The configured settings; a collector the configuration does not know runs always."""
-    if name not in COLLECTOR_NAMES:
-        refresh = config.refresh
-        return CollectorSettings(enabled=True, interval=refresh.interval, timeout=refresh.timeout)
-    return config.collector_settings(account, name)
 
 
 async def discover_regions(
@@ -60,7 +44,7 @@ class Accounts:
     def __init__(self, credential_factory: CredentialFactory, observer: RequestObserver) -> None:
         self._credential_factory = credential_factory
         self._observer = observer
-        self._limiters = {"vpc": Limiters(), "cms": Limiters()}
+        self._limiters = {name: Limiters() for name in APIS}
         self._clients: dict[tuple[str, str], AccountClient] = {}
         self.configs: dict[str, AccountConfig] = {}
         # ``regions: all`` accounts: None until the first discovery answered, () if it failed.
@@ -72,40 +56,13 @@ class Accounts:
         for account in config.accounts:
             self._credential_factory(account.credentials)
 
-    def apply(
-        self, config: Config, session: aiohttp.ClientSession, collectors: Iterable[str] = ()
-    ) -> None:
-        """New clients (same limiters) and region lists for ``config``; says which collectors
-        the configuration turned off by itself."""
+    def apply(self, config: Config, session: aiohttp.ClientSession) -> None:
+        """New clients (same limiters) and region lists for ``config``."""
         self._build_clients(config, session)
-        for account in config.accounts:
-            for name in collectors:
-                reason = collector_settings(config, account.name, name).auto_disabled_reason
-                if reason:
-                    log.info("collector off", extra={"account": account.name, "collector": name,
-                                                     "reason": reason})  # fmt: skip
         self._apply_discovery(config)
 
     def _build_clients(self, config: Config, session: aiohttp.ClientSession) -> None:
-        api = config.api
-        settings = {
-            "vpc": ClientSettings(
-                endpoint=api.endpoint,
-                request_timeout=api.request_timeout,
-                retries=api.retries,
-                max_requests_per_second=api.max_requests_per_second,
-            ),
-            "cms": ClientSettings(
-                # One override for both APIs (a proxy, the simulator) unless CMS has its own.
-                endpoint=api.cms_endpoint or api.endpoint,
-                request_timeout=api.request_timeout,
-                retries=api.retries,
-                max_requests_per_second=api.cms_max_requests_per_second,
-                api_version=CMS_API_VERSION,
-                default_host=cms_host,
-                success_field=True,
-            ),
-        }
+        settings = {name: api.client_settings(config.api) for name, api in APIS.items()}
         self._clients = {}
         for account in config.accounts:
             source = self._credential_factory(account.credentials)
@@ -141,62 +98,13 @@ class Accounts:
     def client(self, account: str, api: str) -> AccountClient | None:
         return self._clients.get((account, api))
 
-    def context(
-        self, config: Config, key: Key, api: str, clock: Callable[[], float]
-    ) -> PassContext | None:
-        """What a pass of ``key`` needs from its account; None once the account is gone."""
-        account, region_id, collector = key
-        client = self.client(account, api)
-        account_cfg = self.configs.get(account)
-        if client is None or account_cfg is None:
-            return None
-        return PassContext(
-            client=client,
-            account=account,
-            region_id=region_id,
-            page_size=config.api.page_size,
-            max_records=config.api.max_records_per_region,
-            filters=account_cfg.filters,
-            clock=clock,
-            interval=collector_settings(config, account, collector).interval,
-        )
-
-    def timeout(self, config: Config, key: Key) -> float:
-        return collector_settings(config, key[0], key[2]).timeout or config.refresh.timeout
-
-    def regions(self, account: AccountConfig) -> tuple[str, ...]:
-        if account.regions == "all":
-            return self.discovered.get(account.name) or ()
-        return account.regions
-
-    def keys(self, config: Config, collectors: Iterable[Collector[Any]]) -> list[Key]:
-        """Every (account, region, collector) to run: configured regions × enabled collectors."""
-        keys: list[Key] = []
-        for account in self.configs.values():
-            for collector in collectors:
-                if not collector_settings(config, account.name, collector.name).enabled:
-                    continue
-                keys.extend((account.name, r, collector.name) for r in self.regions(account))
-        return keys
-
-    def jobs(self, config: Config, keys: Iterable[Key]) -> list[tuple[tuple[str, ...], float]]:
-        """(job ID parts, interval) of every scheduled job: discovery per ``regions: all``
-        account, and one pass per key at its collector's interval."""
-        jobs: list[tuple[tuple[str, ...], float]] = [
-            (("discover", name), config.refresh.interval) for name in self.discovered
-        ]
-        for account, region, name in keys:
-            interval = collector_settings(config, account, name).interval
-            jobs.append((("pass", account, region, name), interval))
-        return jobs
-
     def undiscovered(self) -> set[str]:
         """Accounts whose region discovery has not succeeded yet (their state is kept)."""
         return {name for name, regions in self.discovered.items() if not regions}
 
     async def discover(self, account: str, timeout: float) -> bool:
         """Ask DescribeRegions for ``account``; True when its region list changed."""
-        client = self.client(account, "vpc")
+        client = self.client(account, DISCOVERY_API)
         if client is None or account not in self.discovered:
             return False
         try:

@@ -9,7 +9,6 @@ knows no collector by name: they come from ``exporter.collectors``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 import time
@@ -28,16 +27,15 @@ from exporter.credentials import CredentialError, build_credential_source
 from exporter.exposition import Exposition
 from exporter.families import tag_label_names
 from exporter.logs import setup_logging
-from exporter.passes import Passes, PassLimits
-from exporter.regiontable import RegionStatus, RegionTable
+from exporter.passes import Passes
+from exporter.plan import JobKey, PassPlan, Plan, build_plan
+from exporter.regiontable import Key, RegionStatus, RegionTable
 from exporter.scheduler import RefreshScheduler
 from exporter.selfmetrics import SelfMetrics
 from exporter.server import build_app, listen
 from exporter.state import StateStore
 
 log = logging.getLogger(__name__)
-
-_SEP = "\x1f"
 
 
 class Exporter:
@@ -62,6 +60,8 @@ class Exporter:
         self._http = (middlewares, on_prepare, ssl_context)
         self._clock = clock
         self._collectors = by_name(tuple(collectors))
+        self._plan: Plan = build_plan(config, tuple(collectors))
+        self._passes_planned: dict[Key, PassPlan] = {}
         self.self_metrics = SelfMetrics(__version__)
         self.self_metrics.declare_enum_fields(f for c in collectors for f in c.enum_fields)
         self._state = StateStore(config.state_file)
@@ -71,7 +71,7 @@ class Exporter:
         self._passes = Passes(table, self._state, self.self_metrics, self._collectors, clock)
         self._passes.set_tags(tag_label_names(config.labels.tags))
         self._session: aiohttp.ClientSession | None = None
-        self._scheduler: RefreshScheduler | None = None
+        self._scheduler: RefreshScheduler[JobKey] | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -127,14 +127,20 @@ class Exporter:
     # ------------------------------------------------------------------ configuration
 
     def _apply(self, config: Config) -> None:
+        """Resolve ``config`` into the plan once; clients, keys and jobs follow from it."""
         assert self._session is not None
-        self._accounts.apply(config, self._session, self._collectors)
+        self._accounts.apply(config, self._session)
         self._config = config
+        self._plan = build_plan(config, tuple(self._collectors.values()))
+        for off in self._plan.off():
+            log.info("collector off", extra={"account": off.account, "collector": off.collector,
+                                             "reason": off.off_reason})  # fmt: skip
         self._reconcile()
 
     def _reconcile(self) -> None:
-        """The region table, error counters and state follow the configured keys."""
-        keys = self._accounts.keys(self._config, self._collectors.values())
+        """The region table, error counters and state follow the planned keys."""
+        self._passes_planned = self._plan.passes(self._accounts.discovered)
+        keys = list(self._passes_planned)
         self._passes.table.reconcile(keys)
         self.self_metrics.track_regions(keys)
         regions = {(account, region) for account, region, _ in keys}
@@ -144,8 +150,7 @@ class Exporter:
     def _sync_jobs(self) -> None:
         if self._scheduler is None:
             return
-        jobs = self._accounts.jobs(self._config, self._passes.table.configured())
-        self._scheduler.set_jobs({_SEP.join(parts): interval for parts, interval in jobs})
+        self._scheduler.set_jobs(self._plan.jobs(self._passes.table.configured()))
 
     async def reload(self) -> tuple[bool, str]:
         """Re-read the configuration (off the event loop); an invalid one keeps the running one."""
@@ -176,8 +181,8 @@ class Exporter:
 
     # ------------------------------------------------------------------ passes
 
-    async def _run_job(self, job_id: str) -> None:
-        kind, *args = job_id.split(_SEP)
+    async def _run_job(self, job: JobKey) -> None:
+        kind, *args = job
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
@@ -190,28 +195,22 @@ class Exporter:
         except asyncio.CancelledError:  # stop() cancels passes in flight
             return
         except Exception:  # a bug must not kill the scheduler; say where
-            log.exception("job crashed", extra={"job": job_id.replace(_SEP, "/")})
+            log.exception("job crashed", extra={"job": "/".join(job)})
 
     async def discover(self, account: str) -> None:
         """``regions: all``: ask DescribeRegions which regions exist for this account."""
-        if await self._accounts.discover(account, self._config.refresh.timeout):
+        if await self._accounts.discover(account, self._plan.discovery_timeout):
             self._reconcile()
 
-    async def refresh(
-        self, account: str, region_id: str, collector: str = "physical_connections"
-    ) -> RegionStatus | None:
-        """One pass of one collector; publishes the outcome whatever it is."""
+    async def refresh(self, account: str, region_id: str, collector: str) -> RegionStatus | None:
+        """One pass of one collector, as planned; publishes the outcome whatever it is."""
         key = (account, region_id, collector)
-        spec = self._collectors.get(collector)
-        ctx = spec and self._accounts.context(self._config, key, spec.api, self._clock)
-        if not ctx:
+        planned = self._passes_planned.get(key)
+        client = None if planned is None else self._accounts.client(account, planned.api)
+        if planned is None or client is None:  # not planned (any more)
             return None
-        ctx = dataclasses.replace(ctx, sibling=self._passes.sibling(key))
-        timeout = self._accounts.timeout(self._config, key)
-        # A collector slower than max_staleness would go stale between two good passes.
-        refresh = self._config.refresh
-        limits = PassLimits(timeout, max(refresh.max_staleness, ctx.interval), refresh.timeout)
-        return await self._passes.run(ctx, collector, limits)
+        ctx = planned.context(client, self._clock, self._passes.sibling(key))
+        return await self._passes.run(ctx, collector, planned.limits)
 
     async def refresh_everything(self) -> bool:
         """Discovery then one pass of every key, concurrently; True when all succeeded."""

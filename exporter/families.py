@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from exporter.config import tag_label_name
+from exporter.labels import tag_label_name
 
 R = TypeVar("R")
 S = TypeVar("S")

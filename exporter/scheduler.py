@@ -9,8 +9,9 @@ new interval: it runs again as soon as the running pass ends instead.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -19,16 +20,21 @@ from apscheduler.triggers.interval import IntervalTrigger
 # the per-account rate limit already smooths the load, and a long spread would leave it idle.
 MAX_STAGGER_SECONDS = 1.0
 
-JobFunction = Callable[[str], Awaitable[None]]
+K = TypeVar("K", bound=Hashable)
 
 
-class RefreshScheduler:
-    def __init__(self, run: JobFunction) -> None:
+class RefreshScheduler(Generic[K]):
+    """Jobs keyed by any hashable (the daemon's are tuples); APScheduler's string IDs are made
+    here from the key's position in a table, and never parsed back."""
+
+    def __init__(self, run: Callable[[K], Awaitable[None]]) -> None:
         self._run = run
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._intervals: dict[str, float] = {}
-        self._running: set[str] = set()
-        self._again: set[str] = set()
+        self._intervals: dict[K, float] = {}
+        self._ids: dict[K, str] = {}
+        self._running: set[K] = set()
+        self._again: set[K] = set()
+        self._serial = 0
 
     def start(self) -> None:
         """Start on the running loop (call from inside it)."""
@@ -38,47 +44,55 @@ class RefreshScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def job_ids(self) -> set[str]:
-        return {job.id for job in self._scheduler.get_jobs()}
+    def job_ids(self) -> set[K]:
+        """The keys of the scheduled jobs."""
+        scheduled = {job.id for job in self._scheduler.get_jobs()}
+        return {key for key, job_id in self._ids.items() if job_id in scheduled}
 
-    def set_jobs(self, jobs: Mapping[str, float]) -> None:
-        """Make the scheduled jobs exactly ``jobs`` (ID → interval); new ones start now,
+    def set_jobs(self, jobs: Mapping[K, float]) -> None:
+        """Make the scheduled jobs exactly ``jobs`` (key → interval); new ones start now,
         staggered. Kept jobs keep their rhythm unless their interval changed (then they restart).
         """
-        existing = self.job_ids()
-        for job_id in existing:
-            if job_id not in jobs or self._intervals.get(job_id) != jobs[job_id]:
+        for key in self.job_ids():
+            if key not in jobs or self._intervals.get(key) != jobs[key]:
+                # A restarted job keeps its ID: APScheduler then skips its first run while the
+                # old one still runs (one instance per ID), and ``_again`` runs it at its end.
+                job_id = self._ids[key] if key in jobs else self._ids.pop(key)
                 self._scheduler.remove_job(job_id)
-                self._intervals.pop(job_id, None)
-                if job_id in jobs and job_id in self._running:
-                    self._again.add(job_id)
-        new = [job_id for job_id in jobs if job_id not in self._intervals]
+                self._intervals.pop(key, None)
+                if key in jobs and key in self._running:
+                    self._again.add(key)
+        new = [key for key in jobs if key not in self._intervals]
         now = datetime.now(UTC)
-        for index, job_id in enumerate(new):
-            interval = jobs[job_id]
+        for index, key in enumerate(new):
+            interval = jobs[key]
             spread = min(interval, MAX_STAGGER_SECONDS)
             first = now + timedelta(seconds=spread * index / max(1, len(new)))
-            self._intervals[job_id] = interval
+            self._intervals[key] = interval
+            if key not in self._ids:
+                self._serial += 1
+                self._ids[key] = f"job-{self._serial}"
+            job_id = self._ids[key]
             self._scheduler.add_job(
                 self._job,
                 trigger=IntervalTrigger(seconds=interval, start_date=first, timezone=UTC),
-                args=[job_id],
+                args=[key],
                 id=job_id,
-                name=job_id,
+                name=str(key),
                 next_run_time=first,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
             )
 
-    async def _job(self, job_id: str) -> None:
+    async def _job(self, key: K) -> None:
         """Run the job; once more right away if it was restarted while it ran."""
-        self._running.add(job_id)
+        self._running.add(key)
         try:
-            await self._run(job_id)
-            while job_id in self._again and job_id in self._intervals:
-                self._again.discard(job_id)
-                await self._run(job_id)
+            await self._run(key)
+            while key in self._again and key in self._intervals:
+                self._again.discard(key)
+                await self._run(key)
         finally:
-            self._running.discard(job_id)
-            self._again.discard(job_id)
+            self._running.discard(key)
+            self._again.discard(key)

@@ -16,7 +16,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from pydantic import field_validator
+
 from exporter.families import CountFamily, RecordFamilies
+from exporter.models import Duration, StrictModel
 from exporter.state import DEFAULT_KIND, StatefulObject
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,27 @@ class UnknownValue:
     object_id: str
 
 
+class CollectorConfig(StrictModel):
+    """``collectors.<name>``, at the top level or under an account: a collector's switch and
+    interval. Unset (``None``) means inherit: account, then top level, then the default.
+
+    A collector with settings of its own declares a subclass as ``Collector.settings_model``
+    (its fields ``None`` by default, for the same inheritance); the resolved instance reaches
+    its passes as ``PassContext.settings``. Defined here, not in the configuration, so a
+    collector module never imports the configuration (which imports the collectors).
+    """
+
+    enabled: bool | None = None
+    interval: Duration | None = None
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class PassContext:
     """Everything one pass over one (account, region) may use."""
@@ -84,6 +108,9 @@ class PassContext:
     page_concurrency: int = DEFAULT_PAGE_CONCURRENCY
     # This collector's interval for this account (CloudMonitor's Period derives from it).
     interval: float = 300.0
+    # This collector's settings for this account, every unset field resolved
+    # (an instance of its ``settings_model``; ``enabled`` and ``interval`` always set).
+    settings: CollectorConfig = field(default_factory=CollectorConfig)
 
 
 class NotReady(Exception):
@@ -95,7 +122,16 @@ class NotReady(Exception):
 
 @dataclass(frozen=True)
 class Collector(Generic[S]):
-    """One collector: its name, the API it calls, how a pass runs and what it renders.
+    """One collector: its name, the API it calls, how a pass runs, what it renders, and the
+    settings it runs with. Config, scheduler and wiring read everything from here: adding a
+    collector is its module and one line in ``exporter.collectors.COLLECTORS``.
+
+    ``api`` is a key of ``exporter.apis.APIS`` (product version, endpoint, rate limit).
+    ``default_interval`` is the interval when none is configured (``None``:
+    ``refresh.interval``); ``timeout_policy`` bounds one pass: ``"refresh"`` by
+    ``refresh.timeout``, ``"interval"`` by ``max(refresh.timeout, 0.9 * interval)`` (a pass
+    never overlaps itself, and a rate-limited account may need longer than ``refresh.timeout``).
+    ``settings_model`` is the model of ``collectors.<name>`` in the YAML.
 
     ``states`` yields the objects whose state change times are remembered across restarts
     (``RenderContext.since``); ``unknown`` yields enumeration values outside the documented
@@ -103,7 +139,7 @@ class Collector(Generic[S]):
     """
 
     name: str
-    api: Literal["vpc", "cms"]
+    api: str
     collect: Callable[[PassContext], Awaitable[S]]
     records: tuple[RecordFamilies[S, Any], ...]
     counts: tuple[CountFamily[S], ...] = ()
@@ -116,6 +152,9 @@ class Collector(Generic[S]):
     # Another collector whose snapshot this one reads (``ctx.sibling``): a pass waits for its
     # first snapshot, and is skipped, not failed, while there is none.
     needs: str | None = None
+    default_interval: float | None = None
+    timeout_policy: Literal["refresh", "interval"] = "interval"
+    settings_model: type[CollectorConfig] = CollectorConfig
 
 
 # --------------------------------------------------------------------------- paging

@@ -245,6 +245,7 @@ COLLECTOR: Collector[RegionSnapshot] = Collector(
     name=NAME,
     api="vpc",
     collect=collect,
+    timeout_policy="refresh",
     records=(
         RecordFamilies(
             records=lambda snapshot: snapshot.connections,

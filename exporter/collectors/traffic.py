@@ -222,6 +222,7 @@ COLLECTOR: Collector[TrafficSnapshot] = Collector(
     api="cms",
     collect=collect,
     needs="virtual_border_routers",
+    default_interval=300.0,
     records=(
         RecordFamilies(
             records=lambda snapshot: snapshot.vbrs,

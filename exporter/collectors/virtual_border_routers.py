@@ -269,6 +269,7 @@ COLLECTOR: Collector[VbrSnapshot] = Collector(
     name=NAME,
     api="vpc",
     collect=collect,
+    default_interval=60.0,
     records=(
         RecordFamilies(
             records=lambda snapshot: snapshot.vbrs,

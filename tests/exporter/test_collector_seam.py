@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import pytest
+import yaml
 
 from exporter.app import Exporter
-from exporter.collectors.base import Collector, PassContext
-from exporter.config import parse_config
+from exporter.collectors.base import Collector, CollectorConfig, PassContext
+from exporter.config import ConfigError, parse_config
 from exporter.families import CountFamily, RecordFamilies, gauge
+from exporter.plan import build_plan
 
 TOY_VALUE = "expressconnect_toy_value"
 TOY_COUNT = "expressconnect_region_toys"
@@ -169,3 +172,82 @@ async def test_a_collector_waiting_on_another_ages_out_its_data() -> None:
     assert 'toy_id="r"' not in body
     errors = 'expressconnect_region_refresh_errors_total{account="a",collector="reader"'
     assert all(line.endswith(" 0.0") for line in body.splitlines() if line.startswith(errors))
+
+
+class ToySettings(CollectorConfig):
+    """A setting of the toy's own under ``collectors.toy``; None = inherit."""
+
+    factor: float | None = None
+
+
+seen_settings: list[tuple[str, ToySettings]] = []
+
+
+async def collect_with_settings(ctx: PassContext) -> ToySnapshot:
+    assert isinstance(ctx.settings, ToySettings)
+    seen_settings.append((ctx.account, ctx.settings))
+    factor = ctx.settings.factor if ctx.settings.factor is not None else 1.0
+    return ToySnapshot((Toy(ctx.account, factor),), ctx.clock(), 0.0)
+
+
+CONFIGURABLE = Collector(name="toy", api="vpc", collect=collect_with_settings,
+                         records=TOY.records, default_interval=90.0,
+                         settings_model=ToySettings)  # fmt: skip
+
+
+def toy_yaml(collectors: str) -> Any:
+    text = f"""
+refresh: {{interval: 5m}}
+collectors: {{toy: {{enabled: false, factor: 2.0}}}}
+accounts:
+  - name: a
+    regions: [cn-hangzhou]
+  - name: b
+    regions: [cn-hangzhou]
+    collectors: {collectors}
+"""
+    return parse_config(yaml.safe_load(text), "toy.yml", collectors=(CONFIGURABLE,))
+
+
+def test_the_toy_collector_is_configured_from_yaml_with_per_account_overrides() -> None:
+    config = toy_yaml("{toy: {enabled: true, interval: 30s}}")
+    plan = build_plan(config, (CONFIGURABLE,))
+    a, b = plan.collectors[("a", "toy")], plan.collectors[("b", "toy")]
+    assert (a.enabled, a.interval) == (False, 90.0)  # top level off; declared interval
+    assert (b.enabled, b.interval) == (True, 30.0)  # the account's own block wins
+    assert b.timeout == max(config.refresh.timeout, 0.9 * 30.0)  # timeout_policy "interval"
+    assert isinstance(b.settings, ToySettings) and b.settings.factor == 2.0  # inherited
+    assert list(plan.passes({})) == [("b", "cn-hangzhou", "toy")]
+    assert plan.jobs(plan.passes({})) == {("pass", "b", "cn-hangzhou", "toy"): 30.0}
+
+
+def test_unknown_collectors_and_keys_are_refused_with_the_toys_names() -> None:
+    with pytest.raises(ConfigError) as caught:
+        toy_yaml("{toys: {}}")
+    assert str(caught.value) == (
+        "toy.yml: accounts[1].collectors.toys: unknown collector 'toys' (did you mean 'toy'?)"
+        " (one of: toy)"
+    )
+    with pytest.raises(ConfigError) as caught:
+        toy_yaml("{toy: {factr: 3}}")
+    assert str(caught.value) == (
+        "toy.yml: accounts[1].collectors.toy.factr: unknown key (did you mean 'factor'?)"
+    )
+    with pytest.raises(
+        ConfigError, match=r"collectors\.toy: unknown collector"
+    ):  # the registry has no toy
+        parse_config({"collectors": {"toy": {}}, "accounts": [{"name": "a", "regions": "all"}]})
+
+
+async def test_the_resolved_settings_reach_the_pass() -> None:
+    seen_settings.clear()
+    config = toy_yaml("{toy: {enabled: true, factor: 3.5}}")
+    exporter = Exporter(config, collectors=(CONFIGURABLE,))
+    await exporter.open()
+    try:
+        assert await exporter.refresh_everything()
+        body = exporter.body().decode()
+    finally:
+        await exporter.stop()
+    assert [(account, s.factor, s.interval) for account, s in seen_settings] == [("b", 3.5, 90.0)]
+    assert f'{TOY_VALUE}{{account="b",region_id="cn-hangzhou",toy_id="b"}} 3.5' in body

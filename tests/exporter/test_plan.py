@@ -1,4 +1,5 @@
-"""The collectors: defaults, per-account overrides, automatic switch-off, and the new api keys."""
+"""The collectors' settings: built from the registry, defaults from each collector's
+declaration, per-account overrides, automatic switch-off (``needs``), and the api keys."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from exporter.config import COLLECTOR_NAMES, CollectorSettings, ConfigError, parse_config
+from exporter.collectors import COLLECTORS, by_name
+from exporter.config import Config, ConfigError, parse_config
+from exporter.plan import CollectorPlan, build_plan, resolve
 
 
 def config_with(**top: Any) -> dict[str, Any]:
@@ -14,17 +17,25 @@ def config_with(**top: Any) -> dict[str, Any]:
     return {**top, "accounts": accounts}
 
 
-def test_collector_names() -> None:
-    assert COLLECTOR_NAMES == ("physical_connections", "virtual_border_routers", "traffic")
+def settings(config: Config, account: str, name: str) -> CollectorPlan:
+    return resolve(config, config.account(account), by_name()[name])
+
+
+def on_at(plan: CollectorPlan) -> tuple[bool, float, str | None]:
+    return plan.enabled, plan.interval, plan.off_reason
+
+
+def test_the_collectors_blocks_are_the_registry() -> None:
+    names = tuple(parse_config(config_with()).collectors.names())
+    assert names == tuple(collector.name for collector in COLLECTORS)
+    assert names == ("physical_connections", "virtual_border_routers", "traffic")
 
 
 def test_defaults_follow_refresh_interval_for_physical_connections() -> None:
     config = parse_config(config_with(refresh={"interval": "2m"}))
-    assert config.collector_settings("a", "physical_connections") == CollectorSettings(
-        enabled=True, interval=120.0, auto_disabled_reason=None
-    )
-    assert config.collector_settings("a", "virtual_border_routers") == CollectorSettings(True, 60.0)
-    assert config.collector_settings("a", "traffic") == CollectorSettings(True, 300.0)
+    assert on_at(settings(config, "a", "physical_connections")) == (True, 120.0, None)
+    assert on_at(settings(config, "a", "virtual_border_routers")) == (True, 60.0, None)
+    assert on_at(settings(config, "a", "traffic")) == (True, 300.0, None)
 
 
 def test_account_overrides_win_over_the_top_level() -> None:
@@ -44,10 +55,10 @@ def test_account_overrides_win_over_the_top_level() -> None:
             ],
         )
     )
-    assert config.collector_settings("a", "physical_connections").enabled is False
-    assert config.collector_settings("a", "traffic").interval == 600.0
-    assert config.collector_settings("b", "physical_connections") == CollectorSettings(True, 300.0)
-    assert config.collector_settings("b", "traffic").interval == 120.0
+    assert settings(config, "a", "physical_connections").enabled is False
+    assert settings(config, "a", "traffic").interval == 600.0
+    assert on_at(settings(config, "b", "physical_connections")) == (True, 300.0, None)
+    assert settings(config, "b", "traffic").interval == 120.0
 
 
 def test_traffic_is_switched_off_with_virtual_border_routers() -> None:
@@ -63,29 +74,32 @@ def test_traffic_is_switched_off_with_virtual_border_routers() -> None:
             ]
         )
     )
-    settings = config.collector_settings("novbr", "traffic")
-    assert settings.enabled is False
-    assert settings.auto_disabled_reason is not None
-    assert "virtual_border_routers" in settings.auto_disabled_reason
-    assert "novbr" in settings.auto_disabled_reason
-    assert config.collector_settings("a", "traffic").auto_disabled_reason is None
+    novbr = settings(config, "novbr", "traffic")
+    assert novbr.enabled is False
+    assert novbr.off_reason == (
+        "the traffic collector needs the virtual_border_routers collector,"
+        " which is disabled for account 'novbr'"
+    )
+    assert settings(config, "a", "traffic").off_reason is None
+    assert [p.off_reason for p in build_plan(config, COLLECTORS).off()] == [novbr.off_reason]
     # switched off by the user: not "automatic"
     off = parse_config(config_with(collectors={"traffic": {"enabled": False}}))
-    assert off.collector_settings("a", "traffic") == CollectorSettings(False, 300.0, None)
+    assert on_at(settings(off, "a", "traffic")) == (False, 300.0, None)
 
 
-def test_collector_settings_refuses_unknown_names() -> None:
+def test_collector_blocks_refuse_unknown_names() -> None:
     config = parse_config(config_with())
     with pytest.raises(KeyError):
-        config.collector_settings("nobody", "traffic")
+        config.account("nobody")
     with pytest.raises(ValueError, match="unknown collector 'trafic'"):
-        config.collector_settings("a", "trafic")
+        config.collectors.get("trafic")
+    assert config.collectors.entry("trafic") is None
 
 
 def test_settings_are_frozen() -> None:
-    settings = parse_config(config_with()).collector_settings("a", "traffic")
+    plan = settings(parse_config(config_with()), "a", "traffic")
     with pytest.raises(AttributeError):
-        settings.enabled = False  # type: ignore[misc]
+        plan.enabled = False  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +154,7 @@ def test_a_long_collector_interval_raises_the_default_staleness() -> None:
 
 def test_null_collector_blocks_mean_defaults() -> None:
     config = parse_config(config_with(collectors={"traffic": None}))
-    assert config.collector_settings("a", "traffic") == CollectorSettings(True, 300.0)
+    assert on_at(settings(config, "a", "traffic")) == (True, 300.0, None)
     assert parse_config(config_with(collectors=None)).collectors.traffic.enabled is None
 
 
@@ -196,7 +210,7 @@ def test_pass_timeouts_follow_each_collectors_interval() -> None:
         "test",
     )  # fmt: skip
     timeouts = {
-        name: cfg.collector_settings("a", name).timeout
+        name: settings(cfg, "a", name).timeout
         for name in ("physical_connections", "virtual_border_routers", "traffic")
     }
     assert timeouts == {

@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter import server
+from exporter import connguard, server
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from exporter.webconfig import WebConfigManager
 from tests import harness
@@ -34,10 +34,10 @@ async def serve(
     backend: FakeBackend,
     *,
     middlewares: Sequence[Any] = (),
-    header_timeout: float = server.HEADER_TIMEOUT,
+    header_timeout: float = connguard.HEADER_TIMEOUT,
 ) -> AsyncIterator[int]:
     app = server.build_app(backend, "/metrics", middlewares)
-    runner = server.make_runner(app, header_timeout=header_timeout)
+    runner = connguard.make_runner(app, header_timeout=header_timeout)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -160,7 +160,7 @@ async def test_requests_on_a_keep_alive_connection_are_not_cut_off() -> None:
 
 
 async def test_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server, "KEEPALIVE_TIMEOUT", 0.3)
+    monkeypatch.setattr(connguard, "KEEPALIVE_TIMEOUT", 0.3)
     async with serve(FakeBackend(), header_timeout=60) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request("GET", "/healthz"))
@@ -171,10 +171,10 @@ async def test_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPa
 
 def test_the_keep_alive_timeout_is_what_the_application_is_built_with() -> None:
     app = server.build_app(FakeBackend(), "/metrics")
-    assert server.handler_args()["keepalive_timeout"] == server.KEEPALIVE_TIMEOUT
+    assert connguard.handler_args()["keepalive_timeout"] == connguard.KEEPALIVE_TIMEOUT
     assert app._handler_args is not None
-    assert app._handler_args["keepalive_timeout"] == server.KEEPALIVE_TIMEOUT
-    assert 0 < server.HEADER_TIMEOUT < server.KEEPALIVE_TIMEOUT
+    assert app._handler_args["keepalive_timeout"] == connguard.KEEPALIVE_TIMEOUT
+    assert 0 < connguard.HEADER_TIMEOUT < connguard.KEEPALIVE_TIMEOUT
 
 
 def test_out_of_file_descriptors_is_one_warning_not_a_traceback_a_second() -> None:
@@ -211,8 +211,8 @@ async def test_loop_reports_other_than_accept_errors_still_reach_the_previous_ha
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
     try:
-        server.install_accept_error_handler(loop)
-        server.install_accept_error_handler(loop)  # a second listen: not stacked twice
+        connguard.install_accept_error_handler(loop)
+        connguard.install_accept_error_handler(loop)  # a second listen: not stacked twice
         loop.call_exception_handler({"message": "something else", "exception": ValueError()})
         loop.call_exception_handler(
             {"message": "socket.accept() out of system resource", "exception": OSError(24, "x")}
@@ -232,7 +232,7 @@ def problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def test_malformed_requests_are_one_debug_line_without_traceback(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server, "CLIENT_ERROR_LOG_INTERVAL", 3600.0)
+    monkeypatch.setattr(connguard, "CLIENT_ERROR_LOG_INTERVAL", 3600.0)
     caplog.set_level(logging.DEBUG)
     async with serve(FakeBackend()) as port:
         for _ in range(50):
