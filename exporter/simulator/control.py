@@ -14,11 +14,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
-from exporter.simulator.fleet import iso
+from exporter.simulator.lines.fleet import iso
 from exporter.simulator.requestlog import record_dict
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -104,8 +104,8 @@ def add_clear_route(routes: web.RouteTableDef, path: str, clear: Callable[[], No
 
 
 def add_control_routes(app: web.Application, sim: Simulator) -> None:
-    from exporter.simulator.cmscontrol import add_cms_routes  # these import the helpers above
-    from exporter.simulator.vbrcontrol import add_vbr_routes
+    from exporter.simulator.cms.routes import add_cms_routes  # these import the helpers above
+    from exporter.simulator.vbr.routes import add_vbr_routes
 
     routes = web.RouteTableDef()
 

@@ -16,15 +16,15 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from exporter.regions import REGION_IDS, endpoint_host
-from exporter.simulator.api import Call
 from exporter.simulator.auth import IncomingRequest
-from exporter.simulator.cmsapi import CmsError, cms_error_body, is_cms, success_false
+from exporter.simulator.cms.actions import CmsError, cms_error_body, is_cms, success_false
 from exporter.simulator.control import add_control_routes
-from exporter.simulator.core import Simulator
 from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
-from exporter.simulator.vbrapi import PEER_ACTIONS, VBR_ACTIONS
+from exporter.simulator.simulation import Simulator
+from exporter.simulator.vbr.actions import PEER_ACTIONS, VBR_ACTIONS
+from exporter.simulator.vpc import Call
 
 log = logging.getLogger("exporter.simulator")
 _JSON = "application/json"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from exporter.simulator import Account, Simulator, SimulatorThread
-from exporter.simulator.cmsmetrics import METRICS
-from exporter.simulator.cmsstate import CmsState, newest_point_ms
+from exporter.simulator.cms.metrics import METRICS
+from exporter.simulator.cms.state import CmsState, newest_point_ms
 from exporter.simulator.scenario import ScenarioError
 
 from .conftest import Answer, control, send

@@ -135,7 +135,7 @@ def test_generated_fleet() -> None:
 
 def test_vbrs_leave_the_lines_as_they_were() -> None:
     """Lines, their order and their IDs do not depend on the VBRs generated beside them."""
-    from exporter.simulator.fleet import generate_fleet
+    from exporter.simulator.lines.fleet import generate_fleet
 
     sim = Simulator(seed=9, connections=60, regions=["cn-hangzhou", "cn-beijing"], lifecycle=False)
     alone = generate_fleet(

@@ -13,7 +13,7 @@ from aiohttp import web
 from exporter.simulator.control import json_response, read_body
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulator
 
 
 def add_cms_routes(routes: web.RouteTableDef, sim: Simulator) -> None:

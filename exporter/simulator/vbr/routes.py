@@ -14,7 +14,7 @@ from exporter.simulator.control import add_record_routes, body_fields, json_resp
 from exporter.simulator.scenario import parse_duration
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulator
 
 
 def _check(body: dict[str, Any], allowed: set[str], required: str, what: str) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 
 from exporter.regions import REGION_IDS
 from exporter.simulator.accounts import Account, default_account
-from exporter.simulator.api import Api
 from exporter.simulator.auth import Authenticator
 from exporter.simulator.clock import SimClock
-from exporter.simulator.cmssim import CmsMethods
+from exporter.simulator.cms.methods import CmsMethods
 from exporter.simulator.faults import Faults, FaultSpec, RateLimitSpec, RequestPolicer
-from exporter.simulator.fleet import DEFAULT_REGIONS, generate_fleet, iso
-from exporter.simulator.model import Connection
+from exporter.simulator.lines.fleet import DEFAULT_REGIONS, generate_fleet, iso
+from exporter.simulator.lines.model import Connection
+from exporter.simulator.lines.store import Store
 from exporter.simulator.requestlog import RequestLog, RequestRecord
 from exporter.simulator.scenario import (
     ScenarioError,
@@ -34,8 +34,8 @@ from exporter.simulator.scenario import (
     parse_duration,
     relative_time,
 )
-from exporter.simulator.store import Store
-from exporter.simulator.vbrsim import VbrMethods
+from exporter.simulator.vbr.methods import VbrMethods
+from exporter.simulator.vpc import Api
 
 log = logging.getLogger("exporter.simulator")
 TICK_SECONDS = 0.5
@@ -43,8 +43,8 @@ TICK_SECONDS = 0.5
 
 class Simulator(VbrMethods, CmsMethods):
     """A simulated VPC API for one or more accounts: physical connections, and the VBRs and
-    BGP peers on them (methods in :class:`~exporter.simulator.vbrsim.VbrMethods`), and their
-    CloudMonitor metrics (:class:`~exporter.simulator.cmssim.CmsMethods`).
+    BGP peers on them (methods in :class:`~exporter.simulator.vbr.methods.VbrMethods`), and their
+    CloudMonitor metrics (:class:`~exporter.simulator.cms.methods.CmsMethods`).
 
     ``connections``/``regions`` size each account's fleet unless the account sets its own.
     ``scenario`` is a YAML path (or parsed mapping) run from the moment :meth:`serve` starts.

@@ -19,8 +19,8 @@ from exporter.simulator.scenario import (
     Step,
     Target,
 )
-from exporter.simulator.vbrfleet import generate_vbrs, new_peer, new_vbr
-from exporter.simulator.vbrmodel import (
+from exporter.simulator.vbr.fleet import generate_vbrs, new_peer, new_vbr
+from exporter.simulator.vbr.model import (
     ESTABLISHED,
     PEER_FIXED,
     PEER_RULES,
@@ -33,13 +33,13 @@ from exporter.simulator.vbrmodel import (
     checked_changes,
     wall_clock,
 )
-from exporter.simulator.vbrstore import VbrStore
+from exporter.simulator.vbr.store import VbrStore
 
 if TYPE_CHECKING:
     from exporter.simulator.accounts import Account
     from exporter.simulator.clock import SimClock
-    from exporter.simulator.model import Connection
-    from exporter.simulator.store import Store
+    from exporter.simulator.lines.model import Connection
+    from exporter.simulator.lines.store import Store
 
 MAX_FLAP_SECONDS = 7 * 86400.0
 _VBR_STEPS = ("set_vbr", "remove_vbr")
