@@ -7,7 +7,7 @@ and the VBRs and BGP peers on them.
 
 from exporter.simulator.accounts import Account, StsCredential, load_accounts
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
-from exporter.simulator.simulation import Simulator, SimulatorThread
+from exporter.simulator.server import Simulator, SimulatorThread
 from exporter.simulator.vbr.methods import VbrInfo
 
 __all__ = [

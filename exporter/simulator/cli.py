@@ -21,7 +21,7 @@ from exporter.simulator.accounts import (
 )
 from exporter.simulator.lines.fleet import DEFAULT_REGIONS
 from exporter.simulator.scenario import ScenarioError
-from exporter.simulator.simulation import Simulator
+from exporter.simulator.server import Simulator
 
 DEFAULT_LISTEN = "127.0.0.1:18080"
 

@@ -1,4 +1,4 @@
-"""The Simulator's thread-safe CloudMonitor methods (a mixin of ``Simulator``): metric
+"""The Simulator's thread-safe CloudMonitor methods (a mixin of ``Simulation``): metric
 overrides per VBR, CMS settings, the values the API would answer, and CMS calls per account.
 
 The control plane and scenario steps call these same methods.
@@ -29,7 +29,7 @@ _HEALTH_OVERRIDES = ("loss", "latency_us")
 
 
 class CmsMethods:
-    """CloudMonitor methods; ``Simulator`` provides the attributes declared here."""
+    """CloudMonitor methods; ``Simulation`` provides the attributes declared here."""
 
     seed: int
     vbr_store: VbrStore

@@ -1,4 +1,4 @@
-"""The Simulator's thread-safe methods for VBRs and BGP peers (a mixin of ``Simulator``).
+"""The Simulator's thread-safe methods for VBRs and BGP peers (a mixin of ``Simulation``).
 
 The control plane and scenario steps call these same methods. Every change is validated in
 full before anything is stored, so a refused change (ValueError, answered 400) changes nothing.
@@ -58,7 +58,7 @@ class VbrInfo:
 
 
 class VbrMethods:
-    """VBR and BGP peer methods; ``Simulator`` provides the attributes declared here."""
+    """VBR and BGP peer methods; ``Simulation`` provides the attributes declared here."""
 
     seed: int
     store: Store
