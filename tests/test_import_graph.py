@@ -107,12 +107,19 @@ def test_the_exporter_package_has_no_import_cycle() -> None:
 
 SIM = "exporter.simulator"
 # The simulator's model: records, stores, fleets, lifecycle, metric figures and CMS state.
-SIM_MODEL = (f"{SIM}.lines", f"{SIM}.vbr.model", f"{SIM}.vbr.store", f"{SIM}.vbr.fleet")
-SIM_MODEL += (f"{SIM}.cms.metrics", f"{SIM}.cms.state")
+SIM_MODEL: tuple[str, ...] = tuple(
+    f"{SIM}.{m}"
+    for m in ("lines", "vbr.model", "vbr.store", "vbr.fleet", "cms.metrics", "cms.state")
+)
 # What handles requests or serves them: the API handlers, the control plane, the server.
-SIM_UPPER = (f"{SIM}.vpc", f"{SIM}.vbr.actions", f"{SIM}.cms.actions", f"{SIM}.auth")
-SIM_UPPER += (f"{SIM}.simulation", f"{SIM}.vbr.methods", f"{SIM}.cms.methods")
-SIM_UPPER += (f"{SIM}.control", f"{SIM}.vbr.routes", f"{SIM}.cms.routes", f"{SIM}.server")
+SIM_UPPER: tuple[str, ...] = tuple(
+    f"{SIM}.{m}"
+    for m in (
+        *("vpc", "vbr.actions", "cms.actions", "auth"),
+        *("simulation", "vbr.methods", "cms.methods"),
+        *("control", "vbr.routes", "cms.routes", "server"),
+    )
+)
 SIM_ENTRY = {SIM, f"{SIM}.__main__", f"{SIM}.cli"}
 
 
