@@ -6,9 +6,9 @@ and the VBRs and BGP peers on them.
 """
 
 from exporter.simulator.accounts import Account, StsCredential, load_accounts
-from exporter.simulator.core import Simulator, SimulatorThread
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
-from exporter.simulator.vbrsim import VbrInfo
+from exporter.simulator.server import Simulator, SimulatorThread
+from exporter.simulator.vbr.methods import VbrInfo
 
 __all__ = [
     "Account",

@@ -19,9 +19,9 @@ from exporter.simulator.accounts import (
     AccountsFileError,
     load_accounts,
 )
-from exporter.simulator.core import Simulator
-from exporter.simulator.fleet import DEFAULT_REGIONS
+from exporter.simulator.lines.fleet import DEFAULT_REGIONS
 from exporter.simulator.scenario import ScenarioError
+from exporter.simulator.server import Simulator
 
 DEFAULT_LISTEN = "127.0.0.1:18080"
 

@@ -7,20 +7,23 @@ connection or fault 404; the control plane never shares a path with the API.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
-from exporter.simulator.fleet import iso
+from exporter.simulator.lines.fleet import iso
 from exporter.simulator.requestlog import record_dict
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulation
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Adds a part's own control routes (``vbr/routes.py``, ``cms/routes.py``) to the table; passed
+# in by the server, so that this module does not import the parts that import its helpers.
+RouteAdder = Callable[[web.RouteTableDef, "Simulation"], None]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -103,10 +106,11 @@ def add_clear_route(routes: web.RouteTableDef, path: str, clear: Callable[[], No
         return json_response({"cleared": True})
 
 
-def add_control_routes(app: web.Application, sim: Simulator) -> None:
-    from exporter.simulator.cmscontrol import add_cms_routes  # these import the helpers above
-    from exporter.simulator.vbrcontrol import add_vbr_routes
-
+def add_control_routes(
+    app: web.Application, sim: Simulation, parts: Iterable[RouteAdder] = ()
+) -> None:
+    """The shared routes (lines, clock, log, faults, limits, scenario), those of ``parts``,
+    then a JSON 404 for any other ``/_sim/`` path."""
     routes = web.RouteTableDef()
 
     @routes.get("/_sim/health")
@@ -226,8 +230,8 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
 
     add_clear_route(routes, "/_sim/rate-limits", sim.clear_rate_limits)
 
-    add_vbr_routes(routes, sim)
-    add_cms_routes(routes, sim)
+    for add_part_routes in parts:
+        add_part_routes(routes, sim)
 
     @routes.get("/_sim/scenario")
     async def scenario(request: web.Request) -> web.StreamResponse:
@@ -243,11 +247,11 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_route("*", "/_sim/{tail:.*}", unknown)
 
 
-def _clock(sim: Simulator) -> dict[str, Any]:
+def _clock(sim: Simulation) -> dict[str, Any]:
     now = sim.now()
     return {"now": now, "iso": iso(now), "time_scale": sim.clock.time_scale}
 
 
-def _connection_entry(sim: Simulator, pc_id: str) -> dict[str, Any]:
+def _connection_entry(sim: Simulation, pc_id: str) -> dict[str, Any]:
     account, region = sim.owner(pc_id)
     return {"account": account, "region": region, "connection": sim.connection(pc_id)}

@@ -1,4 +1,6 @@
-"""The aiohttp application: the VPC API at ``/`` and the control plane under ``/_sim/``.
+"""HTTP serving, the top of the simulator: the aiohttp application (the VPC and CloudMonitor
+APIs at ``/``, the control plane under ``/_sim/``), :class:`Simulator` (a :class:`Simulation`
+that can ``serve()`` itself) and :class:`SimulatorThread`. Nothing below imports this module.
 
 The API handler is one pipeline: read parameters (query string and form body), authenticate,
 apply injected faults and rate limits, run the action, log. Every failure becomes the vendor's
@@ -8,23 +10,28 @@ error body; an unexpected exception becomes ``InternalError``, never a traceback
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from exporter.regions import REGION_IDS, endpoint_host
-from exporter.simulator.api import Call
 from exporter.simulator.auth import IncomingRequest
-from exporter.simulator.cmsapi import CmsError, cms_error_body, is_cms, success_false
+from exporter.simulator.cms.actions import CmsError, cms_error_body, is_cms, success_false
+from exporter.simulator.cms.routes import add_cms_routes
 from exporter.simulator.control import add_control_routes
-from exporter.simulator.core import Simulator
 from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
-from exporter.simulator.vbrapi import PEER_ACTIONS, VBR_ACTIONS
+from exporter.simulator.simulation import Simulation
+from exporter.simulator.vbr.actions import PEER_ACTIONS, VBR_ACTIONS
+from exporter.simulator.vbr.routes import add_vbr_routes
+from exporter.simulator.vpc import Call
 
 log = logging.getLogger("exporter.simulator")
 _JSON = "application/json"
@@ -36,13 +43,89 @@ class _Drop(Exception):
     """Close the connection without an answer (reset and hang faults)."""
 
 
-def build_app(sim: Simulator) -> web.Application:
+def build_app(sim: Simulation) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
-    add_control_routes(app, sim)
+    add_control_routes(app, sim, (add_vbr_routes, add_cms_routes))
     handler = _ApiHandler(sim)
     app.router.add_route("*", "/", handler.handle)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app
+
+
+class Simulator(Simulation):
+    """A :class:`Simulation` that serves itself over HTTP: ``async with sim.serve() as url``.
+
+    Serving lives here, on top, so that the state and the control plane below never import
+    the server that is built over them.
+    """
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve the API and the control plane in the running loop; yields the base URL."""
+        runner = web.AppRunner(
+            build_app(self), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = runner.addresses[0][1]
+            tasks = [
+                asyncio.create_task(self._tick_forever()),
+                asyncio.create_task(self._run_scenario()),
+            ]
+            try:
+                yield f"http://{host}:{bound}"
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await runner.cleanup()
+
+
+class SimulatorThread:
+    """Run :meth:`Simulator.serve` in its own thread and event loop (for sync tests and for
+    tests whose own loop must stay free). ``with SimulatorThread(sim) as url: ...``"""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        self.host = host
+        self.port = port
+        self.url = ""
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("simulator did not start within 30 s")
+        if self._error is not None:
+            raise RuntimeError(f"simulator failed to start: {self._error}") from self._error
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with self.sim.serve(self.host, self.port) as url:
+                self.url = url
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:  # reported to the thread that called __enter__
+            self._error = exc
+            self._ready.set()
 
 
 @dataclass
@@ -59,7 +142,7 @@ class _Trace:
 
 
 class _ApiHandler:
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulation) -> None:
         self.sim = sim
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -193,7 +276,7 @@ def _page(params: dict[str, str]) -> int | None:
         return None
 
 
-def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) -> None:
+def _rotate(sim: Simulation, action: str, account: str, region: str, delta: int) -> None:
     """Move records between pages of the list this action reads."""
     if action in VBR_ACTIONS:
         sim.vbr_store.rotate(action in PEER_ACTIONS, account, region, delta)

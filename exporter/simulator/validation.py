@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 
 from exporter.simulator.errors import ErrorAnswer, invalid_parameter, missing_parameter
-from exporter.simulator.model import DOCUMENTED_PORT_TYPES, LINE_OPERATORS
+from exporter.simulator.lines.model import DOCUMENTED_PORT_TYPES, LINE_OPERATORS
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{1,127}")
 _CIRCUIT = re.compile(r"[^\s\x00-\x1f]{1,128}")

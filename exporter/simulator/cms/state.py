@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporter.simulator.cmsmetrics import Override, merged_override
+from exporter.simulator.cms.metrics import Override, merged_override
 from exporter.simulator.faults import RateLimitSpec, RequestPolicer
 
 DEFAULT_QPS = 50.0

@@ -14,7 +14,7 @@ from exporter.simulator.control import add_record_routes, body_fields, json_resp
 from exporter.simulator.scenario import parse_duration
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulation
 
 
 def _check(body: dict[str, Any], allowed: set[str], required: str, what: str) -> None:
@@ -26,7 +26,7 @@ def _check(body: dict[str, Any], allowed: set[str], required: str, what: str) ->
         raise ValueError(f"{required}: field required")
 
 
-def _vbr_entry(sim: Simulator, vbr_id: str) -> dict[str, Any]:
+def _vbr_entry(sim: Simulation, vbr_id: str) -> dict[str, Any]:
     info = sim.vbr_info(vbr_id)
     return {
         "account": info.account,
@@ -36,17 +36,17 @@ def _vbr_entry(sim: Simulator, vbr_id: str) -> dict[str, Any]:
     }
 
 
-def _peer_entry(sim: Simulator, peer_id: str) -> dict[str, Any]:
+def _peer_entry(sim: Simulation, peer_id: str) -> dict[str, Any]:
     account, region = sim.bgp_peer_owner(peer_id)
     return {"account": account, "region": region, "peer": sim.bgp_peer(peer_id)}
 
 
-def add_vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+def add_vbr_routes(routes: web.RouteTableDef, sim: Simulation) -> None:
     _vbr_routes(routes, sim)
     _peer_routes(routes, sim)
 
 
-def _vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+def _vbr_routes(routes: web.RouteTableDef, sim: Simulation) -> None:
     @routes.get("/_sim/vbrs")
     async def list_vbrs(request: web.Request) -> web.StreamResponse:
         q = request.query
@@ -80,7 +80,7 @@ def _vbr_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
     )
 
 
-def _peer_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+def _peer_routes(routes: web.RouteTableDef, sim: Simulation) -> None:
     @routes.get("/_sim/bgp-peers")
     async def list_peers(request: web.Request) -> web.StreamResponse:
         q = request.query

@@ -20,8 +20,7 @@ from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from exporter.simulator import Simulator, SimulatorThread
-
-from .conftest import AK, NO_RETRY, SECRET, control, wait_for
+from tests.simulator.conftest import AK, NO_RETRY, SECRET, control, wait_for
 
 NS = "acs_physical_connection"
 RATE_IN = "RateInFromIDCToVpc"

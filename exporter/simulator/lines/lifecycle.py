@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from exporter.simulator.model import ALLOCATION_FAILED, Connection
+from exporter.simulator.lines.model import ALLOCATION_FAILED, Connection
 
 DWELL_SECONDS: dict[str, float] = {
     "Initial": 1800.0,

@@ -13,10 +13,10 @@ from aiohttp import web
 from exporter.simulator.control import json_response, read_body
 
 if TYPE_CHECKING:
-    from exporter.simulator.core import Simulator
+    from exporter.simulator.simulation import Simulation
 
 
-def add_cms_routes(routes: web.RouteTableDef, sim: Simulator) -> None:
+def add_cms_routes(routes: web.RouteTableDef, sim: Simulation) -> None:
     @routes.get("/_sim/vbrs/{id}/metrics")
     async def get_metrics(request: web.Request) -> web.StreamResponse:
         vbr_id = request.match_info["id"]

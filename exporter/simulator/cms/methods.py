@@ -1,4 +1,4 @@
-"""The Simulator's thread-safe CloudMonitor methods (a mixin of ``Simulator``): metric
+"""The Simulator's thread-safe CloudMonitor methods (a mixin of ``Simulation``): metric
 overrides per VBR, CMS settings, the values the API would answer, and CMS calls per account.
 
 The control plane and scenario steps call these same methods.
@@ -9,27 +9,27 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from exporter.simulator.cmsapi import CMS_ACTIONS, CmsApi
-from exporter.simulator.cmsmetrics import (
+from exporter.simulator.cms.actions import CMS_ACTIONS, CmsApi
+from exporter.simulator.cms.metrics import (
     METRICS,
     NO_DATA_METRICS,
     Override,
     merged_override,
 )
-from exporter.simulator.cmsstate import CmsSettings, CmsState, newest_point_ms
+from exporter.simulator.cms.state import CmsSettings, CmsState, newest_point_ms
 from exporter.simulator.scenario import ScenarioError, Step, Target
 
 if TYPE_CHECKING:
     from exporter.simulator.accounts import Account
     from exporter.simulator.requestlog import RequestLog
-    from exporter.simulator.vbrstore import VbrStore
+    from exporter.simulator.vbr.store import VbrStore
 
 CMS_STEPS = ("set_vbr_metrics", "clear_vbr_metrics")
 _HEALTH_OVERRIDES = ("loss", "latency_us")
 
 
 class CmsMethods:
-    """CloudMonitor methods; ``Simulator`` provides the attributes declared here."""
+    """CloudMonitor methods; ``Simulation`` provides the attributes declared here."""
 
     seed: int
     vbr_store: VbrStore

@@ -14,16 +14,15 @@ from typing import Any
 import pytest
 
 from exporter.simulator import Account, Simulator, SimulatorThread
-from exporter.simulator.cmsmetrics import METRICS
-from exporter.simulator.cmsstate import CmsState, newest_point_ms
+from exporter.simulator.cms.metrics import METRICS
+from exporter.simulator.cms.state import CmsState, newest_point_ms
 from exporter.simulator.scenario import ScenarioError
-
-from .conftest import Answer, control, send
+from tests.simulator.conftest import Answer, control, send
 
 NS = "acs_physical_connection"
 CMS = "2019-01-01"
 METRICS_IN = "RateInFromIDCToVpc"
-DEMO = Path(__file__).resolve().parents[2] / "exporter" / "data" / "demo-scenario.yml"
+DEMO = Path(__file__).resolve().parents[3] / "exporter" / "data" / "demo-scenario.yml"
 
 
 def cms(url: str, action: str, params: dict[str, str], **kw: Any) -> Answer:

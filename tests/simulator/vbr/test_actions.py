@@ -13,15 +13,14 @@ import yaml
 from exporter.simulator import Simulator
 from exporter.simulator.scenario import ScenarioError
 from exporter.vocabulary import VBR_FILTER_KEYS
-
-from .conftest import control, send
+from tests.simulator.conftest import control, send
 
 ACTIONS = {
     "DescribeVirtualBorderRouters": ("VirtualBorderRouterSet", "VirtualBorderRouterType"),
     "DescribeBgpPeers": ("BgpPeers", "BgpPeer"),
     "DescribeBgpGroups": ("BgpGroups", "BgpGroup"),
 }
-DEMO = Path(__file__).resolve().parents[2] / "exporter" / "data" / "demo-scenario.yml"
+DEMO = Path(__file__).resolve().parents[3] / "exporter" / "data" / "demo-scenario.yml"
 
 
 def items(answer_json: dict[str, Any], action: str) -> list[dict[str, Any]]:
@@ -135,7 +134,7 @@ def test_generated_fleet() -> None:
 
 def test_vbrs_leave_the_lines_as_they_were() -> None:
     """Lines, their order and their IDs do not depend on the VBRs generated beside them."""
-    from exporter.simulator.fleet import generate_fleet
+    from exporter.simulator.lines.fleet import generate_fleet
 
     sim = Simulator(seed=9, connections=60, regions=["cn-hangzhou", "cn-beijing"], lifecycle=False)
     alone = generate_fleet(
@@ -264,7 +263,7 @@ def test_readme_scenario_example_is_valid() -> None:
     from exporter.simulator.scenario import STEP_KINDS, load_scenario
 
     readme = (
-        Path(__file__).resolve().parents[2] / "exporter" / "simulator" / "README.md"
+        Path(__file__).resolve().parents[3] / "exporter" / "simulator" / "README.md"
     ).read_text()
     section = readme.split("## Scenarios", 1)[1]
     example = section.split("```yaml", 1)[1].split("```", 1)[0]

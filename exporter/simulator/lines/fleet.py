@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from exporter.simulator.model import (
+from exporter.simulator.lines.model import (
     DEDICATED,
     HOSTED,
     STATUSES,

@@ -13,10 +13,10 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.simulator.fleet import DAY, id_prefix, iso, resource_groups
-from exporter.simulator.lifecycle import parse_time
-from exporter.simulator.model import HOSTED, Connection
-from exporter.simulator.vbrmodel import BgpPeer, Vbr
+from exporter.simulator.lines.fleet import DAY, id_prefix, iso, resource_groups
+from exporter.simulator.lines.lifecycle import parse_time
+from exporter.simulator.lines.model import HOSTED, Connection
+from exporter.simulator.vbr.model import BgpPeer, Vbr
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _ENV = ("prod", "prod", "staging", "dev")

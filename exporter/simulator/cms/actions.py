@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator.cmsmetrics import (
+from exporter.simulator.cms.metrics import (
     HEALTH_METRICS,
     LATENCY,
     METRICS,
@@ -25,10 +25,10 @@ from exporter.simulator.cmsmetrics import (
     VbrState,
     sample,
 )
-from exporter.simulator.cmsstate import CmsState, newest_point_ms
+from exporter.simulator.cms.state import CmsState, newest_point_ms
 from exporter.simulator.errors import ErrorAnswer, common
-from exporter.simulator.vbrmodel import ACTIVE, Vbr, vbr_status
-from exporter.simulator.vbrstore import VbrStore
+from exporter.simulator.vbr.model import ACTIVE, Vbr, vbr_status
+from exporter.simulator.vbr.store import VbrStore
 
 CMS_VERSION = "2019-01-01"
 CMS_HOST = "metrics.aliyuncs.com"

@@ -11,7 +11,7 @@ import pytest
 
 from exporter.regions import REGION_IDS
 from exporter.simulator import Simulator, SimulatorThread
-from exporter.simulator.model import BUSINESS_STATUSES, STATUSES
+from exporter.simulator.lines.model import BUSINESS_STATUSES, STATUSES
 
 from .conftest import all_pages, describe, send
 

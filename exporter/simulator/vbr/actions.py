@@ -1,7 +1,7 @@
 """DescribeVirtualBorderRouters, DescribeBgpPeers and DescribeBgpGroups, shaped as the SDK
 models read them (lists wrapped in objects, numbers the SDK types as strings sent as strings).
 
-Records are derived from the line under them at answer time (see ``vbrmodel``); only the page
+Records are derived from the line under them at answer time (see ``vbr.model``); only the page
 asked for is rendered when no filter applies.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from exporter.simulator import validation as v
 from exporter.simulator.filters import parse_filters, tags_match
-from exporter.simulator.vbrmodel import group_view, wall_clock
-from exporter.simulator.vbrstore import VbrStore
+from exporter.simulator.vbr.model import group_view, wall_clock
+from exporter.simulator.vbr.store import VbrStore
 from exporter.vocabulary import VBR_FILTER_KEYS
 
 VBR_ACTIONS = ("DescribeVirtualBorderRouters", "DescribeBgpPeers", "DescribeBgpGroups")

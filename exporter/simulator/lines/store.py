@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from exporter.simulator import lifecycle
-from exporter.simulator.model import Connection
+from exporter.simulator.lines import lifecycle
+from exporter.simulator.lines.model import Connection
 
 Predicate = Callable[[Connection], bool]
 

@@ -1,29 +1,29 @@
-"""The :class:`Simulator`: state, accounts, faults and clock, with thread-safe control methods.
+"""The :class:`Simulation`: state, accounts, faults and clock, with thread-safe control methods.
 
-The HTTP server (``server.py``) and the control plane (``control.py``) are thin layers over the
-methods here, so a test can drive the simulator from Python or over HTTP alike.
+The control plane (``control.py`` and the ``routes`` of ``vbr/`` and ``cms/``) and the HTTP
+server (``server.py``, whose ``Simulator`` adds ``serve()``) are thin layers over the methods
+here, so a test can drive the simulator from Python or over HTTP alike. Nothing here imports
+them: the server sits on top.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from exporter.regions import REGION_IDS
 from exporter.simulator.accounts import Account, default_account
-from exporter.simulator.api import Api
 from exporter.simulator.auth import Authenticator
 from exporter.simulator.clock import SimClock
-from exporter.simulator.cmssim import CmsMethods
+from exporter.simulator.cms.methods import CmsMethods
 from exporter.simulator.faults import Faults, FaultSpec, RateLimitSpec, RequestPolicer
-from exporter.simulator.fleet import DEFAULT_REGIONS, generate_fleet, iso
-from exporter.simulator.model import Connection
+from exporter.simulator.lines.fleet import DEFAULT_REGIONS, generate_fleet, iso
+from exporter.simulator.lines.model import Connection
+from exporter.simulator.lines.store import Store
 from exporter.simulator.requestlog import RequestLog, RequestRecord
 from exporter.simulator.scenario import (
     ScenarioError,
@@ -34,20 +34,21 @@ from exporter.simulator.scenario import (
     parse_duration,
     relative_time,
 )
-from exporter.simulator.store import Store
-from exporter.simulator.vbrsim import VbrMethods
+from exporter.simulator.vbr.methods import VbrMethods
+from exporter.simulator.vpc import Api
 
 log = logging.getLogger("exporter.simulator")
 TICK_SECONDS = 0.5
 
 
-class Simulator(VbrMethods, CmsMethods):
+class Simulation(VbrMethods, CmsMethods):
     """A simulated VPC API for one or more accounts: physical connections, and the VBRs and
-    BGP peers on them (methods in :class:`~exporter.simulator.vbrsim.VbrMethods`), and their
-    CloudMonitor metrics (:class:`~exporter.simulator.cmssim.CmsMethods`).
+    BGP peers on them (methods in :class:`~exporter.simulator.vbr.methods.VbrMethods`), and their
+    CloudMonitor metrics (:class:`~exporter.simulator.cms.methods.CmsMethods`).
 
     ``connections``/``regions`` size each account's fleet unless the account sets its own.
-    ``scenario`` is a YAML path (or parsed mapping) run from the moment :meth:`serve` starts.
+    ``scenario`` is a YAML path (or parsed mapping) run from the moment serving starts
+    (``Simulator.serve`` in ``server.py``).
     """
 
     def __init__(
@@ -303,35 +304,6 @@ class Simulator(VbrMethods, CmsMethods):
             except Exception:  # a lifecycle bug must not stop the server
                 log.exception("lifecycle tick failed")
 
-    # -- serving ----------------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Serve the API and the control plane in the running loop; yields the base URL."""
-        from aiohttp import web
-
-        from exporter.simulator.server import build_app
-
-        runner = web.AppRunner(
-            build_app(self), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound = runner.addresses[0][1]
-            tasks = [
-                asyncio.create_task(self._tick_forever()),
-                asyncio.create_task(self._run_scenario()),
-            ]
-            try:
-                yield f"http://{host}:{bound}"
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            await runner.cleanup()
-
     # -- helpers ----------------------------------------------------------------------------
     def _get(self, pc_id: str) -> Connection:
         conn = self.store.get(pc_id)
@@ -380,47 +352,3 @@ class Simulator(VbrMethods, CmsMethods):
     def _value(value: Any, now: float) -> Any:
         when = relative_time(value, now)
         return iso(when) if when is not None else value
-
-
-class SimulatorThread:
-    """Run :meth:`Simulator.serve` in its own thread and event loop (for sync tests and for
-    tests whose own loop must stay free). ``with SimulatorThread(sim) as url: ...``"""
-
-    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.sim = sim
-        self.host = host
-        self.port = port
-        self.url = ""
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("simulator did not start within 30 s")
-        if self._error is not None:
-            raise RuntimeError(f"simulator failed to start: {self._error}") from self._error
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        try:
-            async with self.sim.serve(self.host, self.port) as url:
-                self.url = url
-                self._ready.set()
-                await self._stop.wait()
-        except BaseException as exc:  # reported to the thread that called __enter__
-            self._error = exc
-            self._ready.set()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from exporter.simulator.model import HOSTED, Connection, render
+from exporter.simulator.lines.model import HOSTED, Connection, render
 from exporter.vocabulary import BGP_PEER_STATUSES, BGP_STATUSES, IP_VERSIONS, VBR_STATUSES
 
 ACTIVE = "active"

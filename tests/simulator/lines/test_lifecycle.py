@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from exporter.simulator import Simulator
-from exporter.simulator.lifecycle import next_status
+from exporter.simulator.lines.lifecycle import next_status
 from exporter.simulator.scenario import ScenarioError, parse_duration
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "demo-scenario.yml"
+DEMO = Path(__file__).resolve().parents[3] / "config" / "demo-scenario.yml"
 
 
 def fresh_application(sim: Simulator, name: str) -> str:

@@ -1,4 +1,4 @@
-"""The Simulator's thread-safe methods for VBRs and BGP peers (a mixin of ``Simulator``).
+"""The Simulator's thread-safe methods for VBRs and BGP peers (a mixin of ``Simulation``).
 
 The control plane and scenario steps call these same methods. Every change is validated in
 full before anything is stored, so a refused change (ValueError, answered 400) changes nothing.
@@ -19,8 +19,8 @@ from exporter.simulator.scenario import (
     Step,
     Target,
 )
-from exporter.simulator.vbrfleet import generate_vbrs, new_peer, new_vbr
-from exporter.simulator.vbrmodel import (
+from exporter.simulator.vbr.fleet import generate_vbrs, new_peer, new_vbr
+from exporter.simulator.vbr.model import (
     ESTABLISHED,
     PEER_FIXED,
     PEER_RULES,
@@ -33,13 +33,13 @@ from exporter.simulator.vbrmodel import (
     checked_changes,
     wall_clock,
 )
-from exporter.simulator.vbrstore import VbrStore
+from exporter.simulator.vbr.store import VbrStore
 
 if TYPE_CHECKING:
     from exporter.simulator.accounts import Account
     from exporter.simulator.clock import SimClock
-    from exporter.simulator.model import Connection
-    from exporter.simulator.store import Store
+    from exporter.simulator.lines.model import Connection
+    from exporter.simulator.lines.store import Store
 
 MAX_FLAP_SECONDS = 7 * 86400.0
 _VBR_STEPS = ("set_vbr", "remove_vbr")
@@ -58,7 +58,7 @@ class VbrInfo:
 
 
 class VbrMethods:
-    """VBR and BGP peer methods; ``Simulator`` provides the attributes declared here."""
+    """VBR and BGP peer methods; ``Simulation`` provides the attributes declared here."""
 
     seed: int
     store: Store

@@ -1,6 +1,6 @@
 """VBRs and BGP peers per account and region, in a stable order, under the line store's lock.
 
-Sharing the lock of :class:`~exporter.simulator.store.Store` keeps a VBR's answer consistent
+Sharing the lock of :class:`~exporter.simulator.lines.store.Store` keeps a VBR's answer consistent
 with its line's state while a control change or a lifecycle tick runs in another thread.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from exporter.simulator.model import HOSTED, Connection
-from exporter.simulator.store import Store
-from exporter.simulator.vbrmodel import (
+from exporter.simulator.lines.model import HOSTED, Connection
+from exporter.simulator.lines.store import Store
+from exporter.simulator.vbr.model import (
     PEER_FIXED,
     PEER_RULES,
     VBR_FIXED,

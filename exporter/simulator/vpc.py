@@ -19,7 +19,7 @@ from exporter.simulator.accounts import Account
 from exporter.simulator.clock import SimClock
 from exporter.simulator.errors import ErrorAnswer, not_allowed_in_state, not_found
 from exporter.simulator.filters import parse_filters, tags_match
-from exporter.simulator.fleet import (
+from exporter.simulator.lines.fleet import (
     DAY,
     access_points,
     iso,
@@ -27,15 +27,15 @@ from exporter.simulator.fleet import (
     resource_groups,
     spec_for,
 )
-from exporter.simulator.model import (
+from exporter.simulator.lines.model import (
     ALLOCATION_FAILED,
     DEDICATED,
     FILTER_KEYS,
     Connection,
 )
-from exporter.simulator.store import Predicate, Store
-from exporter.simulator.vbrapi import VBR_ACTIONS, VbrApi
-from exporter.simulator.vbrstore import VbrStore
+from exporter.simulator.lines.store import Predicate, Store
+from exporter.simulator.vbr.actions import VBR_ACTIONS, VbrApi
+from exporter.simulator.vbr.store import VbrStore
 from exporter.vocabulary import wire_status
 
 API_VERSION = "2016-04-28"

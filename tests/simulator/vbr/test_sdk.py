@@ -17,8 +17,7 @@ from alibabacloud_vpc20160428.client import Client
 
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.vocabulary import BGP_STATUSES, VBR_STATUSES
-
-from .conftest import NO_RETRY, control, sdk_client, wait_for
+from tests.simulator.conftest import NO_RETRY, control, sdk_client, wait_for
 
 REGION = "cn-shanghai"
 MODES = [(None, False), ("v2", False), (None, True), ("v2", True)]
