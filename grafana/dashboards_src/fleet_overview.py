@@ -236,7 +236,7 @@ def attention_tables(d: dash.Dashboard) -> dash.Dashboard:
             "Business status",
         ),
     )
-    labels = "account, region_id, physical_connection_id, name, line_operator, access_point_id"
+    labels = f"{LINE_KEY}, name, line_operator, access_point_id"
     for title, description, states, label, column in tables:
         d = d.with_panel(
             table.Panel()
