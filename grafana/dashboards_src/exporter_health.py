@@ -56,12 +56,13 @@ from grafana.dashboards_src.panels import (
     value_map,
 )
 from grafana.dashboards_src.queries import SEL
+from promql.fragments import REGION_KEY
 
 HEALTH_UID = "expressconnect-exporter"
 
 # Region-level health series of the selected pass keys: (account, region, collector).
 HEALTH_SEL = f'{SEL}, collector=~"$collector"'
-HEALTH_KEY = "account, region_id, collector"
+HEALTH_KEY = f"{REGION_KEY}, collector"
 HEALTH_LEGEND = "{{account}} / {{region_id}} / {{collector}}"
 
 
