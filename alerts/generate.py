@@ -45,15 +45,19 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: promql/
 from exporter import regiontable, selfmetrics
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
+from promql.fragments import DAY, on_vbr_line
+from promql.fragments import LINE_KEY as ID
+from promql.fragments import PEER_KEY as PEER
+from promql.fragments import REGION_KEY as REGION
+from promql.fragments import VBR_KEY as VBR
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
-
-DAY = 86400
 
 _config: dict[str, Any] = {
     # Which Prometheus job scrapes the exporter: matchers on every selector, `up` included.
@@ -140,10 +144,6 @@ _config: dict[str, Any] = {
     },
 }
 
-ID = "account, region_id, physical_connection_id"
-REGION = "account, region_id"
-VBR = "account, region_id, vbr_id"
-PEER = "account, region_id, vbr_id, bgp_peer_id"
 # Recording rule names: this prefix (the project's namespace) plus what the rule computes.
 RECORD = "expressconnect:"
 
@@ -168,7 +168,7 @@ PARTNER_CREATED = record("physical_connection_partner_creation_timestamp_seconds
 LINE_TRAFFIC = record("physical_connection_traffic_bytes_per_second")
 LINE_UTILISATION = record("physical_connection_traffic_utilisation_ratio")
 # Gives a per-VBR series its line's ID (the VBRs on a line the exporter sees).
-ON_VBR_LINE = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
+ON_VBR_LINE = on_vbr_line(VBR_LINE)
 
 
 def _matchers(*parts: str) -> str:

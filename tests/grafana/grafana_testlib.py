@@ -37,7 +37,8 @@ PROMQL_KEYWORDS = {
 
 
 def load_generator() -> ModuleType:
-    """Import grafana/generate.py by path (grafana/ is a directory of assets, not a package)."""
+    """Import grafana/generate.py by path, as ``python grafana/generate.py`` runs it (a script
+    that puts the checkout on ``sys.path`` itself)."""
     spec = importlib.util.spec_from_file_location(
         "expressconnect_grafana_generate", GRAFANA_DIR / "generate.py"
     )

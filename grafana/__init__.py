@@ -1,0 +1,2 @@
+"""The Grafana dashboards: ``generate.py`` writes ``dashboards/*.json`` from the builders in
+``dashboards_src/``; ``provisioning/`` tells Grafana where to find them."""
