@@ -28,6 +28,8 @@ UNIT_TESTS = (
     HERE / "rules_days_test.yml",
     HERE / "rules_bgp_test.yml",
     HERE / "rules_traffic_test.yml",
+    HERE / "rules_incident_test.yml",
+    HERE / "rules_capacity_test.yml",
 )
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
@@ -85,16 +87,15 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     assert not (firing | silent) - names, "unit tests name alerts the rules do not have"
 
 
+ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
+
+
 def test_firing_cases_pin_labels_and_annotations() -> None:
     for case in unit_cases():
         for alert in case.get("exp_alerts") or []:
             where = f"{case['alertname']} at {case['eval_time']}"
             assert alert.get("exp_labels", {}).get("severity"), where
-            assert set(alert.get("exp_annotations", {})) == {
-                "summary",
-                "description",
-                "runbook_url",
-            }, where
+            assert set(alert.get("exp_annotations", {})) == ANNOTATIONS, where
 
 
 def test_alert_contract() -> None:
@@ -107,7 +108,7 @@ def test_alert_contract() -> None:
         name = rule["alert"]
         assert name.startswith("ExpressConnect"), name
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
-        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        assert set(rule["annotations"]) == ANNOTATIONS, name
         url = rule["annotations"]["runbook_url"]
         assert url == f"{_config['runbook_url']}#{name.lower()}", name
         assert name.lower() in runbook_anchors, f"docs/runbooks.md has no section {name}"
@@ -171,6 +172,11 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "shorter cloudmonitor period": ({"cloudmonitor_period_seconds": 240}, "rules_traffic_test.yml"),
     "lower cloudmonitor quota": ({"cloudmonitor_monthly_calls": 860_000}, "rules_traffic_test.yml"),
     "traffic rules on another job": ({"job_selector": 'job="other"'}, "rules_traffic_test.yml"),
+    "exporter down pages later": ({"for": {"ExpressConnectExporterDown": "11m"}}, ""),
+    "exporter down as a warning": ({"exporter_down_severity": "warning"}, ""),
+    "forecast threshold higher": ({"capacity_forecast_ratio": 0.97}, "rules_capacity_test.yml"),
+    "forecast horizon shorter": ({"capacity_forecast_horizon": "7d"}, "rules_capacity_test.yml"),
+    "dashboard elsewhere": ({"dashboard_url": "http://grafana.invalid"}, "rules_incident_test.yml"),
 }
 
 
