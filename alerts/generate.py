@@ -235,7 +235,13 @@ class _Builder:
         if info:
             return f"(\n{_indent(expr)}\n)\n* on({ID}) group_left(name)\n{info}"
         labels = ", ".join((*incident.LINE_LABELS, incident.PAIR_LABEL))
-        return f"(\n{_indent(expr)}\n)\n* on({ID}) group_left({labels})\n{LINE_LABELS}"
+        # The _info labels directly where the record is not there yet (its group may run after
+        # this one at Prometheus' first evaluation).
+        line = incident.line_labels_expr(ID, self.info, None)
+        return (
+            f"(\n{_indent(expr)}\n)\n* on({ID}) group_left({labels})\n"
+            f"(\n  {LINE_LABELS}\nor on({ID})\n{_indent(line)}\n)"
+        )
 
     def runbook(self, alert: str) -> str:
         return f"{self.c['runbook_url']}#{alert.lower()}"

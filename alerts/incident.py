@@ -66,10 +66,13 @@ def pair_key_expr(ids: str, partner: str, younger: str) -> str:
 )"""
 
 
-def line_labels_expr(ids: str, info: str, pair_key: str) -> str:
-    """One series per line with the labels every per-connection alert joins in."""
+def line_labels_expr(ids: str, info: str, pair_key: str | None) -> str:
+    """One series per line with the labels every per-connection alert joins in (without
+    ``pair_key``: the _info labels only)."""
     labels = ", ".join(LINE_LABELS)
     base = f"group by ({ids}, {labels}) (\n  {info}\n)"
+    if pair_key is None:
+        return base
     return (
         f"(\n  {base}\n)\n* on({ids}) group_left({PAIR_LABEL})\n{pair_key}\n"
         f"or on({ids})\n{base}"
