@@ -525,10 +525,11 @@ def critical_ever(prom: Prometheus, exclude: tuple[str, ...] = ()) -> list[dict[
     matcher = f',physical_connection_id!~"{"|".join(exclude)}"' if exclude else ""
     # ExporterDown is pending from Prometheus' start until its first scrape (absent(up)): only
     # its firing counts.
+    exporter = 'alertname="ExpressConnectExporterDown"'
     return prom.query(
-        f'count_over_time(ALERTS{{severity="critical"{matcher}}}[10m])'
-        ' unless on(alertname, alertstate) ALERTS{alertname="ExpressConnectExporterDown",'
-        ' alertstate="pending"}'
+        f'count_over_time(ALERTS{{severity="critical", alertname!~"ExpressConnectExporterDown"'
+        f"{matcher}}}[10m])"
+        f' or count_over_time(ALERTS{{{exporter}, alertstate="firing"}}[10m])'
     )
 
 
