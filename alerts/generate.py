@@ -48,8 +48,11 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts import incident
-from exporter import regiontable, selfmetrics
+from alerts import health, incident
+from alerts.health import DAY
+from alerts.health import duration_seconds as _duration_seconds
+from alerts.health import seconds_to_duration as _seconds_to_duration
+from exporter import regiontable
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
@@ -57,7 +60,6 @@ from exporter.collectors import virtual_border_routers as vbr
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
 
-DAY = 86400
 
 _config: dict[str, Any] = {
     # Which Prometheus job scrapes the exporter: matchers on every selector, `up` included.
@@ -192,21 +194,6 @@ ON_VBR_LINE = f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
 
 def _matchers(*parts: str) -> str:
     return ", ".join(p for p in parts if p)
-
-
-def _duration_seconds(duration: str) -> int:
-    """Seconds of a Prometheus duration with one unit (``90s``, ``1h``, ``2d``)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": DAY}
-    if len(duration) < 2 or duration[-1] not in units or not duration[:-1].isdigit():
-        raise ValueError(f"duration {duration!r}: expected a number and one of s, m, h, d")
-    return int(duration[:-1]) * units[duration[-1]]
-
-
-def _seconds_to_duration(seconds: int) -> str:
-    for unit, size in (("d", DAY), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class _Builder:
@@ -776,7 +763,9 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
         f"{c['for']['ExpressConnectVbrDroppingPackets']}.",
     )
     stale = c["cloudmonitor_stale_periods"] * c["cloudmonitor_period_seconds"]
-    old = f"(\n  time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\n  and on({VBR})\n  ({active} == 1)\n)"
+    old = (
+        f"(\n  time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\n  and on({VBR})\n  ({active} == 1)\n)"
+    )
     alerts.append(
         b.alert(
             "ExpressConnectCloudMonitorDataStale",
@@ -807,96 +796,6 @@ def capacity_rules(b: _Builder) -> list[dict[str, Any]]:
     )
 
 
-def quota_rule(b: _Builder) -> dict[str, Any]:
-    """The account's CloudMonitor calls projected over 30 days against the free quota."""
-    c = b.c
-    window = c["cloudmonitor_quota_window"]
-    calls = b.m(selfmetrics.API_REQUESTS, f'action="{traffic.ACTION}"')
-    per_month = f"30 * {DAY} / {_duration_seconds(window)}"
-    return b.alert(
-        "ExpressConnectCloudMonitorQuota",
-        f"sum by (account) (increase({calls}[{window}])) * {per_month}\n"
-        f"> {c['cloudmonitor_monthly_calls']}",
-        "warning",
-        "The exporter's CloudMonitor calls for account {{ $labels.account }} head past the "
-        "free quota",
-        f"At the rate of the last {window}, the traffic collector makes "
-        "{{ $value | humanize }} CloudMonitor calls (" + traffic.ACTION + ") a month for "
-        "account {{ $labels.account }}, more than "
-        f"{c['cloudmonitor_monthly_calls']:,}; CloudMonitor's free quota is 1,000,000 API "
-        "calls a month per account, calls beyond it are billed.",
-        line=None,
-    )
-
-
-def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
-    c = b.c
-    interval = c["refresh_interval_seconds"]
-    stale = c["stale_intervals"] * interval
-    up = b.job_m("up")
-    rate = c["throttling_rate_window"]
-    requests = selfmetrics.API_REQUESTS
-    where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
-    which = "the {{ $labels.collector }} collector"
-    region_up = b.m(regiontable.REGION_UP)
-    throttled = b.m(requests, 'code=~"Throttling.*"')
-    return [
-        b.alert(
-            "ExpressConnectExporterDown",
-            f"{up} == 0\nor\nabsent({up})",
-            c["exporter_down_severity"],
-            "The expressconnect exporter cannot be scraped",
-            "Prometheus has not scraped the expressconnect exporter"
-            "{{ with $labels.instance }} at {{ . }}{{ end }} successfully for the last "
-            f"{c['for']['ExpressConnectExporterDown']}: no Express Connect alert can fire, "
-            "every line is unwatched.",
-            line=None,
-        ),
-        b.alert(
-            "ExpressConnectRegionDown",
-            f"{region_up} == 0",
-            "warning",
-            "The exporter cannot read Express Connect in {{ $labels.region_id }} "
-            "({{ $labels.collector }})",
-            f"Passes of {which} for {where} have failed for more than "
-            f"{c['region_down_intervals']} refresh intervals; the exporter serves the last good "
-            "snapshot.",
-        ),
-        b.alert(
-            "ExpressConnectDataStale",
-            f"time() - {b.m(regiontable.REGION_LAST_SUCCESS)} > {stale}",
-            "warning",
-            "Express Connect data for {{ $labels.region_id }} is stale ({{ $labels.collector }})",
-            f"The last successful pass of {which} for {where} was "
-            f"{{{{ $value | humanizeDuration }}}} ago (more than {c['stale_intervals']} refresh "
-            "intervals).",
-        ),
-        b.alert(
-            "ExpressConnectApiThrottled",
-            f"""
-            sum by ({REGION}) (rate({throttled}[{rate}]))
-            /
-            sum by ({REGION}) (rate({b.m(requests)}[{rate}]))
-            > {c["throttling_ratio"]}
-            """,
-            "warning",
-            "The Alibaba Cloud API throttles the exporter in {{ $labels.region_id }}",
-            f"{{{{ $value | humanizePercentage }}}} of API requests for {where} were throttled "
-            f"over the last {rate}.",
-        ),
-        b.alert(
-            "ExpressConnectConfigReloadFailed",
-            f"{b.job_m(selfmetrics.RELOAD_OK)} == 0",
-            "warning",
-            "The expressconnect exporter failed to reload its configuration",
-            "The last configuration reload of the exporter"
-            "{{ with $labels.instance }} at {{ . }}{{ end }} failed; it keeps running the "
-            "previous configuration.",
-            line=None,
-        ),
-    ]
-
-
 def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rule file as a dict."""
     b = _Builder(config or _config)
@@ -906,7 +805,10 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
             {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
             {"name": "expressconnect.traffic", "rules": traffic_rules(b)},
             {"name": "expressconnect.capacity", "rules": capacity_rules(b)},
-            {"name": "expressconnect.exporter", "rules": [*exporter_rules(b), quota_rule(b)]},
+            {
+                "name": "expressconnect.exporter",
+                "rules": [*health.exporter_rules(b, REGION), health.quota_rule(b)],
+            },
         ]
     }
 

@@ -73,10 +73,7 @@ def line_labels_expr(ids: str, info: str, pair_key: str | None) -> str:
     base = f"group by ({ids}, {labels}) (\n  {info}\n)"
     if pair_key is None:
         return base
-    return (
-        f"(\n  {base}\n)\n* on({ids}) group_left({PAIR_LABEL})\n{pair_key}\n"
-        f"or on({ids})\n{base}"
-    )
+    return f"(\n  {base}\n)\n* on({ids}) group_left({PAIR_LABEL})\n{pair_key}\nor on({ids})\n{base}"
 
 
 def capacity_records(ids: str, utilisation: str, p95: str, window: str) -> list[dict[str, Any]]:
