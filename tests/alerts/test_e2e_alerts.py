@@ -833,3 +833,55 @@ def test_a_critical_alert_holds_back_its_own_warning_only(tmp_path: Path, webhoo
         wait_until(lambda: (saturated, "pc-canary", "idc_to_vpc") in in_chat(), 30, "the canary")
         assert in_chat() == passed | {(saturated, "pc-canary", "idc_to_vpc")}
         assert {key(a) for a in webhook.alerts("pager")} == {(saturated, "pc-a", "idc_to_vpc")}
+
+
+def test_a_pair_losing_bgp_on_both_legs_is_one_page(tmp_path: Path, webhook: Webhook) -> None:
+    """The committed routing in a real Alertmanager, with the labels the rules give: the pair
+    alert (on the older leg) holds back both legs' BGP and health-check alerts (the legs share
+    redundancy_pair_id), so the pair is one notification group; a BGP session down on an
+    unrelated line of the same region is a second group."""
+
+    def alert(alertname: str, pc_id: str, **extra: str) -> dict[str, Any]:
+        labels = {
+            "alertname": alertname,
+            "severity": "critical",
+            "account": "prod",
+            "region_id": "cn-shanghai",
+            "physical_connection_id": pc_id,
+            **extra,
+        }
+        return {"labels": labels, "annotations": {"summary": "s"}}
+
+    pair = {"redundancy_pair_id": "pc-a"}
+    posted = [
+        alert(
+            "ExpressConnectRedundantPairBgpDown",
+            "pc-a",
+            partner_physical_connection_id="pc-b",
+            **pair,
+        ),
+        alert("ExpressConnectBgpSessionDown", "pc-a", vbr_id="vbr-a", bgp_peer_id="bgp-a", **pair),
+        alert("ExpressConnectBgpSessionDown", "pc-b", vbr_id="vbr-b", bgp_peer_id="bgp-b", **pair),
+        alert("ExpressConnectVbrHealthCheckLoss", "pc-b", vbr_id="vbr-b", **pair),
+        alert("ExpressConnectBgpSessionDown", "pc-other", vbr_id="vbr-o", bgp_peer_id="bgp-o"),
+    ]
+    with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
+        post_alerts(am.url, posted)
+        wait_until(lambda: len(webhook.groups("pager")) >= 2, 30, "the two incidents")
+        # A group created after the held-back ones has been flushed: they would be here by now.
+        post_alerts(am.url, [alert("ExpressConnectRedundancyLost", "pc-canary")])
+        wait_until(lambda: len(webhook.groups("pager")) == 3, 30, "the canary")
+        paged = {
+            (a["labels"]["alertname"], a["labels"]["physical_connection_id"])
+            for a in webhook.alerts("pager")
+        }
+        assert paged == {
+            ("ExpressConnectRedundantPairBgpDown", "pc-a"),
+            ("ExpressConnectBgpSessionDown", "pc-other"),
+            ("ExpressConnectRedundancyLost", "pc-canary"),
+        }
+        assert sorted(g["physical_connection_id"] for g in webhook.groups("pager").values()) == [
+            "pc-a",
+            "pc-canary",
+            "pc-other",
+        ]
