@@ -262,7 +262,8 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
     """A collector failing / its data stale in a region holds back exactly the alerts built on
     that collector's data in that region: one inhibit rule per collector."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    assert config["route"]["group_by"] == ["alertname", "account", "region_id"]
+    # One line is one incident (docs/runbooks.md, "Grouping and holding back").
+    assert config["route"]["group_by"] == ["account", "region_id", "physical_connection_id"]
     groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
 
     def alerts_of(group: str) -> set[str]:
@@ -271,7 +272,7 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
     held_back = {
         physical_connections.NAME: alerts_of("expressconnect.physical-connections"),
         virtual_border_routers.NAME: alerts_of("expressconnect.virtual-border-routers"),
-        traffic.NAME: alerts_of("expressconnect.traffic"),
+        traffic.NAME: alerts_of("expressconnect.traffic") | alerts_of("expressconnect.capacity"),
     }
     names = set().union(*held_back.values()) | alerts_of("expressconnect.exporter")
     found = {}
@@ -299,7 +300,7 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
     and direction is held back. The only inhibit rule besides the per-collector ones."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     others = [r for r in config["inhibit_rules"] if r not in collector_inhibit_rules(config)]
-    assert others == [
+    assert [r for r in others if r["source_matchers"] == ['severity="critical"']] == [
         {
             "source_matchers": ['severity="critical"'],
             "target_matchers": ['severity="warning"'],
@@ -323,6 +324,22 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
         )
     }
     assert both == {"ExpressConnectLineSaturated", "ExpressConnectVbrHealthCheckLoss"}
+
+
+def test_inhibit_rules_name_shipped_alerts_and_line_alerts_carry_the_line() -> None:
+    """Every alertname pattern of an inhibit rule matches a shipped alert (a typo would hold
+    nothing back), a cause holds back only on labels its alerts carry, and every alert that
+    joins the line's labels carries physical_connection_id (the grouping label)."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    names = {rule["alert"] for rule in alert_rules()}
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            found = re.fullmatch(r'alertname=~?"(.+)"', matcher)
+            if found:
+                assert any(re.fullmatch(found.group(1), n) for n in names), matcher
+    for rule in alert_rules():
+        if "group_left(name, circuit_code" in rule["expr"]:
+            assert "physical_connection_id" in rule["expr"], rule["alert"]
 
 
 def test_rules_name_only_the_exporters_metrics() -> None:
