@@ -20,6 +20,15 @@ refresh interval) are covered by the promtool unit tests only. The inhibition of
 pages while a region fails is checked against the same real Alertmanager by posting the alerts
 to its API (RegionDown cannot be waited for: it needs two 5m refresh intervals).
 
+One fault, one page: every page carries the line's _info labels (name, circuit code, access
+point, provider, as Prometheus has them), the pair key on the pair's page and the BGP state on
+the BGP page, and a dashboard link; the pager receives exactly one notification group per faulty
+line or pair (nine: five of them on lines of cn-hangzhou, independent faults of one region stay
+separate). The redundant pair lost pages once, on its older leg. The fibre cut (hz-e2e-bgp's
+session down, its VBR losing every probe and carrying nothing) pages its BGP alert only. At the
+end the exporter is stopped: ExpressConnectExporterDown pages as one more group. The pair losing
+BGP on both legs is checked by posting the rules' labels to the same real Alertmanager.
+
 Timeline: the steady fleet of tests/alerts/e2e_scenario.yml runs while Prometheus evaluates the
 rules (no critical alert may even be pending); then the test breaks the e2e lines through the
 simulator's control plane, waits for every page with exact labels and annotations, heals the
