@@ -141,7 +141,7 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
         {"for": {"ExpressConnectRedundantPairBgpDown": "1m"}},
         "rules_bgp_test.yml",
     ),
-    "vbr not active sooner": ({"for": {"ExpressConnectVbrNotActive": "29m"}}, "rules_bgp_test.yml"),
+    "vbr not active sooner": ({"for": {"ExpressConnectVbrNotActive": "27m"}}, "rules_bgp_test.yml"),
     "route limit share higher": ({"bgp_route_limit_ratio": 0.81}, "rules_bgp_test.yml"),
     "bgp rules on another job": ({"job_selector": 'job="other"'}, "rules_bgp_test.yml"),
     "only some accounts": ({"connection_selector": 'account="other"'}, ""),
