@@ -7,10 +7,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import yaml
+
 from exporter import regiontable, selfmetrics
 from exporter.collectors import traffic
 
 DAY = 86400
+
+
+class RuleDumper(yaml.SafeDumper):
+    """YAML with multi-line strings (PromQL) as literal blocks, so the rule file reads well."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+RuleDumper.add_representer(str, _str)
 
 
 class Builder(Protocol):

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from alerts.health import duration_seconds
+
 # Labels of the physical connection _info metric every per-connection alert carries (the
 # collector's INFO_FIELDS names; a label the line does not have is simply absent).
 LINE_LABELS = ("name", "circuit_code", "access_point_id", "line_operator")
@@ -104,3 +106,10 @@ def capacity_forecast(b: Builder, p95: str, seconds: int, horizon: str) -> list[
         "{{ $value | humanizePercentage }} of its bandwidth in " + horizon + ": order more "
         "bandwidth or move traffic before it saturates.",
     )
+
+
+def capacity_rules(b: Builder, ids: str, utilisation: str, p95: str) -> list[dict[str, Any]]:
+    """The capacity forecast group: the p95 record and the alert (it reads days of data)."""
+    horizon = b.c["capacity_forecast_horizon"]
+    records = capacity_records(ids, utilisation, p95, b.c["capacity_p95_window"])
+    return records + capacity_forecast(b, p95, duration_seconds(horizon), horizon)
