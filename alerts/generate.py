@@ -45,8 +45,12 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout: promql/
-from exporter import regiontable, selfmetrics
+if __package__ in (None, ""):  # run as a script: make the repository's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerts import health, incident
+from alerts.health import seconds_to_duration as _seconds_to_duration
+from exporter import regiontable
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
@@ -58,6 +62,7 @@ from promql.fragments import VBR_KEY as VBR
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "config" / "alerts" / "expressconnect.rules.yml"
+
 
 _config: dict[str, Any] = {
     # Which Prometheus job scrapes the exporter: matchers on every selector, `up` included.
@@ -110,7 +115,18 @@ _config: dict[str, Any] = {
     # traffic collector's calls of the last quota_window, projected over 30 days, exceed this.
     "cloudmonitor_monthly_calls": 900_000,
     "cloudmonitor_quota_window": "1h",
-    "runbook_url": "https://github.com/example-org/expressconnect-exporter/blob/main/docs/runbooks.md",
+    # Where the annotations link: the runbook (plus "#alertname") and Grafana (the dashboards
+    # of grafana/, the line's dashboard with the line selected). Options of this script:
+    # --runbook-url, --dashboard-url (see docs/runbooks.md, "Links in the pages").
+    "runbook_url": "docs/runbooks.md",
+    "dashboard_url": "http://127.0.0.1:3000",
+    # Every line is unwatched while the exporter is down: it pages by default.
+    "exporter_down_severity": "critical",
+    # Capacity forecast: the p95 of the line utilisation over capacity_p95_window, extrapolated
+    # linearly, reaching capacity_forecast_ratio within capacity_forecast_horizon.
+    "capacity_forecast_ratio": 0.95,
+    "capacity_forecast_horizon": "14d",
+    "capacity_p95_window": "7d",
     "for": {
         "ExpressConnectPhysicalConnectionDown": "1m",
         "ExpressConnectPhysicalConnectionTerminated": "1m",
@@ -136,7 +152,8 @@ _config: dict[str, Any] = {
         "ExpressConnectVbrHealthCheckLoss:critical": "3m",
         "ExpressConnectCloudMonitorDataStale": "5m",
         "ExpressConnectCloudMonitorQuota": "15m",
-        "ExpressConnectExporterDown": "5m",
+        "ExpressConnectExporterDown": "10m",
+        "ExpressConnectLineCapacityForecast": "1h",
         "ExpressConnectRegionDown": None,  # region_down_intervals x refresh interval
         "ExpressConnectDataStale": "0m",
         "ExpressConnectApiThrottled": "15m",
@@ -167,27 +184,15 @@ PARTNER_SESSIONS = record("physical_connection_partner_bgp_sessions_established"
 PARTNER_CREATED = record("physical_connection_partner_creation_timestamp_seconds")
 LINE_TRAFFIC = record("physical_connection_traffic_bytes_per_second")
 LINE_UTILISATION = record("physical_connection_traffic_utilisation_ratio")
+LINE_UTILISATION_P95 = record("physical_connection_traffic_utilisation_ratio:p95")
+LINE_LABELS = record("physical_connection_alert_labels")
+PAIR_KEY = record("physical_connection_redundancy_pair")
 # Gives a per-VBR series its line's ID (the VBRs on a line the exporter sees).
 ON_VBR_LINE = on_vbr_line(VBR_LINE)
 
 
 def _matchers(*parts: str) -> str:
     return ", ".join(p for p in parts if p)
-
-
-def _duration_seconds(duration: str) -> int:
-    """Seconds of a Prometheus duration with one unit (``90s``, ``1h``, ``2d``)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": DAY}
-    if len(duration) < 2 or duration[-1] not in units or not duration[:-1].isdigit():
-        raise ValueError(f"duration {duration!r}: expected a number and one of s, m, h, d")
-    return int(duration[:-1]) * units[duration[-1]]
-
-
-def _seconds_to_duration(seconds: int) -> str:
-    for unit, size in (("d", DAY), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class _Builder:
@@ -211,11 +216,35 @@ class _Builder:
         return self.m(pc.INFO)
 
     def with_name(self, expr: str, info: str | None = None) -> str:
-        """Attach the connection's name from the _info metric (value unchanged)."""
-        return f"(\n{_indent(expr)}\n)\n* on({ID}) group_left(name)\n{info or self.info}"
+        """Attach the line's name, circuit code, access point, provider and redundant pair key
+        (``LINE_LABELS``; with ``info``: the name from that selector only). Value unchanged."""
+        if info:
+            return f"(\n{_indent(expr)}\n)\n* on({ID}) group_left(name)\n{info}"
+        labels = ", ".join((*incident.LINE_LABELS, incident.PAIR_LABEL))
+        # The _info labels directly where the record is not there yet (its group may run after
+        # this one at Prometheus' first evaluation).
+        line = incident.line_labels_expr(ID, self.info, None)
+        return (
+            f"(\n{_indent(expr)}\n)\n* on({ID}) group_left({labels})\n"
+            f"(\n  {LINE_LABELS}\nor on({ID})\n{_indent(line)}\n)"
+        )
 
     def runbook(self, alert: str) -> str:
         return f"{self.c['runbook_url']}#{alert.lower()}"
+
+    def dashboard(self, line: bool | None) -> str:
+        """The Grafana dashboard of the alert: the line's with it selected (``line``), or the
+        exporter's with the alert's account and region (False) or as a whole (None)."""
+        base = self.c["dashboard_url"].rstrip("/")
+        if line is None:
+            return f"{base}/d/expressconnect-exporter"
+        where = "var-account={{ $labels.account }}&var-region={{ $labels.region_id }}"
+        if line:
+            return (
+                f"{base}/d/expressconnect-connection?{where}"
+                "&var-connection={{ $labels.physical_connection_id }}"
+            )
+        return f"{base}/d/expressconnect-exporter?{where}"
 
     def alert(
         self,
@@ -225,8 +254,10 @@ class _Builder:
         summary: str,
         description: str,
         for_key: str | None = None,
+        line: bool | None = False,
     ) -> dict[str, Any]:
-        """One alerting rule; its `for` is ``_config["for"][for_key or name]``."""
+        """One alerting rule; its `for` is ``_config["for"][for_key or name]``; ``line``: it is
+        about one line (its dashboard link selects the line)."""
         rule: dict[str, Any] = {"alert": name, "expr": _block(expr)}
         duration = self.c["for"].get(for_key or name)
         if name == "ExpressConnectRegionDown":
@@ -240,6 +271,7 @@ class _Builder:
             "summary": summary,
             "description": description,
             "runbook_url": self.runbook(name),
+            "dashboard_url": self.dashboard(line),
         }
         return rule
 
@@ -255,7 +287,7 @@ class _Builder:
         """A per-connection alert; critical ones are split by the production selector."""
         prod = self.c["production_info_selector"]
         if severity != "critical" or not prod:
-            return [self.alert(name, expr, severity, summary, description, for_key)]
+            return [self.alert(name, expr, severity, summary, description, for_key, True)]
         prod_info = self.m(pc.INFO, prod)
         return [
             self.alert(
@@ -265,6 +297,7 @@ class _Builder:
                 summary,
                 description,
                 for_key,
+                True,
             ),
             self.alert(
                 name,
@@ -273,6 +306,7 @@ class _Builder:
                 summary,
                 description + " (Not a production line: not paged.)",
                 for_key,
+                True,
             ),
         ]
 
@@ -305,6 +339,8 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
     failed = b.m(status, 'status=~"{}"'.format("|".join(c["failed_statuses"])))
     any_status = b.m(status)
     region_up = b.m(regiontable.REGION_UP, f'collector="{pc.NAME}"')
+    partner_of = '"partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"'
+    younger = incident.younger_leg(ID, PARTNER_CREATED, b.m(pc.CREATION))
     records: list[dict[str, Any]] = [
         {
             "record": WAS_ENABLED,
@@ -376,6 +412,15 @@ def connection_rules(b: _Builder) -> list[dict[str, Any]]:
                 """
             ),
         },
+        {
+            "record": PARTNER_CREATED,
+            "expr": _block(
+                f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
+                f"group_left()\nlabel_replace(max by ({ID}) ({b.m(pc.CREATION)}), {partner_of})"
+            ),
+        },
+        {"record": PAIR_KEY, "expr": _block(incident.pair_key_expr(ID, PARTNER, younger))},
+        {"record": LINE_LABELS, "expr": _block(incident.line_labels_expr(ID, b.info, PAIR_KEY))},
     ]
 
     alerts: list[dict[str, Any]] = []
@@ -491,7 +536,10 @@ unless on({ID}) {PARTNER_DOWN}"""
     )
     alerts += b.connection_alert(
         "ExpressConnectRedundancyLost",
-        b.with_name(f"{PARTNER_DOWN}\nand on({ID})\n{DOWN}"),
+        b.with_name(
+            f"{PARTNER_DOWN}\nand on({ID})\n{DOWN}\n"
+            f"unless on({ID}, partner_physical_connection_id) (\n{_indent(younger)}\n)"
+        ),
         "critical",
         "Both legs of redundant Express Connect pair {{ $labels.name }} are down",
         f"Physical connection {_WHO} and its redundant partner "
@@ -545,8 +593,6 @@ def vbr_records(b: _Builder) -> list[dict[str, Any]]:
         LINE_SESSIONS: f"sum by ({ID}) ({SESSION})",
         PARTNER_SESSIONS: f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
         f"group_left()\nlabel_replace({LINE_SESSIONS}, {partner_of})",
-        PARTNER_CREATED: f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
-        f"group_left()\nlabel_replace(max by ({ID}) ({b.m(pc.CREATION)}), {partner_of})",
     }
     return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
 
@@ -556,10 +602,14 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
     peer_info = b.m(vbr.BGP_INFO)
     active = b.m(vbr.VBR_STATUS, 'status="active"')
     alerts: list[dict[str, Any]] = []
+    down = f"({SESSION} == 0)\n* on({PEER}) group_left(peer_ip_address, peer_asn)\n{peer_info}"
+    # The session's state now (Active, Idle, ...) as a label, where the API reports one.
+    state = f"max by ({PEER}, bgp_status) ({b.m(vbr.BGP_STATUS)} == 1)"
     alerts += b.connection_alert(
         "ExpressConnectBgpSessionDown",
         b.with_name(
-            f"({SESSION} == 0)\n* on({PEER}) group_left(peer_ip_address, peer_asn)\n{peer_info}"
+            f"(\n{_indent(down)}\n)\n* on({PEER}) group_left(bgp_status)\n{state}\n"
+            f"or on({PEER})\n(\n{_indent(down)}\n)"
         ),
         "critical",
         "BGP session {{ $labels.bgp_peer_id }} on Express Connect line {{ $labels.name }} is "
@@ -570,7 +620,7 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
         "and the peer Available: no routes are exchanged over it.",
     )
     # One alert per pair: the leg created later is left out (both legs when neither is older).
-    younger = f"{PARTNER_CREATED}\n< on({ID}) group_left()\nmax by ({ID}) ({b.m(pc.CREATION)})"
+    younger = incident.younger_leg(ID, PARTNER_CREATED, b.m(pc.CREATION))
     alerts += b.connection_alert(
         "ExpressConnectRedundantPairBgpDown",
         b.with_name(
@@ -673,8 +723,11 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
     active = b.m(vbr.VBR_STATUS, 'status="active"')
     # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
+    # A VBR with a BGP session down loses its probes because of it: that alert pages (it
+    # starts at the same moment, so holding back in Alertmanager alone would page twice).
     watched = (
-        f"(\n  {b.m(traffic.HEALTH_LOSS)}\n  and on({VBR})\n  ({active} == 1)\n)\n"
+        f"(\n  {b.m(traffic.HEALTH_LOSS)}\n  and on({VBR})\n  ({active} == 1)\n"
+        f"  unless on({VBR})\n  ({SESSION} == 0)\n)\n"
         f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_NORMAL}"
     )
     alerts = _two_severities(
@@ -709,10 +762,14 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
         f"{c['for']['ExpressConnectVbrDroppingPackets']}.",
     )
     stale = c["cloudmonitor_stale_periods"] * c["cloudmonitor_period_seconds"]
+    old = (
+        f"(\n  time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\n  and on({VBR})\n  ({active} == 1)\n)"
+    )
     alerts.append(
         b.alert(
             "ExpressConnectCloudMonitorDataStale",
-            f"time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\nand on({VBR})\n({active} == 1)",
+            # The VBR's line, where it is on one, groups it with that line's alerts.
+            f"{old}\n{ON_VBR_LINE}\nor on({VBR})\n{old}",
             "warning",
             "CloudMonitor data of VBR {{ $labels.vbr_id }} is stale",
             "The newest CloudMonitor datapoint of active VBR {{ $labels.vbr_id }} in account "
@@ -726,92 +783,6 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
     return traffic_records(b) + alerts
 
 
-def quota_rule(b: _Builder) -> dict[str, Any]:
-    """The account's CloudMonitor calls projected over 30 days against the free quota."""
-    c = b.c
-    window = c["cloudmonitor_quota_window"]
-    calls = b.m(selfmetrics.API_REQUESTS, f'action="{traffic.ACTION}"')
-    per_month = f"30 * {DAY} / {_duration_seconds(window)}"
-    return b.alert(
-        "ExpressConnectCloudMonitorQuota",
-        f"sum by (account) (increase({calls}[{window}])) * {per_month}\n"
-        f"> {c['cloudmonitor_monthly_calls']}",
-        "warning",
-        "The exporter's CloudMonitor calls for account {{ $labels.account }} head past the "
-        "free quota",
-        f"At the rate of the last {window}, the traffic collector makes "
-        "{{ $value | humanize }} CloudMonitor calls (" + traffic.ACTION + ") a month for "
-        "account {{ $labels.account }}, more than "
-        f"{c['cloudmonitor_monthly_calls']:,}; CloudMonitor's free quota is 1,000,000 API "
-        "calls a month per account, calls beyond it are billed.",
-    )
-
-
-def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
-    c = b.c
-    interval = c["refresh_interval_seconds"]
-    stale = c["stale_intervals"] * interval
-    up = b.job_m("up")
-    rate = c["throttling_rate_window"]
-    requests = selfmetrics.API_REQUESTS
-    where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
-    which = "the {{ $labels.collector }} collector"
-    region_up = b.m(regiontable.REGION_UP)
-    throttled = b.m(requests, 'code=~"Throttling.*"')
-    return [
-        b.alert(
-            "ExpressConnectExporterDown",
-            f"{up} == 0\nor\nabsent({up})",
-            "warning",
-            "The expressconnect exporter cannot be scraped",
-            "Prometheus has not scraped the expressconnect exporter"
-            "{{ with $labels.instance }} at {{ . }}{{ end }} successfully for the last "
-            f"{c['for']['ExpressConnectExporterDown']}: no Express Connect alert can fire.",
-        ),
-        b.alert(
-            "ExpressConnectRegionDown",
-            f"{region_up} == 0",
-            "warning",
-            "The exporter cannot read Express Connect in {{ $labels.region_id }} "
-            "({{ $labels.collector }})",
-            f"Passes of {which} for {where} have failed for more than "
-            f"{c['region_down_intervals']} refresh intervals; the exporter serves the last good "
-            "snapshot.",
-        ),
-        b.alert(
-            "ExpressConnectDataStale",
-            f"time() - {b.m(regiontable.REGION_LAST_SUCCESS)} > {stale}",
-            "warning",
-            "Express Connect data for {{ $labels.region_id }} is stale ({{ $labels.collector }})",
-            f"The last successful pass of {which} for {where} was "
-            f"{{{{ $value | humanizeDuration }}}} ago (more than {c['stale_intervals']} refresh "
-            "intervals).",
-        ),
-        b.alert(
-            "ExpressConnectApiThrottled",
-            f"""
-            sum by ({REGION}) (rate({throttled}[{rate}]))
-            /
-            sum by ({REGION}) (rate({b.m(requests)}[{rate}]))
-            > {c["throttling_ratio"]}
-            """,
-            "warning",
-            "The Alibaba Cloud API throttles the exporter in {{ $labels.region_id }}",
-            f"{{{{ $value | humanizePercentage }}}} of API requests for {where} were throttled "
-            f"over the last {rate}.",
-        ),
-        b.alert(
-            "ExpressConnectConfigReloadFailed",
-            f"{b.job_m(selfmetrics.RELOAD_OK)} == 0",
-            "warning",
-            "The expressconnect exporter failed to reload its configuration",
-            "The last configuration reload of the exporter"
-            "{{ with $labels.instance }} at {{ . }}{{ end }} failed; it keeps running the "
-            "previous configuration.",
-        ),
-    ]
-
-
 def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rule file as a dict."""
     b = _Builder(config or _config)
@@ -820,28 +791,28 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
             {"name": "expressconnect.physical-connections", "rules": connection_rules(b)},
             {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
             {"name": "expressconnect.traffic", "rules": traffic_rules(b)},
-            {"name": "expressconnect.exporter", "rules": [*exporter_rules(b), quota_rule(b)]},
+            {
+                "name": "expressconnect.capacity",
+                "rules": incident.capacity_rules(b, ID, LINE_UTILISATION, LINE_UTILISATION_P95),
+            },
+            {
+                "name": "expressconnect.exporter",
+                "rules": [*health.exporter_rules(b, REGION), health.quota_rule(b)],
+            },
         ]
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
+_URL_OPTIONS = (
+    ("--runbook-url", "runbook_url", "runbook base URL, '#alertname' is appended"),
+    ("--dashboard-url", "dashboard_url", "Grafana base URL for the dashboard links"),
+)
 HEADER = "# Generated by alerts/generate.py from its _config: edit that, not this file.\n"
 
 
 def render(config: Mapping[str, Any] | None = None) -> str:
     """The rule file as YAML text."""
-    body = yaml.dump(build(config), Dumper=_Dumper, sort_keys=False, width=1000)
+    body = yaml.dump(build(config), Dumper=health.RuleDumper, sort_keys=False, width=1000)
     return HEADER + body
 
 
@@ -850,8 +821,17 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="fail if the committed file is stale")
     mode.add_argument("--stdout", action="store_true", help="print the rules")
+    for flag, key, text in _URL_OPTIONS:
+        parser.add_argument(flag, default=_config[key], help=f"{text} (default %(default)s)")
+    parser.add_argument(
+        "--exporter-down-severity",
+        choices=("critical", "warning"),
+        default=_config["exporter_down_severity"],
+        help="severity of ExpressConnectExporterDown (default %(default)s)",
+    )
     args = parser.parse_args(argv)
-    text = render()
+    keys = ("runbook_url", "dashboard_url", "exporter_down_severity")
+    text = render({**_config, **{key: getattr(args, key) for key in keys}})
     if args.stdout:
         sys.stdout.write(text)
     elif args.check:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval", default="15s", help="exporter refresh interval (default %(default)s)"
     )
+    parser.add_argument(
+        "--with-alerting",
+        action="store_true",
+        help="also run Prometheus and Alertmanager (when installed) with the shipped rules",
+    )
+    parser.add_argument("--prometheus-listen", default="127.0.0.1:9090", metavar="HOST:PORT")
+    parser.add_argument("--alertmanager-listen", default="127.0.0.1:9093", metavar="HOST:PORT")
     parser.add_argument(
         "--scenario",
         type=Path,
@@ -124,8 +132,21 @@ def run(args: argparse.Namespace) -> int:
         config = demo_config(sim_url, regions, interval, args.listen)
         first = simulator.connections()[:1]
         example = str(first[0]["PhysicalConnectionId"]) if first else None
-        _print_banner(config, sim_url, args.connections, regions, scenario, example)
-        return asyncio.run(run_daemon(lambda: config))
+        if not args.with_alerting:
+            _print_banner(config, sim_url, args.connections, regions, scenario, example)
+            return asyncio.run(run_daemon(lambda: config))
+        from exporter.demo_alerting import AlertingUnavailable, alerting
+
+        try:
+            stack = alerting(args.listen, args.prometheus_listen, args.alertmanager_listen)
+            with stack as urls:
+                _print_banner(config, sim_url, args.connections, regions, scenario, example)
+                print(f"  prometheus:         {urls.prometheus}/alerts", flush=True)
+                print(f"  alertmanager:       {urls.alertmanager}/", flush=True)
+                return asyncio.run(run_daemon(lambda: config))
+        except AlertingUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 def _print_banner(

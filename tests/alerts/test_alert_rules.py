@@ -28,6 +28,8 @@ UNIT_TESTS = (
     HERE / "rules_days_test.yml",
     HERE / "rules_bgp_test.yml",
     HERE / "rules_traffic_test.yml",
+    HERE / "rules_incident_test.yml",
+    HERE / "rules_capacity_test.yml",
 )
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
@@ -85,16 +87,15 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
     assert not (firing | silent) - names, "unit tests name alerts the rules do not have"
 
 
+ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
+
+
 def test_firing_cases_pin_labels_and_annotations() -> None:
     for case in unit_cases():
         for alert in case.get("exp_alerts") or []:
             where = f"{case['alertname']} at {case['eval_time']}"
             assert alert.get("exp_labels", {}).get("severity"), where
-            assert set(alert.get("exp_annotations", {})) == {
-                "summary",
-                "description",
-                "runbook_url",
-            }, where
+            assert set(alert.get("exp_annotations", {})) == ANNOTATIONS, where
 
 
 def test_alert_contract() -> None:
@@ -107,7 +108,7 @@ def test_alert_contract() -> None:
         name = rule["alert"]
         assert name.startswith("ExpressConnect"), name
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
-        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        assert set(rule["annotations"]) == ANNOTATIONS, name
         url = rule["annotations"]["runbook_url"]
         assert url == f"{_config['runbook_url']}#{name.lower()}", name
         assert name.lower() in runbook_anchors, f"docs/runbooks.md has no section {name}"
@@ -140,7 +141,7 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
         {"for": {"ExpressConnectRedundantPairBgpDown": "1m"}},
         "rules_bgp_test.yml",
     ),
-    "vbr not active sooner": ({"for": {"ExpressConnectVbrNotActive": "29m"}}, "rules_bgp_test.yml"),
+    "vbr not active sooner": ({"for": {"ExpressConnectVbrNotActive": "27m"}}, "rules_bgp_test.yml"),
     "route limit share higher": ({"bgp_route_limit_ratio": 0.81}, "rules_bgp_test.yml"),
     "bgp rules on another job": ({"job_selector": 'job="other"'}, "rules_bgp_test.yml"),
     "only some accounts": ({"connection_selector": 'account="other"'}, ""),
@@ -171,6 +172,11 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "shorter cloudmonitor period": ({"cloudmonitor_period_seconds": 240}, "rules_traffic_test.yml"),
     "lower cloudmonitor quota": ({"cloudmonitor_monthly_calls": 860_000}, "rules_traffic_test.yml"),
     "traffic rules on another job": ({"job_selector": 'job="other"'}, "rules_traffic_test.yml"),
+    "exporter down pages later": ({"for": {"ExpressConnectExporterDown": "11m"}}, ""),
+    "exporter down as a warning": ({"exporter_down_severity": "warning"}, ""),
+    "forecast threshold higher": ({"capacity_forecast_ratio": 0.97}, "rules_capacity_test.yml"),
+    "forecast horizon shorter": ({"capacity_forecast_horizon": "7d"}, "rules_capacity_test.yml"),
+    "dashboard elsewhere": ({"dashboard_url": "http://grafana.invalid"}, "rules_incident_test.yml"),
 }
 
 
@@ -256,7 +262,8 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
     """A collector failing / its data stale in a region holds back exactly the alerts built on
     that collector's data in that region: one inhibit rule per collector."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    assert config["route"]["group_by"] == ["alertname", "account", "region_id"]
+    # One line is one incident (docs/runbooks.md, "Grouping and holding back").
+    assert config["route"]["group_by"] == ["account", "region_id", "physical_connection_id"]
     groups = {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
 
     def alerts_of(group: str) -> set[str]:
@@ -265,7 +272,7 @@ def test_alertmanager_groups_and_inhibits_per_region() -> None:
     held_back = {
         physical_connections.NAME: alerts_of("expressconnect.physical-connections"),
         virtual_border_routers.NAME: alerts_of("expressconnect.virtual-border-routers"),
-        traffic.NAME: alerts_of("expressconnect.traffic"),
+        traffic.NAME: alerts_of("expressconnect.traffic") | alerts_of("expressconnect.capacity"),
     }
     names = set().union(*held_back.values()) | alerts_of("expressconnect.exporter")
     found = {}
@@ -293,7 +300,7 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
     and direction is held back. The only inhibit rule besides the per-collector ones."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     others = [r for r in config["inhibit_rules"] if r not in collector_inhibit_rules(config)]
-    assert others == [
+    assert [r for r in others if r["source_matchers"] == ['severity="critical"']] == [
         {
             "source_matchers": ['severity="critical"'],
             "target_matchers": ['severity="warning"'],
@@ -317,6 +324,22 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
         )
     }
     assert both == {"ExpressConnectLineSaturated", "ExpressConnectVbrHealthCheckLoss"}
+
+
+def test_inhibit_rules_name_shipped_alerts_and_line_alerts_carry_the_line() -> None:
+    """Every alertname pattern of an inhibit rule matches a shipped alert (a typo would hold
+    nothing back), a cause holds back only on labels its alerts carry, and every alert that
+    joins the line's labels carries physical_connection_id (the grouping label)."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    names = {rule["alert"] for rule in alert_rules()}
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            found = re.fullmatch(r'alertname=~?"(.+)"', matcher)
+            if found:
+                assert any(re.fullmatch(found.group(1), n) for n in names), matcher
+    for rule in alert_rules():
+        if "group_left(name, circuit_code" in rule["expr"]:
+            assert "physical_connection_id" in rule["expr"], rule["alert"]
 
 
 def test_rules_name_only_the_exporters_metrics() -> None:

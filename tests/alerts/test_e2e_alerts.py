@@ -20,6 +20,15 @@ refresh interval) are covered by the promtool unit tests only. The inhibition of
 pages while a region fails is checked against the same real Alertmanager by posting the alerts
 to its API (RegionDown cannot be waited for: it needs two 5m refresh intervals).
 
+One fault, one page: every page carries the line's _info labels (name, circuit code, access
+point, provider, as Prometheus has them), the pair key on the pair's page and the BGP state on
+the BGP page, and a dashboard link; the pager receives exactly one notification group per faulty
+line or pair (nine: five of them on lines of cn-hangzhou, independent faults of one region stay
+separate). The redundant pair lost pages once, on its older leg. The fibre cut (hz-e2e-bgp's
+session down, its VBR losing every probe and carrying nothing) pages its BGP alert only. At the
+end the exporter is stopped: ExpressConnectExporterDown pages as one more group. The pair losing
+BGP on both legs is checked by posting the rules' labels to the same real Alertmanager.
+
 Timeline: the steady fleet of tests/alerts/e2e_scenario.yml runs while Prometheus evaluates the
 rules (no critical alert may even be pending); then the test breaks the e2e lines through the
 simulator's control plane, waits for every page with exact labels and annotations, heals the
@@ -61,6 +70,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).resolve().parent / "e2e_scenario.yml"
 RUNBOOK = _config["runbook_url"]
+DASHBOARD = _config["dashboard_url"] + "/d/expressconnect-connection"
 
 # What the test breaks, and how it heals it: (id, region, name, break fields, heal fields).
 FINLOCK = "pc-bp1e2efinlock0000001"
@@ -99,13 +109,20 @@ SAT_LINE = "pc-bp1e2esat00000000001"
 SAT_VBR = "vbr-bp1e2esat0000000001"
 LOSS_LINE = "pc-uf1e2eloss0000000001"
 LOSS_VBR = "vbr-uf1e2eloss000000001"
-METRICS_BREAK = {SAT_VBR: {"utilisation": 97}, LOSS_VBR: {"loss": 60}}
+# The fibre cut: hz-e2e-bgp's session goes down, its VBR loses every probe and carries nothing;
+# that is one incident: the BGP page only.
+METRICS_BREAK = {
+    SAT_VBR: {"utilisation": 97},
+    LOSS_VBR: {"loss": 60},
+    BGP_VBR: {"loss": 100, "utilisation": 0},
+}
 E2E_IDS = (*BREAK, BGP_LINE, SAT_LINE, LOSS_LINE)
 # The `for` of the pages in this run (the committed ones would make the run minutes longer).
 E2E_FOR = {
     "ExpressConnectBgpSessionDown": "1m",
     "ExpressConnectLineSaturated:critical": "1m",
     "ExpressConnectVbrHealthCheckLoss:critical": "1m",
+    "ExpressConnectExporterDown": "1m",
 }
 
 
@@ -135,6 +152,15 @@ class Webhook:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def groups(self, receiver: str) -> dict[str, dict[str, str]]:
+        """Group key -> group labels of the notifications to `receiver`."""
+        with self.lock:
+            return {
+                n.payload["groupKey"]: n.payload["groupLabels"]
+                for n in self.notifications
+                if n.receiver == receiver
+            }
 
     def alerts(self, receiver: str, status: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -283,7 +309,7 @@ Key = tuple[str, str, str]  # alertname, physical_connection_id, direction ("" i
 
 
 def expected_pages(
-    instance: str, peer: dict[str, Any]
+    instance: str, peer: dict[str, Any], older_leg: str
 ) -> dict[Key, tuple[dict[str, str], dict[str, Any]]]:
     """(alertname, connection id) → (exact labels, annotations; a compiled regex where the text
     holds a time left that depends on when the rule was evaluated). `peer`: the simulator's
@@ -382,10 +408,13 @@ def expected_pages(
             "exchanged over it.",
         )
     )
+    # One page per pair: on the leg created first.
     for pc_id, name, partner in (
         (PAIR_A, "sh-e2e-pair-a", PAIR_B),
         (PAIR_B, "sh-e2e-pair-b", PAIR_A),
     ):
+        if pc_id != older_leg:
+            continue
         pages.append(
             page(
                 "ExpressConnectRedundancyLost",
@@ -469,8 +498,28 @@ def key(alert: dict[str, Any]) -> Key:
     )
 
 
-def check_page(alert: dict[str, Any], labels: dict[str, str], annotations: dict[str, Any]) -> None:
-    assert alert["labels"] == labels
+def line_labels(prom: Prometheus, pc_id: str) -> dict[str, str]:
+    """What every alert about the line carries from its _info series (as Prometheus has it)."""
+    (info,) = prom.query(
+        f'expressconnect_physical_connection_info{{physical_connection_id="{pc_id}"}}'
+    )
+    keys = ("name", "circuit_code", "access_point_id", "line_operator")
+    return {k: v for k, v in info["metric"].items() if k in keys}
+
+
+def check_page(
+    alert: dict[str, Any],
+    labels: dict[str, str],
+    annotations: dict[str, Any],
+    extra: dict[str, str],
+) -> None:
+    """`extra`: the line's _info labels, the pair key, the BGP state (read, not fixed)."""
+    assert alert["labels"] == {**labels, **extra}
+    pc_id = labels["physical_connection_id"]
+    dashboard = (
+        f"{DASHBOARD}?var-account=prod&var-region={labels['region_id']}&var-connection={pc_id}"
+    )
+    assert alert["annotations"].pop("dashboard_url") == dashboard
     assert set(alert["annotations"]) == set(annotations)
     for name, want in annotations.items():
         got = alert["annotations"][name]
@@ -483,7 +532,14 @@ def check_page(alert: dict[str, Any], labels: dict[str, str], annotations: dict[
 def critical_ever(prom: Prometheus, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Critical alerts, pending or firing, at any evaluation in the last 10 minutes."""
     matcher = f',physical_connection_id!~"{"|".join(exclude)}"' if exclude else ""
-    return prom.query(f'count_over_time(ALERTS{{severity="critical"{matcher}}}[10m])')
+    # ExporterDown is pending from Prometheus' start until its first scrape (absent(up)): only
+    # its firing counts.
+    exporter = 'alertname="ExpressConnectExporterDown"'
+    return prom.query(
+        f'count_over_time(ALERTS{{severity="critical", alertname!~"ExpressConnectExporterDown"'
+        f"{matcher}}}[10m])"
+        f' or count_over_time(ALERTS{{{exporter}, alertstate="firing"}}[10m])'
+    )
 
 
 def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
@@ -511,7 +567,7 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
         am_dir.mkdir()
         prom_dir.mkdir()
         with (
-            start_exporter(cfg, port=exporter_port),
+            start_exporter(cfg, port=exporter_port) as exporter_proc,
             start_alertmanager(alertmanager_config(webhook.url), am_dir) as am,
             start_prometheus(
                 prometheus_config(
@@ -564,7 +620,12 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
             for vbr_id, metrics in METRICS_BREAK.items():
                 set_vbr_metrics(sim.url, vbr_id, metrics)
             broken = time.monotonic()
-            expected = expected_pages(instance, sim_peer(sim.url, BGP_PEER))
+            (older,) = prom.query(
+                "bottomk(1, expressconnect_physical_connection_creation_timestamp_seconds"
+                f'{{physical_connection_id=~"{PAIR_A}|{PAIR_B}"}})'
+            )
+            older_leg = older["metric"]["physical_connection_id"]
+            expected = expected_pages(instance, sim_peer(sim.url, BGP_PEER), older_leg)
 
             def all_paged() -> bool:
                 got = {key(a) for a in webhook.alerts("pager", "firing")}
@@ -572,9 +633,26 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
 
             wait_until(all_paged, 120, f"pages for {sorted(expected)}", interval=0.5)
             fired_after = time.monotonic() - broken
+            state = prom.query(
+                f'expressconnect_bgp_peer_bgp_status{{bgp_peer_id="{BGP_PEER}"}} == 1'
+            )[0]["metric"]["bgp_status"]
             for alert in webhook.alerts("pager", "firing"):
                 assert key(alert) in expected, f"unexpected page: {alert['labels']}"
-                check_page(alert, *expected[key(alert)])
+                pc_id = alert["labels"]["physical_connection_id"]
+                extra = line_labels(prom, pc_id)
+                if pc_id == older_leg:
+                    extra["redundancy_pair_id"] = older_leg
+                if alert["labels"]["alertname"] == "ExpressConnectBgpSessionDown":
+                    extra["bgp_status"] = state
+                check_page(alert, *expected[key(alert)], extra)
+            # One notification group per faulty line or pair (five lines of cn-hangzhou among
+            # them: independent faults on lines of one region are separate incidents), each
+            # group about one line; the fibre cut is one group, its BGP page.
+            groups = webhook.groups("pager")
+            incidents = {pc_id for _, pc_id, _ in expected}
+            assert len(groups) == len(incidents), groups
+            assert {g["physical_connection_id"] for g in groups.values()} == incidents
+            print(f"e2e: {len(webhook.notifications)} notifications, pager groups {len(groups)}")
             for alert in webhook.alerts("chat"):
                 assert alert["labels"]["severity"] != "critical", alert["labels"]
 
@@ -603,6 +681,20 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
                 "pc-bp1apply000000000001",
                 "pc-uf1apply000000000001",
             }, "no provisioning traffic happened during the run"
+
+            # The watcher is watched: the exporter stops, one page (every line is unwatched).
+            before = set(webhook.groups("pager"))
+            exporter_proc.stop()
+            wait_until(
+                lambda: any(
+                    a["labels"]["alertname"] == "ExpressConnectExporterDown"
+                    for a in webhook.alerts("pager", "firing")
+                ),
+                120,
+                "the exporter-down page",
+                interval=0.5,
+            )
+            assert len(set(webhook.groups("pager")) - before) == 1
     print(
         f"e2e: pages {fired_after:.0f}s after the break (rules' for: 1m); "
         f"whole run {time.monotonic() - started:.0f}s"
@@ -750,3 +842,55 @@ def test_a_critical_alert_holds_back_its_own_warning_only(tmp_path: Path, webhoo
         wait_until(lambda: (saturated, "pc-canary", "idc_to_vpc") in in_chat(), 30, "the canary")
         assert in_chat() == passed | {(saturated, "pc-canary", "idc_to_vpc")}
         assert {key(a) for a in webhook.alerts("pager")} == {(saturated, "pc-a", "idc_to_vpc")}
+
+
+def test_a_pair_losing_bgp_on_both_legs_is_one_page(tmp_path: Path, webhook: Webhook) -> None:
+    """The committed routing in a real Alertmanager, with the labels the rules give: the pair
+    alert (on the older leg) holds back both legs' BGP and health-check alerts (the legs share
+    redundancy_pair_id), so the pair is one notification group; a BGP session down on an
+    unrelated line of the same region is a second group."""
+
+    def alert(alertname: str, pc_id: str, **extra: str) -> dict[str, Any]:
+        labels = {
+            "alertname": alertname,
+            "severity": "critical",
+            "account": "prod",
+            "region_id": "cn-shanghai",
+            "physical_connection_id": pc_id,
+            **extra,
+        }
+        return {"labels": labels, "annotations": {"summary": "s"}}
+
+    pair = {"redundancy_pair_id": "pc-a"}
+    posted = [
+        alert(
+            "ExpressConnectRedundantPairBgpDown",
+            "pc-a",
+            partner_physical_connection_id="pc-b",
+            **pair,
+        ),
+        alert("ExpressConnectBgpSessionDown", "pc-a", vbr_id="vbr-a", bgp_peer_id="bgp-a", **pair),
+        alert("ExpressConnectBgpSessionDown", "pc-b", vbr_id="vbr-b", bgp_peer_id="bgp-b", **pair),
+        alert("ExpressConnectVbrHealthCheckLoss", "pc-b", vbr_id="vbr-b", **pair),
+        alert("ExpressConnectBgpSessionDown", "pc-other", vbr_id="vbr-o", bgp_peer_id="bgp-o"),
+    ]
+    with start_alertmanager(alertmanager_config(webhook.url), tmp_path) as am:
+        post_alerts(am.url, posted)
+        wait_until(lambda: len(webhook.groups("pager")) >= 2, 30, "the two incidents")
+        # A group created after the held-back ones has been flushed: they would be here by now.
+        post_alerts(am.url, [alert("ExpressConnectRedundancyLost", "pc-canary")])
+        wait_until(lambda: len(webhook.groups("pager")) == 3, 30, "the canary")
+        paged = {
+            (a["labels"]["alertname"], a["labels"]["physical_connection_id"])
+            for a in webhook.alerts("pager")
+        }
+        assert paged == {
+            ("ExpressConnectRedundantPairBgpDown", "pc-a"),
+            ("ExpressConnectBgpSessionDown", "pc-other"),
+            ("ExpressConnectRedundancyLost", "pc-canary"),
+        }
+        assert sorted(g["physical_connection_id"] for g in webhook.groups("pager").values()) == [
+            "pc-a",
+            "pc-canary",
+            "pc-other",
+        ]
