@@ -139,8 +139,9 @@ async def test_any_exception_in_a_pass_is_a_failed_pass_that_keeps_the_snapshot(
 
 
 async def test_a_collector_waiting_on_another_ages_out_its_data() -> None:
-    """A collector that reads another's snapshot is skipped (not failed) while that one has
-    none, and what it exported earlier is still dropped after max_staleness."""
+    """A collector that reads another's snapshot fails at once (counted, saying why) when that
+    one failed with nothing to serve, and what it exported earlier is dropped after
+    max_staleness."""
     now = [1000.0]
     base_ok = [True]
 
@@ -168,10 +169,13 @@ async def test_a_collector_waiting_on_another_ages_out_its_data() -> None:
     finally:
         await exporter.stop()
     assert status is not None and status.stale and not status.up
-    assert "waiting for the base collector" in (status.last_error or "")
+    assert "the base collector failed in this region: base collector down" in (
+        status.last_error or ""
+    )
     assert 'toy_id="r"' not in body
     errors = 'expressconnect_region_refresh_errors_total{account="a",collector="reader"'
-    assert all(line.endswith(" 0.0") for line in body.splitlines() if line.startswith(errors))
+    counted = [line for line in body.splitlines() if line.startswith(errors)]
+    assert counted and all(line.endswith(" 1.0") for line in counted)
 
 
 class ToySettings(CollectorConfig):

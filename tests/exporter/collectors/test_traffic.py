@@ -147,24 +147,29 @@ async def test_a_200_answer_with_success_false_fails_the_pass(sim: tuple[Simulat
     assert all("The dimensions is invalid." in (s.last_error or "") for s in statuses)
 
 
-async def test_waits_for_the_vbr_inventory_and_is_skipped_without_it(
+async def test_fails_at_once_when_the_vbr_inventory_failed(
     sim: tuple[Simulator, str],
 ) -> None:
-    """A failing VBR collector leaves the traffic collector waiting: skipped, not counted."""
+    """A failed VBR pass with nothing to serve fails the traffic pass at once, saying why:
+    waiting refresh.timeout for an inventory that cannot come only delays --once and
+    readiness. It is a failed pass (counted), and no CloudMonitor call is made."""
     simulator, url = sim
     simulator.add_fault({"kind": "Forbidden.RAM", "action": "DescribeVirtualBorderRouters"})
     cfg = config(url).model_copy(
-        update={"refresh": config(url).refresh.model_copy(update={"timeout": 0.5})}
+        update={"refresh": config(url).refresh.model_copy(update={"timeout": 30.0})}
     )
     _, ok, exporter = await one_pass(cfg)
     assert not ok
     assert simulator.cms_calls(ACCOUNT.name) == {}
     live = exporter.live_block(openmetrics=False).decode()
     errors = 'expressconnect_region_refresh_errors_total{account="alpha",collector="traffic"'
-    assert all(line.endswith(" 0.0") for line in live.splitlines() if line.startswith(errors))
+    counted = [line for line in live.splitlines() if line.startswith(errors)]
+    assert counted and all(line.endswith(" 1.0") for line in counted)
     statuses = [s for s in exporter.region_statuses() if s.collector == traffic.NAME]
     assert statuses and all(
-        s.last_attempt is not None and "waiting for the virtual_border_routers" in str(s.last_error)
+        not s.up
+        and "the virtual_border_routers collector failed in this region" in str(s.last_error)
+        and "Forbidden.RAM" in str(s.last_error)
         for s in statuses
     )
 
