@@ -105,6 +105,7 @@ def add_clear_route(routes: web.RouteTableDef, path: str, clear: Callable[[], No
 
 def add_control_routes(app: web.Application, sim: Simulator) -> None:
     from exporter.simulator.cmscontrol import add_cms_routes  # these import the helpers above
+    from exporter.simulator.resilience.control import add_resilience_routes
     from exporter.simulator.vbrcontrol import add_vbr_routes
 
     routes = web.RouteTableDef()
@@ -228,6 +229,7 @@ def add_control_routes(app: web.Application, sim: Simulator) -> None:
 
     add_vbr_routes(routes, sim)
     add_cms_routes(routes, sim)
+    add_resilience_routes(routes, sim)
 
     @routes.get("/_sim/scenario")
     async def scenario(request: web.Request) -> web.StreamResponse:

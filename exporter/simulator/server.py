@@ -24,11 +24,14 @@ from exporter.simulator.core import Simulator
 from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
+from exporter.simulator.resilience import api as resilience_api
 from exporter.simulator.vbrapi import PEER_ACTIONS, VBR_ACTIONS
 
 log = logging.getLogger("exporter.simulator")
 _JSON = "application/json"
-_PAGED_ACTIONS = frozenset({"DescribePhysicalConnections", *VBR_ACTIONS})
+_PAGED_ACTIONS = frozenset(
+    {"DescribePhysicalConnections", *VBR_ACTIONS, "DescribeCenVbrHealthCheck"}
+)
 _HANG_DEFAULT = 600.0
 
 
@@ -61,6 +64,7 @@ class _Trace:
 class _ApiHandler:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
+        self.resilience_api = resilience_api.ResilienceApi(sim.resilience)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.time()
@@ -100,9 +104,9 @@ class _ApiHandler:
         params = {**query, **form}
         trace.params = params
         trace.action = action = params.get("Action") or headers.get("x-acs-action", "")
-        trace.region = region = params.get("RegionId", "")
         if "Version" not in params and "x-acs-version" in headers:
             params["Version"] = headers["x-acs-version"]
+        trace.region = region = resilience_api.request_region(params)
         if not action:
             raise ErrorAnswer(
                 "MissingParameter",
@@ -147,6 +151,10 @@ class _ApiHandler:
         if is_cms(params):  # CloudMonitor: told apart from the VPC API by its Version
             account_uid = caller.account.uid
             payload = sim.cms_api.handle(action, params, account, account_uid, request_id)
+        elif resilience_api.handles(action, params):  # CEN (by its Version), failover tests, VBR HA
+            payload = self.resilience_api.handle(
+                action, params, caller.account, request_id, total_delta
+            )
         else:
             payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
         if mangle == "truncated_json":
@@ -197,6 +205,10 @@ def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) 
     """Move records between pages of the list this action reads."""
     if action in VBR_ACTIONS:
         sim.vbr_store.rotate(action in PEER_ACTIONS, account, region, delta)
+    elif action == "DescribeFailoverTestJobs":
+        sim.resilience.rotate_jobs(account, region, delta)
+    elif action in resilience_api.RESILIENCE_ACTIONS:
+        return  # health checks follow the VBR order, VBR HA answers one group
     else:
         sim.store.rotate(account, region, delta)
 
@@ -204,6 +216,8 @@ def _rotate(sim: Simulator, action: str, account: str, region: str, delta: int) 
 def _error_payload(error: ErrorAnswer, request_id: str, trace: _Trace) -> bytes:
     if isinstance(error, CmsError) or is_cms(trace.params):
         return cms_error_body(error, request_id)
+    if resilience_api.is_cbn(trace.params):
+        return resilience_api.cbn_error_body(error, request_id)
     return error_body(error, request_id, _host_id(trace.region))
 
 
