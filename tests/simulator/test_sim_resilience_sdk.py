@@ -296,3 +296,31 @@ def test_ha_and_jobs_faults(fresh: tuple[Simulator, str]) -> None:
     assert all_jobs(url, group.region, None, 20)
     status, body = control(url, "GET", "counters")
     assert status == 200 and body["faults_fired"]["InternalError"] == 1
+
+
+def test_job_order_settings_and_shift(fresh: tuple[Simulator, str]) -> None:
+    sim, url = fresh
+    region = "cn-beijing"
+    ids = [j.job_id for j in all_jobs(url, region, None, 100)]
+    assert len(ids) > 2
+    sim.resilience.configure({"job_order": "newest_first"})
+    newest = all_jobs(url, region, None, 100)
+    starts = [j.start_time or "9999" for j in newest]
+    assert starts == sorted(starts, reverse=True)
+    sim.resilience.configure({"job_order": "oldest_first", "next_token_last_page": "absent"})
+    body = (
+        sdk_client(url, region=region)
+        .describe_failover_test_jobs_with_options(
+            vpc.DescribeFailoverTestJobsRequest(region_id=region, max_results=100), NO_RETRY
+        )
+        .body
+    )
+    assert body.next_token is None
+    oldest = [j.job_id for j in body.failover_test_job_list]
+    assert oldest == [j.job_id for j in reversed(newest)]
+    sim.add_fault({"kind": "shift_records", "action": "DescribeFailoverTestJobs", "count": 1})
+    shifted = [j.job_id for j in all_jobs(url, region, None, 100)]
+    assert shifted == oldest[1:] + oldest[:1]
+    sim.add_fault({"kind": "total_count_change", "action": "DescribeFailoverTestJobs", "count": 1})
+    raw = send(url, "DescribeFailoverTestJobs", {"RegionId": region, "MaxResults": "100"}).json
+    assert raw["TotalCount"] == len(ids) + 1 and raw["Count"] == len(ids)

@@ -175,10 +175,7 @@ class ResilienceApi:
         with state.lock:
             now = state.clock.now()
             names = {c.id: str(c.fields.get("Name", "")) for c in state.lines}
-            views = [
-                job.view(now, state.settings)
-                for job in sorted(state.jobs(account, region), key=state.order_key)
-            ]
+            views = [job.view(now, state.settings) for job in state.ordered_jobs(account, region)]
         matching = [view for view in views if _job_matches(view, conditions, names)]
         page = matching[offset : offset + size]
         body: dict[str, Any] = {

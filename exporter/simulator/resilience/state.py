@@ -72,6 +72,7 @@ class Resilience:
         self._health: dict[str, HealthCheck] = {}
         self._jobs: dict[str, FailoverJob] = {}
         self._groups: dict[str, VbrHa] = {}
+        self._shift: dict[tuple[str, str], int] = {}
         self._rng = random.Random(f"{seed}:resilience-added")
         now = clock.now()
         for account in accounts:
@@ -401,13 +402,20 @@ class Resilience:
         return (-created if order == "newest_first" else created, job.job_id)
 
     def rotate_jobs(self, account: str, region: str, delta: int) -> None:
-        """The ``shift_records`` fault: move the region's first job to the end ``delta`` times."""
+        """The ``shift_records`` fault: the region's list starts ``delta`` jobs later from now
+        on (the first jobs move to the end), so pages read before and after disagree."""
         with self.lock:
-            mine = [j for j in self._jobs.values() if (j.account, j.region) == (account, region)]
-            if not mine or delta <= 0:
-                return
-            for job in mine[: delta % len(mine)]:
-                self._jobs[job.job_id] = self._jobs.pop(job.job_id)
+            key = (account, region)
+            self._shift[key] = self._shift.get(key, 0) + delta
+
+    def ordered_jobs(self, account: str, region: str) -> list[FailoverJob]:
+        """The region's jobs in answer order: ``job_order``, then any ``shift_records``."""
+        with self.lock:
+            jobs = sorted(self.jobs(account, region), key=self.order_key)
+            if not jobs:
+                return jobs
+            k = self._shift.get((account, region), 0) % len(jobs)
+            return jobs[k:] + jobs[:k]
 
 
 def _checked_health(changes: dict[str, Any]) -> dict[str, Any]:
