@@ -142,6 +142,9 @@ def test_health_check_errors_and_faults(fresh: tuple[Simulator, str]) -> None:
     assert failed.value.code == "ServiceUnavailable"
     assert all_health_checks(url, "cn-hangzhou", "v2") is not None
     sim.clear_faults()
+    sim.resilience.configure({"health_check_only_field": "absent_when_false"})
+    old_shape = all_health_checks(url, "cn-hangzhou", None)
+    assert None in {c.health_check_only for c in old_shape} <= {None, True}
     sim.add_fault({"kind": "Throttling.User", "action": "DescribeCenVbrHealthCheck", "count": 1})
     with pytest.raises(ClientException) as throttled:
         all_health_checks(url, "cn-hangzhou", None)
@@ -275,6 +278,10 @@ def test_vbr_ha(fresh: tuple[Simulator, str], algorithm: str | None) -> None:
     assert empty.request_id and empty.vbr_ha_id is None
     sim.resilience.configure({"vbr_ha_not_found": "blank"})
     assert ha(url, group.region, algorithm, vbr_id=alone).vbr_ha_id == ""
+    dry = send(
+        url, "DescribeVbrHa", {"RegionId": group.region, "VbrId": group.vbr_id, "DryRun": "True"}
+    )
+    assert dry.status == 400 and dry.code == "DryRunOperation"
     with pytest.raises(ClientException) as neither:
         ha(url, group.region, algorithm)
     assert neither.value.code == "MissingParam.VbrHaIdOrVbrId"
