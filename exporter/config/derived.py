@@ -8,55 +8,11 @@ Contradictions are reported at the path of the value to change.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exporter.durations import DurationError, format_duration, parse_duration
 
-if TYPE_CHECKING:
-    from exporter.config.schema import Config
-
-__all__ = ["derived", "time_problems"]
-
-
-def time_problems(config: Config) -> Iterator[tuple[str, str]]:
-    """Contradictions between times, each at the path of the value to change."""
-    refresh = config.refresh
-    if refresh.timeout > refresh.interval:
-        yield (
-            "refresh.timeout",
-            f"{_fmt(refresh.timeout)} must not exceed refresh.interval"
-            f" ({_fmt(refresh.interval)}): passes of one region would overlap",
-        )
-    if refresh.max_staleness < refresh.interval:
-        yield (
-            "refresh.max_staleness",
-            f"{_fmt(refresh.max_staleness)} must be at least refresh.interval"
-            f" ({_fmt(refresh.interval)}): series would drop between two good passes",
-        )
-    if config.api.request_timeout > refresh.timeout:
-        yield (
-            "api.request_timeout",
-            f"{_fmt(config.api.request_timeout)} must not exceed refresh.timeout"
-            f" ({_fmt(refresh.timeout)})",
-        )
-    for path, interval in _collector_intervals(config):
-        if interval > refresh.max_staleness:
-            yield (
-                path,
-                f"{_fmt(interval)} must not exceed refresh.max_staleness"
-                f" ({_fmt(refresh.max_staleness)}): series would drop between two good passes",
-            )
-
-
-def _collector_intervals(config: Config) -> Iterator[tuple[str, float]]:
-    """(YAML path, seconds) of every collector interval written in the file."""
-    blocks = [("collectors", config.collectors)]
-    blocks += [(f"accounts[{i}].collectors", a.collectors) for i, a in enumerate(config.accounts)]
-    for prefix, block in blocks:
-        for name in block.names():
-            interval = block.get(name).interval
-            if interval is not None:
-                yield f"{prefix}.{name}.interval", interval
+__all__ = ["derived"]
 
 
 def _seconds(value: object) -> float | None:

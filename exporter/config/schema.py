@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,8 +27,9 @@ from pydantic import (
 
 from exporter.collectors import COLLECTORS
 from exporter.collectors.base import Collector, CollectorConfig
-from exporter.config.derived import derived, time_problems
+from exporter.config.derived import derived
 from exporter.config.errors import PathError, Problems, suggest
+from exporter.durations import format_duration as _fmt
 from exporter.labels import tag_label_name
 from exporter.models import Duration, StrictModel
 from exporter.regions import REGION_IDS
@@ -579,3 +580,47 @@ def _config_model(signature: Signature) -> type[Config]:
         collectors=(blocks, Field(default_factory=block)),
         accounts=(tuple[account, ...], ...),  # type: ignore[valid-type]
     )
+
+
+# ------------------------------------------------------------- contradictions between times
+
+
+def time_problems(config: Config) -> Iterator[tuple[str, str]]:
+    """Contradictions between times, each at the path of the value to change."""
+    refresh = config.refresh
+    if refresh.timeout > refresh.interval:
+        yield (
+            "refresh.timeout",
+            f"{_fmt(refresh.timeout)} must not exceed refresh.interval"
+            f" ({_fmt(refresh.interval)}): passes of one region would overlap",
+        )
+    if refresh.max_staleness < refresh.interval:
+        yield (
+            "refresh.max_staleness",
+            f"{_fmt(refresh.max_staleness)} must be at least refresh.interval"
+            f" ({_fmt(refresh.interval)}): series would drop between two good passes",
+        )
+    if config.api.request_timeout > refresh.timeout:
+        yield (
+            "api.request_timeout",
+            f"{_fmt(config.api.request_timeout)} must not exceed refresh.timeout"
+            f" ({_fmt(refresh.timeout)})",
+        )
+    for path, interval in _collector_intervals(config):
+        if interval > refresh.max_staleness:
+            yield (
+                path,
+                f"{_fmt(interval)} must not exceed refresh.max_staleness"
+                f" ({_fmt(refresh.max_staleness)}): series would drop between two good passes",
+            )
+
+
+def _collector_intervals(config: Config) -> Iterator[tuple[str, float]]:
+    """(YAML path, seconds) of every collector interval written in the file."""
+    blocks = [("collectors", config.collectors)]
+    blocks += [(f"accounts[{i}].collectors", a.collectors) for i, a in enumerate(config.accounts)]
+    for prefix, block in blocks:
+        for name in block.names():
+            interval = block.get(name).interval
+            if interval is not None:
+                yield f"{prefix}.{name}.interval", interval
