@@ -28,6 +28,14 @@ CredentialFactory = Callable[[Any], CredentialSource]
 CMS_API_VERSION = "2019-01-01"
 
 
+CBN_API_VERSION = "2017-09-12"
+
+
+def cbn_host(region_id: str) -> str:
+    """CEN has one central host for every region (the region goes in the request)."""
+    return "cbn.aliyuncs.com"
+
+
 def cms_host(region_id: str) -> str:
     """CloudMonitor's regional host (built here: the SDK's map misses some regions)."""
     return f"metrics.{region_id}.aliyuncs.com"
@@ -60,7 +68,7 @@ class Accounts:
     def __init__(self, credential_factory: CredentialFactory, observer: RequestObserver) -> None:
         self._credential_factory = credential_factory
         self._observer = observer
-        self._limiters = {"vpc": Limiters(), "cms": Limiters()}
+        self._limiters = {"vpc": Limiters(), "cms": Limiters(), "cbn": Limiters()}
         self._clients: dict[tuple[str, str], AccountClient] = {}
         self.configs: dict[str, AccountConfig] = {}
         # ``regions: all`` accounts: None until the first discovery answered, () if it failed.
@@ -104,6 +112,14 @@ class Accounts:
                 api_version=CMS_API_VERSION,
                 default_host=cms_host,
                 success_field=True,
+            ),
+            "cbn": ClientSettings(
+                endpoint=api.cbn_endpoint or api.endpoint,
+                request_timeout=api.request_timeout,
+                retries=api.retries,
+                max_requests_per_second=api.max_requests_per_second,
+                api_version=CBN_API_VERSION,
+                default_host=cbn_host,
             ),
         }
         self._clients = {}

@@ -243,6 +243,8 @@ class ApiConfig(StrictModel):
     #: CloudMonitor (traffic) endpoint; ``None`` is https://metrics.<region>.aliyuncs.com.
     cms_endpoint: Endpoint = None
     cms_max_requests_per_second: float = Field(default=10.0, gt=0)
+    #: CEN (health_checks) endpoint; ``None`` is https://cbn.aliyuncs.com for every region.
+    cbn_endpoint: Endpoint = None
 
     @field_validator("request_timeout")
     @classmethod
@@ -255,9 +257,22 @@ class ApiConfig(StrictModel):
 # ---------------------------------------------------------------------------- collectors
 
 #: What the exporter can collect; each may be switched off or given its own interval.
-COLLECTOR_NAMES: tuple[str, ...] = ("physical_connections", "virtual_border_routers", "traffic")
+COLLECTOR_NAMES: tuple[str, ...] = (
+    "physical_connections",
+    "virtual_border_routers",
+    "traffic",
+    "health_checks",
+    "failover_tests",
+)
 #: Seconds between passes when nothing is configured (physical connections: refresh.interval).
-_COLLECTOR_INTERVALS = {"virtual_border_routers": 60.0, "traffic": 300.0}
+_COLLECTOR_INTERVALS = {
+    "virtual_border_routers": 60.0,
+    "traffic": 300.0,
+    "health_checks": 600.0,
+    "failover_tests": 600.0,
+}
+#: Collectors that read the virtual_border_routers snapshot: off where that one is off.
+_READ_VBRS = frozenset({"traffic", "health_checks", "failover_tests"})
 
 
 class CollectorConfig(StrictModel):
@@ -287,6 +302,8 @@ class CollectorsConfig(StrictModel):
     physical_connections: Collector = Field(default_factory=CollectorConfig)
     virtual_border_routers: Collector = Field(default_factory=CollectorConfig)
     traffic: Collector = Field(default_factory=CollectorConfig)
+    health_checks: Collector = Field(default_factory=CollectorConfig)
+    failover_tests: Collector = Field(default_factory=CollectorConfig)
 
     def get(self, name: str) -> CollectorConfig:
         if name not in COLLECTOR_NAMES:
@@ -683,11 +700,11 @@ class Config(StrictModel):
         """
         account = self.account(account_name)
         enabled, interval = self._resolve(account, collector)
-        if collector == "traffic" and enabled:
+        if collector in _READ_VBRS and enabled:
             vbr_enabled, _ = self._resolve(account, "virtual_border_routers")
             if not vbr_enabled:
                 reason = (
-                    "the traffic collector needs the virtual_border_routers collector,"
+                    f"the {collector} collector needs the virtual_border_routers collector,"
                     f" which is disabled for account {account.name!r}"
                 )
                 return CollectorSettings(False, interval, reason)

@@ -103,7 +103,7 @@ class Collector(Generic[S]):
     """
 
     name: str
-    api: Literal["vpc", "cms"]
+    api: Literal["vpc", "cms", "cbn"]
     collect: Callable[[PassContext], Awaitable[S]]
     records: tuple[RecordFamilies[S, Any], ...]
     counts: tuple[CountFamily[S], ...] = ()
@@ -158,6 +158,8 @@ class Listing(Generic[R]):
     item: str
     parse: Callable[[Mapping[str, Any]], R]  # raises ValueError for a record without an ID
     key: Callable[[R], str] = lambda record: str(getattr(record, "id"))  # noqa: B009
+    # The parameter that names the region: CEN has no RegionId, it lists VbrInstanceRegionId.
+    region_param: str = "RegionId"
 
 
 async def _fetch_pages(
@@ -168,7 +170,7 @@ async def _fetch_pages(
     async def page(number: int) -> tuple[int, list[R]]:
         request = {
             **params,
-            "RegionId": ctx.region_id,
+            listing.region_param: ctx.region_id,
             "PageNumber": str(number),
             "PageSize": str(ctx.page_size),
         }

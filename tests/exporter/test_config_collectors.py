@@ -15,7 +15,13 @@ def config_with(**top: Any) -> dict[str, Any]:
 
 
 def test_collector_names() -> None:
-    assert COLLECTOR_NAMES == ("physical_connections", "virtual_border_routers", "traffic")
+    assert COLLECTOR_NAMES == (
+        "physical_connections",
+        "virtual_border_routers",
+        "traffic",
+        "health_checks",
+        "failover_tests",
+    )
 
 
 def test_defaults_follow_refresh_interval_for_physical_connections() -> None:
@@ -94,7 +100,8 @@ def test_settings_are_frozen() -> None:
         (
             config_with(collectors={"trafic": {}}),
             "<config>: collectors.trafic: unknown collector 'trafic' (did you mean 'traffic'?)"
-            " (one of: physical_connections, virtual_border_routers, traffic)",
+            " (one of: physical_connections, virtual_border_routers, traffic, health_checks,"
+            " failover_tests)",
         ),
         (
             config_with(
@@ -104,7 +111,8 @@ def test_settings_are_frozen() -> None:
             ),
             "<config>: accounts[0].collectors.virtual_border_router: unknown collector"
             " 'virtual_border_router' (did you mean 'virtual_border_routers'?) (one of:"
-            " physical_connections, virtual_border_routers, traffic)",
+            " physical_connections, virtual_border_routers, traffic, health_checks,"
+            " failover_tests)",
         ),
         (
             config_with(collectors={"traffic": {"enabeld": True}}),
