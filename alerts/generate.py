@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 from exporter import regiontable, selfmetrics
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
@@ -814,6 +815,9 @@ def exporter_rules(b: _Builder) -> list[dict[str, Any]]:
 
 def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rule file as a dict."""
+    # Imported here: alerts/resilience.py builds on this module's records and builder.
+    from alerts import resilience
+
     b = _Builder(config or _config)
     return {
         "groups": [
@@ -821,6 +825,7 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
             {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
             {"name": "expressconnect.traffic", "rules": traffic_rules(b)},
             {"name": "expressconnect.exporter", "rules": [*exporter_rules(b), quota_rule(b)]},
+            {"name": resilience.GROUP, "rules": resilience.rules(b)},
         ]
     }
 
