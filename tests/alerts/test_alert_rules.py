@@ -14,9 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
+from alerts import resilience
 from alerts.generate import OUTPUT, _config, render
 from exporter import regiontable, selfmetrics
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from exporter.collectors import (
+    failover_tests,
+    health_checks,
+    physical_connections,
+    traffic,
+    virtual_border_routers,
+)
 from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +35,7 @@ UNIT_TESTS = (
     HERE / "rules_days_test.yml",
     HERE / "rules_bgp_test.yml",
     HERE / "rules_traffic_test.yml",
+    HERE / "rules_resilience_test.yml",
 )
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
@@ -171,6 +179,30 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "shorter cloudmonitor period": ({"cloudmonitor_period_seconds": 240}, "rules_traffic_test.yml"),
     "lower cloudmonitor quota": ({"cloudmonitor_monthly_calls": 860_000}, "rules_traffic_test.yml"),
     "traffic rules on another job": ({"job_selector": 'job="other"'}, "rules_traffic_test.yml"),
+    "shorter failover test grace": (
+        {"failover_test_grace": "29m"},
+        "rules_resilience_test.yml",
+    ),
+    "failover tests may be older": (
+        {"failover_test_max_age_seconds": 182 * 86400},
+        "rules_resilience_test.yml",
+    ),
+    "never tested sooner": (
+        {"failover_test_enabled_for_seconds": 9 * 86400},
+        "rules_resilience_test.yml",
+    ),
+    "route parity sooner": (
+        {"for": {"ExpressConnectRouteParity": "29m"}},
+        "rules_resilience_test.yml",
+    ),
+    "same access point sooner": (
+        {"for": {"ExpressConnectRedundantPairSameAccessPoint": "13m"}},
+        "rules_resilience_test.yml",
+    ),
+    "lower availability loss threshold": (
+        {"availability_loss_ratio": 0.05},
+        "rules_resilience_test.yml",
+    ),
 }
 
 
@@ -181,7 +213,7 @@ def test_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
     config = copy.deepcopy(_config)
     for key, value in changes.items():
         if isinstance(value, dict):
-            config[key].update(value)
+            config.setdefault(key, {}).update(value)
         else:
             config[key] = value
     mutated = render(config)
@@ -292,7 +324,11 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
     health-check loss) goes to chat, then pages; while it pages, the warning for the same object
     and direction is held back. The only inhibit rule besides the per-collector ones."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    others = [r for r in config["inhibit_rules"] if r not in collector_inhibit_rules(config)]
+    others = [
+        r
+        for r in config["inhibit_rules"]
+        if r not in collector_inhibit_rules(config) and r not in failover_inhibit_rules(config)
+    ]
     assert others == [
         {
             "source_matchers": ['severity="critical"'],
@@ -322,7 +358,15 @@ def test_alertmanager_critical_holds_back_the_same_alerts_warning() -> None:
 def test_rules_name_only_the_exporters_metrics() -> None:
     """Every metric a rule selects is one the exporter defines (so a renamed family fails here,
     not silently in production), and every VBR/BGP family the alerts need is used."""
-    modules = (physical_connections, virtual_border_routers, traffic, regiontable, selfmetrics)
+    modules = (
+        physical_connections,
+        virtual_border_routers,
+        traffic,
+        health_checks,
+        failover_tests,
+        regiontable,
+        selfmetrics,
+    )
     defined = {
         value
         for module in modules
@@ -346,3 +390,47 @@ def test_rules_name_only_the_exporters_metrics() -> None:
         traffic.HEALTH_LOSS,
         traffic.SAMPLE_TIME,
     } <= used
+
+
+def failover_inhibit_rules(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inhibit rules whose source is a failover test running on a line."""
+    return [
+        rule
+        for rule in config["inhibit_rules"]
+        if rule["source_matchers"] == ['alertname="ExpressConnectFailoverTestRunning"']
+    ]
+
+
+def test_a_failover_test_holds_back_exactly_its_lines_own_alerts() -> None:
+    """While a failover test covers a line, that line's down, BGP, traffic and health-check
+    alerts are held back (same account, region and line), and nothing pair-wide: a test on one
+    leg while the other is down still pages."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    (rule,) = failover_inhibit_rules(config)
+    assert rule["equal"] == ["account", "region_id", "physical_connection_id"]
+    (target_matcher,) = rule["target_matchers"]
+    target = re.fullmatch(r'alertname=~"(.+)"', target_matcher)
+    assert target
+    rules = alert_rules()
+    names = {r["alert"] for r in rules}
+    held = {n for n in names if re.fullmatch(target.group(1), n)}
+    assert held == set(resilience.HELD_BACK)
+    assert not held & {"ExpressConnectRedundancyLost", "ExpressConnectRedundantPairBgpDown"}
+    # Every held-back alert carries the line's ID, so the inhibition can match it.
+    by_name = {r["alert"]: r for r in rules}
+    running = by_name["ExpressConnectFailoverTestRunning"]
+    assert running["labels"]["severity"] == "info"
+    for name in held:
+        assert "group_left(name)" in by_name[name]["expr"], name  # joined on the line's ID
+
+
+def test_alertmanager_routes_a_held_back_page_and_the_test_alert() -> None:
+    amtool = require_binary("amtool")
+    for labels, receiver in (
+        (["severity=info", "alertname=ExpressConnectFailoverTestRunning"], "chat"),
+        (["severity=critical", "alertname=ExpressConnectBgpSessionDown"], "pager"),
+    ):
+        result = run_tool(
+            [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
+        )
+        assert result.stdout.split() == [receiver]
