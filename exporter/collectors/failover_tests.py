@@ -41,8 +41,6 @@ from exporter.collectors.base import (
     total_count,
 )
 from exporter.collectors.fields import bounded, text, timestamp
-from exporter.collectors.physical_connections import NAME as PC_COLLECTOR
-from exporter.collectors.physical_connections import RegionSnapshot
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
 from exporter.collectors.virtual_border_routers import VbrSnapshot
 from exporter.families import Family, RecordFamilies, gauge, info, state_set
@@ -292,7 +290,7 @@ async def list_groups(ctx: PassContext, vbr_ids: Iterable[str]) -> tuple[list[Vb
 
 
 def line_tests(jobs: Iterable[FailoverTestJob], known_lines: Iterable[str]) -> tuple[LineTest, ...]:
-    """Every known line and every line a job covers: under test now, and last tested when."""
+    """Every line with a VBR and every line a job covers: under test now, and last tested when."""
     active: set[str] = set()
     last: dict[str, float] = {}
     lines = set(known_lines)
@@ -306,14 +304,11 @@ def line_tests(jobs: Iterable[FailoverTestJob], known_lines: Iterable[str]) -> t
     return tuple(LineTest(line, line in active, last.get(line)) for line in sorted(lines))
 
 
-def _known_lines(ctx: PassContext, inventory: VbrSnapshot) -> set[str]:
-    """The region's lines: the physical connection inventory, when there is one, and the lines
-    the VBRs are on (so a line is 0, not absent, while it is not under test)."""
-    lines = {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs}
-    connections = ctx.sibling(PC_COLLECTOR)
-    if isinstance(connections, RegionSnapshot):
-        lines.update(connection.id for connection in connections.connections)
-    return lines - {""}
+def _known_lines(inventory: VbrSnapshot) -> set[str]:
+    """The lines the region's VBRs are on (so such a line is 0, not absent, while it is not
+    under test). The physical connection inventory is not used: this collector's interval is
+    long, and a line deleted since its last pass would keep a series until the next one."""
+    return {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs} - {""}
 
 
 async def collect(ctx: PassContext) -> FailoverSnapshot:
@@ -329,7 +324,7 @@ async def collect(ctx: PassContext) -> FailoverSnapshot:
         region_id=ctx.region_id,
         jobs=tuple(jobs),
         resources=tuple(JobResource(job.id, line) for job in jobs for line in job.resources),
-        lines=line_tests(jobs, _known_lines(ctx, inventory)),
+        lines=line_tests(jobs, _known_lines(inventory)),
         groups=tuple(groups),
         calls=job_calls + group_calls,
         completed_at=ctx.clock(),

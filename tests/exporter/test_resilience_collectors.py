@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from exporter.accounts import Accounts, cbn_host
+from exporter.app import Exporter
 from exporter.client import ApiError, endpoint_url
 from exporter.collectors import by_name, failover_tests, health_checks
 from exporter.collectors.base import NotReady, PassContext, PassError
@@ -26,7 +27,8 @@ from exporter.collectors.virtual_border_routers import (
 from exporter.config import parse_config
 from exporter.families import RenderContext, render_families
 from exporter.regiontable import RegionStatus, RegionTable, render_objects
-from tests.exporter.ecx_fakeapi import GOLDEN
+from tests.exporter.ecx_fakeapi import GOLDEN, FakeApi, load_recorded_pages
+from tests.exporter.test_exporter_app import config_dict, value
 from tests.harness import require_binary
 
 REGION = "cn-hangzhou"
@@ -77,6 +79,7 @@ LINES = RegionSnapshot(
 
 
 def context(handler: Handler, page_size: int = 50, concurrency: int = 4) -> PassContext:
+    # The physical connection inventory is there too, and must not add lines.
     siblings = {"virtual_border_routers": INVENTORY, "physical_connections": LINES}
     return PassContext(
         client=FakeCaller(handler),
@@ -335,13 +338,13 @@ async def test_stop_time_only_once_stopped_and_start_time_while_set() -> None:
 async def test_active_flag_and_last_test_per_line() -> None:
     snap = await failover_tests.collect(context(vpc(JOBS)))
     lines = {line.id: line for line in snap.lines}
-    # Every line of the inventories, plus lines only a job names.
-    assert set(lines) == {"pc-1", "pc-2", "pc-3", "pc-4", "pc-5", "pc-6", "pc-9"}
+    # Every line with a VBR, plus lines only a job names (pc-6 has neither: no series).
+    assert set(lines) == {"pc-1", "pc-2", "pc-3", "pc-4", "pc-5", "pc-9"}
     assert {i for i, line in lines.items() if line.active} == {"pc-2", "pc-3", "pc-5"}
     dec_1 = 1_764_585_000.0  # 2025-12-01T10:30:00Z: ftj-02, newer than ftj-07 listed first
     assert lines["pc-1"].last_test == dec_1
     assert lines["pc-2"].last_test == dec_1  # its running test does not count
-    assert lines["pc-3"].last_test is None and lines["pc-6"].last_test is None
+    assert lines["pc-3"].last_test is None and lines["pc-4"].last_test is None
     assert lines["pc-9"].last_test == 1_735_693_200.0
     assert {(r.job_id, r.physical_connection_id) for r in snap.resources} >= {
         ("ftj-02", "pc-1"),
@@ -507,3 +510,31 @@ async def test_golden_resilience_exposition_and_promtool() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert not result.stdout.strip() and not result.stderr.strip()
+
+
+async def test_one_pass_through_the_signed_clients_of_both_apis() -> None:
+    """The daemon's --once path over real HTTP (signatures verified by the fake API): the CEN
+    call goes out as Cbn 2017-09-12 without RegionId, the failover calls as VPC; a region with
+    no VBRs and no jobs is up for both collectors."""
+    api = FakeApi(load_recorded_pages()["accounts"]["prod"])
+    async with api.serve() as url:
+        data = config_dict(url)
+        exporter = Exporter(parse_config(data, "test"))
+        await exporter.open()
+        try:
+            ok = await exporter.refresh_everything()
+            body = exporter.body()
+        finally:
+            await exporter.stop()
+    assert ok
+    sent = list(zip(api.requests, api.versions, strict=True))
+    cen_calls = [(r, v) for r, v in sent if r["_action"] == health_checks.ACTION]
+    assert cen_calls and all(v == "2017-09-12" and "RegionId" not in r for r, v in cen_calls)
+    assert {r["VbrInstanceRegionId"] for r, _ in cen_calls} == {"cn-hangzhou", "cn-shanghai"}
+    jobs = [(r, v) for r, v in sent if r["_action"] == failover_tests.JOBS_ACTION]
+    assert jobs and all(v == "2016-04-28" for _, v in jobs)
+    for name in (health_checks.NAME, failover_tests.NAME):
+        for region in ("cn-hangzhou", "cn-shanghai"):
+            up = value(body, "expressconnect_region_up", account="prod", region_id=region,
+                       collector=name)  # fmt: skip
+            assert up == 1, (name, region)
