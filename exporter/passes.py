@@ -91,6 +91,9 @@ class Passes:
             return None
         needs = self._collectors[collector].needs
         if needs is not None and not await self._wait_for(key, needs, limits.wait):
+            failure = self._input_failure(key, needs)
+            if failure is not None:
+                return self._failed(key, PassError(failure), limits, self._clock(), 0.0)
             reason = f"waiting for the {needs} collector's data of this region"
             return self._skipped(key, reason, limits)
         started_at = self._clock()
@@ -122,14 +125,29 @@ class Passes:
         return status
 
     async def _wait_for(self, key: Key, needs: str, timeout: float) -> bool:
-        """Whether ``needs`` has a snapshot for this region, waiting up to ``timeout`` for it."""
+        """Whether ``needs`` has a snapshot for this region, waiting up to ``timeout`` for it.
+
+        Stops waiting at once when ``needs`` has failed with nothing to serve: its data cannot
+        come before its next pass, and ``--once`` or readiness must not hang on it."""
         find = self.sibling(key)
         deadline = time.monotonic() + timeout
         while find(needs) is None:
             if time.monotonic() >= deadline or self.table.get((*key[:2], needs)) is None:
                 return False
+            if self._input_failure(key, needs) is not None:
+                return False
             await asyncio.sleep(0.1)
         return True
+
+    def _input_failure(self, key: Key, needs: str) -> str | None:
+        """Why this pass fails at once: ``needs`` failed in this region with no data to serve
+        (``None`` while it has data, or has not finished a pass yet)."""
+        status = self.table.get((*key[:2], needs))
+        if status is None or status.exposed is not None or status.up:
+            return None
+        if status.last_attempt is None or status.last_error is None:
+            return None
+        return f"the {needs} collector failed in this region: {status.last_error}"
 
     def _skipped(self, key: Key, reason: str, limits: PassLimits) -> RegionStatus | None:
         """Not an error: nothing counted; the attempt is recorded (readiness, status page) with
