@@ -785,6 +785,9 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
 
 def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rule file as a dict."""
+    # Imported here: alerts/resilience.py builds on this module's records and builder.
+    from alerts import resilience
+
     b = _Builder(config or _config)
     return {
         "groups": [
@@ -799,6 +802,7 @@ def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 "name": "expressconnect.exporter",
                 "rules": [*health.exporter_rules(b, REGION), health.quota_rule(b)],
             },
+            {"name": resilience.GROUP, "rules": resilience.rules(b)},
         ]
     }
 

@@ -72,6 +72,13 @@ APIS: Mapping[str, Api] = MappingProxyType(
             max_requests_per_second=lambda api: api.cms_max_requests_per_second,
             success_field=True,
         ),
+        # CEN (Cbn): one central host for every region; the region goes in the request.
+        "cbn": Api(
+            version="2017-09-12",
+            endpoint=lambda api: api.cbn_endpoint or api.endpoint,
+            default_host=lambda region_id: "cbn.aliyuncs.com",
+            max_requests_per_second=lambda api: api.max_requests_per_second,
+        ),
     }
 )
 

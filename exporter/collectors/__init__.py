@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from exporter.collectors import (
+    failover_tests,
+    health_checks,
+    physical_connections,
+    traffic,
+    virtual_border_routers,
+)
 from exporter.collectors.base import Collector
 
 COLLECTORS: tuple[Collector[Any], ...] = (
     physical_connections.COLLECTOR,
     virtual_border_routers.COLLECTOR,
     traffic.COLLECTOR,  # after the collector whose snapshot it reads
+    health_checks.COLLECTOR,  # these two read the VBR inventory too
+    failover_tests.COLLECTOR,
 )
 
 

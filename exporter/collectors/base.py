@@ -197,6 +197,8 @@ class Listing(Generic[R]):
     item: str
     parse: Callable[[Mapping[str, Any]], R]  # raises ValueError for a record without an ID
     key: Callable[[R], str] = lambda record: str(getattr(record, "id"))  # noqa: B009
+    # The parameter that names the region: CEN has no RegionId, it lists VbrInstanceRegionId.
+    region_param: str = "RegionId"
 
 
 async def _fetch_pages(
@@ -207,7 +209,7 @@ async def _fetch_pages(
     async def page(number: int) -> tuple[int, list[R]]:
         request = {
             **params,
-            "RegionId": ctx.region_id,
+            listing.region_param: ctx.region_id,
             "PageNumber": str(number),
             "PageSize": str(ctx.page_size),
         }

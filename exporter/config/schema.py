@@ -167,6 +167,8 @@ class ApiConfig(StrictModel):
     #: CloudMonitor (traffic) endpoint; ``None`` is https://metrics.<region>.aliyuncs.com.
     cms_endpoint: Endpoint = None
     cms_max_requests_per_second: float = Field(default=10.0, gt=0)
+    #: CEN (health_checks) endpoint; ``None`` is https://cbn.aliyuncs.com for every region.
+    cbn_endpoint: Endpoint = None
 
     @field_validator("request_timeout")
     @classmethod

@@ -17,6 +17,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from exporter.simulator.faults import FaultSpec, RateLimitSpec
+from exporter.simulator.resilience.specs import (
+    AddVbrHaSpec,
+    HealthCheckSpec,
+    SetVbrHaSpec,
+    StartTestSpec,
+    StopTestSpec,
+)
+from exporter.simulator.resilience.steps import check_resilience_step
 
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -131,6 +139,12 @@ class Step(BaseModel):
     flap: FlapSpec | None = None
     set_vbr_metrics: Target | None = None
     clear_vbr_metrics: Target | None = None
+    start_failover_test: StartTestSpec | None = None
+    stop_failover_test: StopTestSpec | None = None
+    set_health_check: HealthCheckSpec | None = None
+    remove_health_check: HealthCheckSpec | None = None
+    add_vbr_ha: AddVbrHaSpec | None = None
+    set_vbr_ha: SetVbrHaSpec | None = None
 
     @field_validator("at", "advance", mode="before")
     @classmethod
@@ -184,6 +198,10 @@ def load_scenario(source: str | Path | dict[str, Any]) -> ScenarioFile:
         except ValueError as exc:
             raise ScenarioError(f"{where}: steps.{n}: {exc}") from None
         _check_target(step, f"{where}: steps.{n}")
+        try:
+            check_resilience_step(step, f"{where}: steps.{n}")
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
     scenario.steps.sort(key=lambda s: s.at)
     return scenario
 

@@ -28,6 +28,8 @@ from exporter.simulator.control import add_control_routes
 from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
 from exporter.simulator.faults import ERROR_KINDS
 from exporter.simulator.requestlog import RequestRecord, public_params
+from exporter.simulator.resilience import api as resilience_api
+from exporter.simulator.resilience.control import add_resilience_routes
 from exporter.simulator.simulation import Simulation
 from exporter.simulator.vbr.actions import PEER_ACTIONS, VBR_ACTIONS
 from exporter.simulator.vbr.routes import add_vbr_routes
@@ -35,7 +37,9 @@ from exporter.simulator.vpc import Call
 
 log = logging.getLogger("exporter.simulator")
 _JSON = "application/json"
-_PAGED_ACTIONS = frozenset({"DescribePhysicalConnections", *VBR_ACTIONS})
+_PAGED_ACTIONS = frozenset(
+    {"DescribePhysicalConnections", *VBR_ACTIONS, "DescribeCenVbrHealthCheck"}
+)
 _HANG_DEFAULT = 600.0
 
 
@@ -45,7 +49,7 @@ class _Drop(Exception):
 
 def build_app(sim: Simulation) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
-    add_control_routes(app, sim, (add_vbr_routes, add_cms_routes))
+    add_control_routes(app, sim, (add_vbr_routes, add_cms_routes, add_resilience_routes))
     handler = _ApiHandler(sim)
     app.router.add_route("*", "/", handler.handle)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
@@ -144,6 +148,7 @@ class _Trace:
 class _ApiHandler:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
+        self.resilience_api = resilience_api.ResilienceApi(sim.resilience)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.time()
@@ -183,9 +188,9 @@ class _ApiHandler:
         params = {**query, **form}
         trace.params = params
         trace.action = action = params.get("Action") or headers.get("x-acs-action", "")
-        trace.region = region = params.get("RegionId", "")
         if "Version" not in params and "x-acs-version" in headers:
             params["Version"] = headers["x-acs-version"]
+        trace.region = region = resilience_api.request_region(params)
         if not action:
             raise ErrorAnswer(
                 "MissingParameter",
@@ -230,6 +235,10 @@ class _ApiHandler:
         if is_cms(params):  # CloudMonitor: told apart from the VPC API by its Version
             account_uid = caller.account.uid
             payload = sim.cms_api.handle(action, params, account, account_uid, request_id)
+        elif resilience_api.handles(action, params):  # CEN (by its Version), failover tests, VBR HA
+            payload = self.resilience_api.handle(
+                action, params, caller.account, request_id, total_delta
+            )
         else:
             payload = sim.api.handle(Call(action, params, caller.account, request_id, total_delta))
         if mangle == "truncated_json":
@@ -280,6 +289,10 @@ def _rotate(sim: Simulation, action: str, account: str, region: str, delta: int)
     """Move records between pages of the list this action reads."""
     if action in VBR_ACTIONS:
         sim.vbr_store.rotate(action in PEER_ACTIONS, account, region, delta)
+    elif action == "DescribeFailoverTestJobs":
+        sim.resilience.rotate_jobs(account, region, delta)
+    elif action in resilience_api.RESILIENCE_ACTIONS:
+        return  # health checks follow the VBR order, VBR HA answers one group
     else:
         sim.store.rotate(account, region, delta)
 
@@ -287,6 +300,8 @@ def _rotate(sim: Simulation, action: str, account: str, region: str, delta: int)
 def _error_payload(error: ErrorAnswer, request_id: str, trace: _Trace) -> bytes:
     if isinstance(error, CmsError) or is_cms(trace.params):
         return cms_error_body(error, request_id)
+    if resilience_api.is_cbn(trace.params):
+        return resilience_api.cbn_error_body(error, request_id)
     return error_body(error, request_id, _host_id(trace.region))
 
 

@@ -25,6 +25,8 @@ from exporter.simulator.lines.fleet import DEFAULT_REGIONS, generate_fleet, iso
 from exporter.simulator.lines.model import Connection
 from exporter.simulator.lines.store import Store
 from exporter.simulator.requestlog import RequestLog, RequestRecord
+from exporter.simulator.resilience.state import Resilience
+from exporter.simulator.resilience.steps import run_resilience_step
 from exporter.simulator.scenario import (
     ScenarioError,
     ScenarioFile,
@@ -95,6 +97,7 @@ class Simulation(VbrMethods, CmsMethods):
                 self.store.add(conn)
             fleets.append((account, fleet))
         self._init_vbrs(fleets, now)
+        self.resilience = Resilience(seed, self.store, self.vbr_store, self.clock, self.accounts)
         self.auth = Authenticator(self.accounts)
         self.api = Api(self.store, self.clock, self.vbr_store)
         self.faults = Faults(seed)
@@ -247,6 +250,8 @@ class Simulation(VbrMethods, CmsMethods):
         if self.run_cms_step(step, target):
             return
         if self.run_vbr_step(step, target):
+            return
+        if run_resilience_step(self, step):
             return
         kind = step.kind()
         if kind == "set" and step.set is not None:

@@ -14,9 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
+from alerts import resilience
 from alerts.generate import OUTPUT, _config, render
 from exporter import regiontable, selfmetrics
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from exporter.collectors import (
+    failover_tests,
+    health_checks,
+    physical_connections,
+    traffic,
+    virtual_border_routers,
+)
 from tests.harness import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +37,7 @@ UNIT_TESTS = (
     HERE / "rules_traffic_test.yml",
     HERE / "rules_incident_test.yml",
     HERE / "rules_capacity_test.yml",
+    HERE / "rules_resilience_test.yml",
 )
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 PROMETHEUS_CONFIG = ROOT / "config" / "prometheus.yml"
@@ -177,6 +185,30 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "forecast threshold higher": ({"capacity_forecast_ratio": 0.97}, "rules_capacity_test.yml"),
     "forecast horizon shorter": ({"capacity_forecast_horizon": "7d"}, "rules_capacity_test.yml"),
     "dashboard elsewhere": ({"dashboard_url": "http://grafana.invalid"}, "rules_incident_test.yml"),
+    "shorter failover test grace": (
+        {"failover_test_grace": "29m"},
+        "rules_resilience_test.yml",
+    ),
+    "failover tests may be older": (
+        {"failover_test_max_age_seconds": 182 * 86400},
+        "rules_resilience_test.yml",
+    ),
+    "never tested sooner": (
+        {"failover_test_enabled_for_seconds": 9 * 86400},
+        "rules_resilience_test.yml",
+    ),
+    "route parity sooner": (
+        {"for": {"ExpressConnectRouteParity": "29m"}},
+        "rules_resilience_test.yml",
+    ),
+    "same access point sooner": (
+        {"for": {"ExpressConnectRedundantPairSameAccessPoint": "13m"}},
+        "rules_resilience_test.yml",
+    ),
+    "lower availability loss threshold": (
+        {"availability_loss_ratio": 0.05},
+        "rules_resilience_test.yml",
+    ),
 }
 
 
@@ -187,7 +219,7 @@ def test_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
     config = copy.deepcopy(_config)
     for key, value in changes.items():
         if isinstance(value, dict):
-            config[key].update(value)
+            config.setdefault(key, {}).update(value)
         else:
             config[key] = value
     mutated = render(config)
@@ -345,7 +377,15 @@ def test_inhibit_rules_name_shipped_alerts_and_line_alerts_carry_the_line() -> N
 def test_rules_name_only_the_exporters_metrics() -> None:
     """Every metric a rule selects is one the exporter defines (so a renamed family fails here,
     not silently in production), and every VBR/BGP family the alerts need is used."""
-    modules = (physical_connections, virtual_border_routers, traffic, regiontable, selfmetrics)
+    modules = (
+        physical_connections,
+        virtual_border_routers,
+        traffic,
+        health_checks,
+        failover_tests,
+        regiontable,
+        selfmetrics,
+    )
     defined = {
         value
         for module in modules
@@ -369,3 +409,47 @@ def test_rules_name_only_the_exporters_metrics() -> None:
         traffic.HEALTH_LOSS,
         traffic.SAMPLE_TIME,
     } <= used
+
+
+def failover_inhibit_rules(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inhibit rules whose source is a failover test running on a line."""
+    return [
+        rule
+        for rule in config["inhibit_rules"]
+        if rule["source_matchers"] == ['alertname="ExpressConnectFailoverTestRunning"']
+    ]
+
+
+def test_a_failover_test_holds_back_exactly_its_lines_own_alerts() -> None:
+    """While a failover test covers a line, that line's down, BGP, traffic and health-check
+    alerts are held back (same account, region and line), and nothing pair-wide: a test on one
+    leg while the other is down still pages."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    (rule,) = failover_inhibit_rules(config)
+    assert rule["equal"] == ["account", "region_id", "physical_connection_id"]
+    (target_matcher,) = rule["target_matchers"]
+    target = re.fullmatch(r'alertname=~"(.+)"', target_matcher)
+    assert target
+    rules = alert_rules()
+    names = {r["alert"] for r in rules}
+    held = {n for n in names if re.fullmatch(target.group(1), n)}
+    assert held == set(resilience.HELD_BACK)
+    assert not held & {"ExpressConnectRedundancyLost", "ExpressConnectRedundantPairBgpDown"}
+    # Every held-back alert carries the line's ID, so the inhibition can match it.
+    by_name = {r["alert"]: r for r in rules}
+    running = by_name["ExpressConnectFailoverTestRunning"]
+    assert running["labels"]["severity"] == "info"
+    for name in held:
+        assert "group_left(name)" in by_name[name]["expr"], name  # joined on the line's ID
+
+
+def test_alertmanager_routes_a_held_back_page_and_the_test_alert() -> None:
+    amtool = require_binary("amtool")
+    for labels, receiver in (
+        (["severity=info", "alertname=ExpressConnectFailoverTestRunning"], "chat"),
+        (["severity=critical", "alertname=ExpressConnectBgpSessionDown"], "pager"),
+    ):
+        result = run_tool(
+            [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels]
+        )
+        assert result.stdout.split() == [receiver]

@@ -219,7 +219,8 @@ def test_prometheus_rule_generator_is_up_to_date() -> None:
 def test_ram_policy_grants_exactly_the_describe_actions_the_collectors_call() -> None:
     """Read-only actions only. The traffic collector calls CloudMonitor's DescribeMetricLast,
     whose RAM action CloudMonitor documents as cms:QueryMetricLast: both spellings are
-    granted, so whichever the service checks is allowed."""
+    granted, so whichever the service checks is allowed. The CEN action's RAM namespace is
+    ``cen:`` (the API product is Cbn)."""
     policy = json.loads((ROOT / "deploy" / "ram-policy.json").read_text())
     assert policy["Version"] == "1"
     (statement,) = policy["Statement"]
@@ -230,8 +231,11 @@ def test_ram_policy_grants_exactly_the_describe_actions_the_collectors_call() ->
             "vpc:DescribeRegions",
             "vpc:DescribeVirtualBorderRouters",
             "vpc:DescribeBgpPeers",
+            "vpc:DescribeFailoverTestJobs",
+            "vpc:DescribeVbrHa",
             "cms:DescribeMetricLast",
             "cms:QueryMetricLast",
+            "cen:DescribeCenVbrHealthCheck",
         ],
         "Resource": "*",
     }

@@ -106,6 +106,12 @@ class FakeApi:
         region = params.get("RegionId", "")
         if action in EMPTY_LISTINGS and region in self.pages:
             return web.json_response(empty_listing(action, params))
+        cen_region = params.get("VbrInstanceRegionId")  # CEN has no RegionId
+        if action == "DescribeCenVbrHealthCheck" and not region and cen_region in self.pages:
+            return web.json_response(empty_listing(action, params))
+        if action == "DescribeFailoverTestJobs" and region in self.pages:
+            body = {"RequestId": "FAKE", "TotalCount": 0, "Count": 0, "NextToken": ""}
+            return web.json_response({**body, "FailoverTestJobList": []})
         if action != "DescribePhysicalConnections":
             return self._error(400, "InvalidAction.NotFound", action)
         if region not in self.pages:
@@ -138,6 +144,7 @@ class FakeApi:
 EMPTY_LISTINGS = {
     "DescribeVirtualBorderRouters": ("VirtualBorderRouterSet", "VirtualBorderRouterType"),
     "DescribeBgpPeers": ("BgpPeers", "BgpPeer"),
+    "DescribeCenVbrHealthCheck": ("VbrHealthChecks", "VbrHealthCheck"),
 }
 
 

@@ -234,7 +234,7 @@ def test_once_exits_1_when_a_region_fails(tmp_path: Path, simulator: tuple[Simul
     )
     assert info_ids(result.stdout, "bad", "cn-hangzhou") == set()
     assert "SignatureDoesNotMatch" in result.stderr  # logged, one line per record
-    # The pass that reads the VBR inventory fails at once, saying why, instead of waiting
+    # The passes that read the VBR inventory fail at once, saying why, instead of waiting
     # refresh.timeout for an inventory that cannot come.
     assert "the virtual_border_routers collector failed in this region" in result.stderr
     assert "waiting for the virtual_border_routers" not in result.stderr

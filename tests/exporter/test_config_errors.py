@@ -306,7 +306,7 @@ CASES: list[tuple[str, str, str]] = [
         "collector-unknown",
         GOOD_ACCOUNT + "collectors: {vbr: {enabled: false}}\n",
         "{file}: collectors.vbr: unknown collector 'vbr' (one of: physical_connections,"
-        " virtual_border_routers, traffic)",
+        " virtual_border_routers, traffic, health_checks, failover_tests)",
     ),
     (
         "regions-all-in-capitals",

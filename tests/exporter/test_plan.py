@@ -28,7 +28,13 @@ def on_at(plan: CollectorPlan) -> tuple[bool, float, str | None]:
 def test_the_collectors_blocks_are_the_registry() -> None:
     names = tuple(parse_config(config_with()).collectors.names())
     assert names == tuple(collector.name for collector in COLLECTORS)
-    assert names == ("physical_connections", "virtual_border_routers", "traffic")
+    assert names == (
+        "physical_connections",
+        "virtual_border_routers",
+        "traffic",
+        "health_checks",
+        "failover_tests",
+    )
 
 
 def test_defaults_follow_refresh_interval_for_physical_connections() -> None:
@@ -81,7 +87,12 @@ def test_traffic_is_switched_off_with_virtual_border_routers() -> None:
         " which is disabled for account 'novbr'"
     )
     assert settings(config, "a", "traffic").off_reason is None
-    assert [p.off_reason for p in build_plan(config, COLLECTORS).off()] == [novbr.off_reason]
+    off_reasons = [p.off_reason for p in build_plan(config, COLLECTORS).off()]
+    assert off_reasons == [
+        f"the {name} collector needs the virtual_border_routers collector,"
+        " which is disabled for account 'novbr'"
+        for name in ("traffic", "health_checks", "failover_tests")
+    ]
     # switched off by the user: not "automatic"
     off = parse_config(config_with(collectors={"traffic": {"enabled": False}}))
     assert on_at(settings(off, "a", "traffic")) == (False, 300.0, None)
@@ -108,7 +119,8 @@ def test_settings_are_frozen() -> None:
         (
             config_with(collectors={"trafic": {}}),
             "<config>: collectors.trafic: unknown collector 'trafic' (did you mean 'traffic'?)"
-            " (one of: physical_connections, virtual_border_routers, traffic)",
+            " (one of: physical_connections, virtual_border_routers, traffic, health_checks,"
+            " failover_tests)",
         ),
         (
             config_with(
@@ -118,7 +130,8 @@ def test_settings_are_frozen() -> None:
             ),
             "<config>: accounts[0].collectors.virtual_border_router: unknown collector"
             " 'virtual_border_router' (did you mean 'virtual_border_routers'?) (one of:"
-            " physical_connections, virtual_border_routers, traffic)",
+            " physical_connections, virtual_border_routers, traffic, health_checks,"
+            " failover_tests)",
         ),
         (
             config_with(collectors={"traffic": {"enabeld": True}}),

@@ -25,6 +25,8 @@ def test_the_registry_declares_todays_defaults() -> None:
         "physical_connections": (None, "refresh", None),
         "virtual_border_routers": (60.0, "interval", None),
         "traffic": (300.0, "interval", "virtual_border_routers"),
+        "health_checks": (600.0, "interval", "virtual_border_routers"),
+        "failover_tests": (600.0, "interval", "virtual_border_routers"),
     }
     names = set(by_name())
     assert all(c.needs in names for c in COLLECTORS if c.needs)
