@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
+from exporter.client import AccountClient, ClientSettings
+from exporter.credentials import Credential, StaticCredentialSource
 from exporter.signing import (
     parse_v3_authorization,
     v3_canonical_request,
@@ -168,3 +171,34 @@ def throttled() -> tuple[int, dict[str, Any]]:
 
 def unavailable() -> tuple[int, dict[str, Any]]:
     return (503, {"Code": "ServiceUnavailable", "Message": "temporary failure"})
+
+
+def credentials(secret: str = SECRET) -> StaticCredentialSource:
+    return StaticCredentialSource("access_key", Credential(KEY_ID, secret))
+
+
+def fake_api_client(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    secret: str = SECRET,
+    retries: int = 4,
+    rate: float = 1000.0,
+    timeout: float = 2.0,
+    seen: list[tuple[str, str, str, str, float]] | None = None,
+) -> AccountClient:
+    """An account client for the fake API with short backoffs, recording what it observes."""
+    settings = ClientSettings(
+        endpoint=url,
+        request_timeout=timeout,
+        retries=retries,
+        max_requests_per_second=rate,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+    )
+
+    def observe(*args: Any) -> None:
+        if seen is not None:
+            seen.append(args)  # type: ignore[arg-type]
+
+    return AccountClient(session, "prod", credentials(secret), settings, observer=observe)

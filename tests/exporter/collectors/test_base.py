@@ -48,3 +48,13 @@ def test_filter_params() -> None:
         "Filter.2.Value.1": "Enabled",
         "Filter.2.Value.2": "Terminated",
     }
+
+
+def test_filter_params_sort_keys_and_keep_value_order() -> None:
+    assert filter_params({"Status": ("Enabled", "Allocated"), "LineOperator": ("CT",)}) == {
+        "Filter.1.Key": "LineOperator",
+        "Filter.1.Value.1": "CT",
+        "Filter.2.Key": "Status",
+        "Filter.2.Value.1": "Enabled",
+        "Filter.2.Value.2": "Allocated",
+    }

@@ -1,11 +1,14 @@
-"""What the client makes of answers: unencodable strings, error codes as labels, error texts
-(redacted, naming the peer), and products whose 200 answers can carry an error."""
+"""The signed API client: calls against recorded pages over real HTTP (signatures verified),
+retries and what is never retried, request spacing, endpoints, and what the client makes of
+answers: unencodable strings, error codes as labels, error texts (redacted, naming the peer),
+and products whose 200 answers can carry an error."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+import time
 from typing import Any
 
 import aiohttp
@@ -17,21 +20,23 @@ from exporter.client import (
     AccountClient,
     ApiError,
     ClientSettings,
+    RateLimiter,
     code_label,
     endpoint_url,
 )
 from exporter.credentials import Credential, StaticCredentialSource
 from exporter.logs import register_secret
-from tests.exporter.ecx_fakeapi import KEY_ID, SECRET, FakeApi
+from tests.exporter.ecx_fakeapi import (
+    KEY_ID,
+    SECRET,
+    FakeApi,
+    fake_api_client,
+    throttled,
+    unavailable,
+)
 
 STS_TOKEN = "CAIS-sts-token-for-the-client-tests-0123456789"
 Seen = list[tuple[str, str, str, str, float]]
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def make_client(
@@ -230,3 +235,104 @@ async def test_success_field_errors_are_retried_like_any_other(session: Any) -> 
         body = await call(make_client(session, url, seen, retries=2, success_field=True))
     assert "Regions" in body
     assert [entry[3] for entry in seen] == ["Throttling.User", "Success"]
+
+
+# ------------------------------------------------------------------ calls, retries, spacing
+
+
+async def test_signed_call_keeps_unknown_fields(recorded: Any, session: Any) -> None:
+    api = FakeApi(recorded)
+    async with api.serve() as url:
+        client = fake_api_client(session, url)
+        body = await client.call(
+            "DescribePhysicalConnections",
+            "cn-hangzhou",
+            {"RegionId": "cn-hangzhou", "PageNumber": "1", "PageSize": "5"},
+        )
+    record = body["PhysicalConnectionSet"]["PhysicalConnectionType"][0]
+    assert record["SomeFutureField"] == {"Nested": [1, 2]}
+    assert body["TotalCount"] == 13
+    assert api.requests[0]["_action"] == "DescribePhysicalConnections"
+
+
+async def test_retries_throttling_5xx_nonce_and_transport_errors(
+    recorded: Any, session: Any
+) -> None:
+    api = FakeApi(recorded)
+    nonce_used = (400, {"Code": "SignatureNonceUsed", "Message": "used"})
+    internal = (500, {"Code": "InternalError", "Message": "boom"})
+    api.faults = [throttled(), unavailable(), nonce_used, "drop"]
+    seen: list[Any] = []
+    async with api.serve() as url:
+        client = fake_api_client(session, url, seen=seen)
+        body = await client.call(
+            "DescribePhysicalConnections", "cn-shanghai", {"RegionId": "cn-shanghai"}
+        )
+        assert body["TotalCount"] == 3
+        codes = [entry[3] for entry in seen]
+        assert codes[:3] == ["Throttling.User", "ServiceUnavailable", "SignatureNonceUsed"]
+        assert codes[-1] == "Success" and len(codes) == 5
+        assert codes[3] not in ("Success", "Throttling.User")  # a transport error class
+        # A plain 5xx without a known code is retried too; retries run out → the last error.
+        api.faults = [internal] * 3
+        seen.clear()
+        failing = fake_api_client(session, url, retries=2, seen=seen)
+        with pytest.raises(ApiError) as info:
+            await failing.call("DescribeRegions", "cn-hangzhou", {"RegionId": "cn-hangzhou"})
+        assert info.value.code == "InternalError" and len(seen) == 3
+
+
+async def test_timeouts_are_retried(recorded: Any, session: Any) -> None:
+    api = FakeApi(recorded)
+    api.faults = ["slow"]
+    seen: list[Any] = []
+    async with api.serve() as url:
+        client = fake_api_client(session, url, timeout=0.3, seen=seen)
+        body = await client.call("DescribeRegions", "cn-hangzhou", {"RegionId": "cn-hangzhou"})
+    assert "Regions" in body
+    assert [entry[3] for entry in seen] == ["Timeout", "Success"]
+
+
+async def test_no_retry_on_auth_or_parameter_errors(recorded: Any, session: Any) -> None:
+    api = FakeApi(recorded)
+    async with api.serve() as url:
+        seen: list[Any] = []
+        wrong = fake_api_client(session, url, secret="wrong-secret-value", seen=seen)
+        with pytest.raises(ApiError) as info:
+            await wrong.call("DescribeRegions", "cn-hangzhou", {"RegionId": "cn-hangzhou"})
+        assert info.value.code == "SignatureDoesNotMatch" and len(seen) == 1
+        assert "wrong-secret-value" not in str(info.value)
+        seen.clear()
+        client = fake_api_client(session, url, seen=seen)
+        with pytest.raises(ApiError) as info:
+            await client.call(
+                "DescribePhysicalConnections", "cn-nowhere", {"RegionId": "cn-nowhere"}
+            )
+        assert info.value.code == "InvalidRegionId.NotFound" and len(seen) == 1
+        assert info.value.http_status == 404
+
+
+async def test_rate_limiter_spaces_requests_without_blocking_the_loop() -> None:
+    limiter = RateLimiter(20.0)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire() for _ in range(7)))
+    elapsed = time.monotonic() - started
+    task.cancel()
+    assert elapsed >= 6 / 20 - 0.01  # 7 requests at 20/s need at least 6 intervals
+    assert ticks >= 5  # the loop kept running while callers waited
+
+
+def test_endpoint_url() -> None:
+    assert str(endpoint_url(None, "cn-hangzhou")) == "https://vpc.aliyuncs.com/"
+    assert str(endpoint_url(None, "eu-west-1")) == "https://vpc.eu-west-1.aliyuncs.com/"
+    assert str(endpoint_url("http://127.0.0.1:1/{region_id}/", "x")) == "http://127.0.0.1:1/x/"
+    assert str(endpoint_url("http://127.0.0.1:18080", "x")) == "http://127.0.0.1:18080/"
