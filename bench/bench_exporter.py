@@ -65,7 +65,7 @@ from bench.benchlib import (
     stop,
     wait_http,
 )
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 
 PC, VBR, TRAFFIC = "physical_connections", "virtual_border_routers", "traffic"
 ACTIONS = {

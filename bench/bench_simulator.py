@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a source checkout
 
 from exporter import signing  # noqa: E402
-from exporter.regions import REGION_IDS  # noqa: E402
+from exporter.region_ids import REGION_IDS  # noqa: E402
 
 AK, SECRET = "sim-access-key-id", "sim-access-key-secret"
 REGIONS = REGION_IDS[:20]

@@ -53,7 +53,7 @@ from bench.benchlib import (
     stop,
     wait_http,
 )
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.vocabulary import canonical_status
 
 PC, VBR = "physical_connections", "virtual_border_routers"

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from exporter.client import API_VERSION, ClientSettings, endpoint_url
 from exporter.config import ApiConfig
-from exporter.regions import endpoint_host
+from exporter.region_ids import endpoint_host
 
 
 def cms_host(region_id: str) -> str:

@@ -33,7 +33,7 @@ from exporter.regiontable import Key, RegionStatus, RegionTable
 from exporter.scheduler import RefreshScheduler
 from exporter.selfmetrics import SelfMetrics
 from exporter.server import build_app, listen
-from exporter.state import StateStore
+from exporter.state_file import StateStore
 
 log = logging.getLogger(__name__)
 

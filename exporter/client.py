@@ -29,7 +29,7 @@ from yarl import URL
 
 from exporter.credentials import CredentialSource
 from exporter.logs import redact
-from exporter.regions import endpoint_host
+from exporter.region_ids import endpoint_host
 from exporter.signing import canonical_query, sign_v3_headers
 
 log = logging.getLogger(__name__)

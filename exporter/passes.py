@@ -21,7 +21,7 @@ from exporter.families import RenderContext
 from exporter.logs import redact
 from exporter.regiontable import Key, RegionStatus, RegionTable, render_objects
 from exporter.selfmetrics import SelfMetrics
-from exporter.state import StateStore
+from exporter.state_file import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pydantic import field_validator
 
 from exporter.families import CountFamily, RecordFamilies
 from exporter.models import Duration, StrictModel
-from exporter.state import DEFAULT_KIND, StatefulObject
+from exporter.state_file import DEFAULT_KIND, StatefulObject
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from exporter.config.errors import PathError, Problems, suggest
 from exporter.durations import format_duration as _fmt
 from exporter.labels import tag_label_name
 from exporter.models import Duration, StrictModel
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.vocabulary import FILTER_KEYS, MAX_FILTER_KEYS
 
 MAX_FILTER_VALUES = 5

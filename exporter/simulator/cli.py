@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.simulator.accounts import (
     DEFAULT_ACCESS_KEY_ID,
     AccountsFileError,

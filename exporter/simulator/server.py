@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from exporter.regions import REGION_IDS, endpoint_host
+from exporter.region_ids import REGION_IDS, endpoint_host
 from exporter.simulator.auth import IncomingRequest
 from exporter.simulator.cms.actions import CmsError, cms_error_body, is_cms, success_false
 from exporter.simulator.cms.routes import add_cms_routes

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.simulator.accounts import Account, default_account
 from exporter.simulator.auth import Authenticator
 from exporter.simulator.clock import SimClock

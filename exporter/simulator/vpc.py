@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.regions import REGION_IDS, endpoint_host
+from exporter.region_ids import REGION_IDS, endpoint_host
 from exporter.simulator import validation as v
 from exporter.simulator.accounts import Account
 from exporter.simulator.clock import SimClock

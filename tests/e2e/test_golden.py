@@ -22,7 +22,7 @@ from exporter.credentials import Credential, StaticCredentialSource
 from exporter.exposition import Exposition
 from exporter.families import RenderContext, tag_label_names
 from exporter.regiontable import RegionStatus, RegionTable, render_objects
-from exporter.state import StateStore
+from exporter.state_file import StateStore
 from tests.exporter.ecx_fakeapi import GOLDEN, KEY_ID, SECRET, FakeApi, load_recorded_pages
 from tests.harness import require_binary
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.collectors.physical_connections import PhysicalConnection
-from exporter.state import StateStore
+from exporter.state_file import StateStore
 
 
 def conn(pc: str, status: str) -> PhysicalConnection:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter import state as state_module
-from exporter.state import StateStore
+from exporter.state_file import StateStore
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def test_deeply_nested_json_is_logged_and_starts_fresh(
     path = tmp_path / "state.json"
     path.write_text("[" * 200_000 + "]" * 200_000)
     store = StateStore(path)
-    with caplog.at_level(logging.WARNING, logger="exporter.state"):
+    with caplog.at_level(logging.WARNING, logger="exporter.state_file"):
         store.load()
     assert store.get("a", "r") == {}
     assert [r.getMessage() for r in caplog.records] == ["state file unreadable, starting fresh"]

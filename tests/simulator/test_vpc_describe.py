@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.lines.model import BUSINESS_STATUSES, STATUSES
 

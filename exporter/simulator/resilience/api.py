@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from exporter.regions import REGION_IDS
+from exporter.region_ids import REGION_IDS
 from exporter.simulator import validation as v
 from exporter.simulator.accounts import Account
 from exporter.simulator.errors import ErrorAnswer
