@@ -27,7 +27,13 @@ from typing import Any
 
 import pytest
 
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from exporter.collectors import (
+    failover_tests,
+    health_checks,
+    physical_connections,
+    traffic,
+    virtual_border_routers,
+)
 from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
 from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
 from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
@@ -54,8 +60,15 @@ pytestmark = pytest.mark.e2e
 
 JOB = "expressconnect"  # the job name the committed alert rules select
 REGIONS = ("cn-hangzhou", "cn-shanghai")
-# The collectors the dashboards show; the exporter runs exactly these.
-COLLECTORS = (physical_connections.NAME, virtual_border_routers.NAME, traffic.NAME)
+# The collectors the dashboards show; the exporter runs exactly these (all of them are on by
+# default, the resilience ones included).
+COLLECTORS = (
+    physical_connections.NAME,
+    virtual_border_routers.NAME,
+    traffic.NAME,
+    health_checks.NAME,
+    failover_tests.NAME,
+)
 # CloudMonitor publishes a point a minute; a short traffic interval only makes the first pass
 # (and a pass skipped while the VBR inventory was not ready yet) come round soon.
 TRAFFIC_INTERVAL = "5s"
@@ -128,6 +141,10 @@ collectors:
     interval: 1s
   traffic:
     interval: {TRAFFIC_INTERVAL}
+  health_checks:
+    interval: 1s
+  failover_tests:
+    interval: 1s
 accounts:
   - name: sim
     credentials:
