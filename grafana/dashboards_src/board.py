@@ -22,6 +22,7 @@ TAG = "expressconnect"
 # The dashboards other dashboards link to with a data link (by uid, which never changes).
 FLEET_UID = "expressconnect-fleet"
 CONNECTION_UID = "expressconnect-connection"
+RESILIENCE_UID = "expressconnect-resilience"
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 

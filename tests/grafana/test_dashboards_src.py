@@ -32,10 +32,10 @@ def test_the_registry_lists_every_dashboard_module_once() -> None:
         module = importlib.import_module(f"{dashboards_src.__name__}.{info.name}")
         if isinstance(getattr(module, "BOARD", None), Board):
             declared.append(module.BOARD)
-    assert len(declared) == 3
+    assert len(declared) == 4
     assert sorted(declared, key=lambda b: b.file) == sorted(DASHBOARDS, key=lambda b: b.file)
     assert tuple(b.file for b in DASHBOARDS) == DASHBOARD_FILES
-    assert len({b.uid for b in DASHBOARDS}) == len({b.file for b in DASHBOARDS}) == 3
+    assert len({b.uid for b in DASHBOARDS}) == len({b.file for b in DASHBOARDS}) == 4
 
 
 def test_every_dashboard_links_to_every_dashboard_of_the_registry() -> None:
