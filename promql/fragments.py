@@ -68,9 +68,9 @@ def days_until(ratio: float, series: str, window: str) -> str:
 
     ``predict_linear(v[w], 0)`` is that line's value now and ``deriv(v[w])`` its slope per
     second (the same least-squares fit), so the result is at most N days exactly when
-    ``predict_linear(v[w], N * 86400) >= ratio`` with a rising trend: the capacity alert's own
-    condition. Negative (already past), infinite (flat) and NaN results are for the caller to
-    filter (``> 0``).
+    ``predict_linear(v[w], N * 86400) >= ratio``: the capacity alert's own condition. Only
+    rising series have a result (a falling one never fills); a negative one means the fitted
+    line is past ``ratio`` already, for the caller to filter (``> 0``).
     """
     fitted = f"predict_linear({series}[{window}], 0)"
-    return f"({ratio} - {fitted})\n/ deriv({series}[{window}])\n/ {DAY}"
+    return f"({ratio} - {fitted})\n/ (deriv({series}[{window}]) > 0)\n/ {DAY}"

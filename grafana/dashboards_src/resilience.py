@@ -57,6 +57,7 @@ from grafana.dashboards_src.pairs import (
     MAX_TEST_AGE,
     ONE,
     PAIR_AVAILABILITY,
+    PAIR_KEY,
     PARTNER_ID,
     ROUTE_DIFFERENCE,
     WINDOW,
@@ -111,7 +112,7 @@ def fleet_stats(d: dash.Dashboard) -> dash.Dashboard:
             None,
         ),
         (
-            "Lines of pairs at risk",
+            "Lines of pairs with a risk",
             "Lines of redundant pairs with at least one risk (table below).",
             f"count(\n{at_risk()}\n) or vector(0)",
             ("green", "orange"),
@@ -163,7 +164,7 @@ def risk_table() -> table.Panel:
     rename = {**COLUMN_NAMES, PARTNER_ID: "Redundant partner", "risk": "Risk"}
     return (
         table.Panel()
-        .title("Redundant pairs at risk")
+        .title("Risks to redundant pairs")
         .description(
             "One row per line of a redundant pair and risk: both lines on one access point, a "
             "VBR without a route-switching health check, no failover test (or none for "
@@ -174,7 +175,7 @@ def risk_table() -> table.Panel:
         .with_target(instant(with_name(at_risk(), SEL)))
         .with_transformation(organize(["Time", "Value"], rename, order))
         .override_by_name("ID", [prop("links", [connection_link()])])
-        .no_value("No redundant pair at risk")
+        .no_value("No redundant pair runs a known risk")
         .height(9)
         .span(12)
     )
@@ -331,7 +332,7 @@ def availability_table() -> table.Panel:
         .targets(
             [
                 instant(with_name(f"{LINE_AVAILABILITY}{{{SEL}}}", SEL), "A"),
-                instant(f"{PAIR_AVAILABILITY}{{{SEL}}}", "B"),
+                instant(f"max by ({PAIR_KEY}) ({PAIR_AVAILABILITY}{{{SEL}}})", "B"),
             ]
         )
         .with_transformation(transformation("merge", {}))

@@ -29,6 +29,7 @@ import pytest
 
 from alerts.generate import LINE_UTILISATION
 from alerts.generate import LINE_UTILISATION_P95 as LINE_P95
+from alerts.generate import _config as alert_defaults
 from alerts.resilience import LINE_AVAILABILITY, PAIR_AVAILABILITY
 from exporter.collectors import (
     failover_tests,
@@ -41,7 +42,7 @@ from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
 from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
 from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
 from exporter.regiontable import REGION_UP
-from promql.fragments import CAPACITY_TREND_WINDOW
+from promql.fragments import CAPACITY_RATIO, CAPACITY_TREND_WINDOW, DAY
 from tests.grafana.grafana_testlib import (
     DASHBOARD_FILES,
     ROOT,
@@ -143,6 +144,7 @@ class Resilience:
 @dataclass(frozen=True)
 class Stack:
     prometheus: Prometheus
+    simulator_url: str
     exporter_url: str
     arranged: Arranged
     traffic: Traffic
@@ -213,7 +215,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             _wait_for_traffic(prom, forced)
             _wait_for_resilience(prom, resilient)
             _raise_utilisation(prom, sim.url, resilient.rising)
-            yield Stack(prom, exporter.url, arranged, forced, resilient)
+            yield Stack(prom, sim.url, exporter.url, arranged, forced, resilient)
 
 
 def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
@@ -367,6 +369,7 @@ def _arrange_resilience(simulator_url: str, arranged: Arranged, forced: Traffic)
         for item in _get_json(f"{simulator_url}/_sim/connections")
         if item["connection"]["Status"] == "Enabled"
         and item["connection"]["BusinessStatus"] == "Normal"
+        and item["connection"].get("CircuitCode")  # the forecast table shows it
     )
     rising = next(line for line in lines if line not in taken and _has_own_vbr(simulator_url, line))
     return Resilience(str(drill["id"]), probe_only, ha_group, rising)
@@ -387,7 +390,7 @@ def _wait_for_resilience(prom: Prometheus, resilient: Resilience) -> None:
     prom.wait_until(lambda: prom.query(probe), 60, "the probe-only health check")
     group = f'{failover_tests.HA_INFO}{{vbr_ha_id="{resilient.ha_group}"}}'
     prom.wait_until(lambda: prom.query(group), 60, "the pair's HA group")
-    available = f"{LINE_AVAILABILITY} and {PAIR_AVAILABILITY}"
+    available = f"count({LINE_AVAILABILITY}) and count({PAIR_AVAILABILITY})"
     prom.wait_until(lambda: prom.query(available), 60, "the availability records")
 
 
@@ -695,3 +698,105 @@ def test_connection_detail_utilisation_and_bits(stack: Stack) -> None:
     )
     expected = {s["metric"]["direction"]: 8 * float(s["value"][1]) for s in line_bytes}
     assert _stat(stack, "Traffic now") == pytest.approx(expected)
+
+
+RESILIENCE = "resilience.json"
+
+
+def _series(stack: Stack, name: str, title: str, ref: str = "A") -> list[dict[str, Any]]:
+    """What one instant target of a panel (any type) returns, as the dashboard would ask."""
+    board = load_dashboards()[name]
+    (panel,) = (p for p in query_panels(board) if p["title"] == title)
+    (target,) = (t for t in panel["targets"] if t["refId"] == ref)
+    assert target.get("instant"), f"{title} [{ref}] is not an instant query"
+    return stack.prometheus.query(substitute(target["expr"], _resolve_variables(stack, board)))
+
+
+def test_pair_risks_name_the_arranged_faults(stack: Stack) -> None:
+    """The pair without an Established session is unavailable on both lines; the partner with
+    the probe-only check has a VBR that does not fail over; the pair tested 40 days ago is
+    neither untested nor overdue, and its selected line (one session up) is available."""
+    arranged = stack.arranged
+    rows = _panel_rows(stack, RESILIENCE, "Risks to redundant pairs")
+    risks = {(row["physical_connection_id"], row["risk"]) for row in rows}
+    for line in arranged.pair_at_risk:
+        assert (line, "line not available now") in risks
+    assert (arranged.partner, "a VBR does not fail over by itself") in risks
+    for line in (arranged.connection, arranged.partner):
+        assert (line, "never failover-tested") not in risks
+        assert (line, "not failover-tested for 180 days") not in risks
+    assert (arranged.connection, "line not available now") not in risks
+    partner = {row["physical_connection_id"]: row["partner_physical_connection_id"] for row in rows}
+    assert partner[arranged.partner] == arranged.connection
+
+
+def test_vbrs_without_failover_are_the_simulators(stack: Stack) -> None:
+    """Exactly the simulator's active VBRs without a health check, and those whose check is
+    probe-only (the arranged one among them)."""
+    vbrs = _get_json(f"{stack.simulator_url}/_sim/vbrs")
+    checks = _get_json(f"{stack.simulator_url}/_sim/health-checks")
+    active = {item["vbr"]["VbrId"] for item in vbrs if item["vbr"]["Status"] == "active"}
+    expected = {
+        **{
+            vbr: "no health check"
+            for vbr in active - {c["health_check"]["VbrInstanceId"] for c in checks}
+        },
+        **{
+            c["health_check"]["VbrInstanceId"]: "probe-only health check"
+            for c in checks
+            if c["health_check"].get("HealthCheckOnly")
+            and c["health_check"]["VbrInstanceId"] in active
+        },
+    }
+    rows = _panel_rows(stack, RESILIENCE, "VBRs that do not fail over by themselves")
+    assert {row["vbr_id"]: row["reason"] for row in rows} == expected
+    assert expected[stack.resilience.probe_only] == "probe-only health check"
+
+
+def test_the_pair_section_shows_both_legs(stack: Stack) -> None:
+    arranged, arranged_resilience = stack.arranged, stack.resilience
+    legs = _panel_rows(stack, RESILIENCE, "Legs")
+    assert {row["physical_connection_id"]: row["leg"] for row in legs} == {
+        arranged.connection: "selected line",
+        arranged.partner: "redundant partner",
+    }
+    tests = _panel_rows(stack, RESILIENCE, "Failover tests of the pair")
+    assert {
+        (row["physical_connection_id"], row["status"])
+        for row in tests
+        if row["job_id"] == arranged_resilience.drill
+    } == {(arranged.connection, "Stopped"), (arranged.partner, "Stopped")}
+    groups = _panel_rows(stack, RESILIENCE, "VBR HA groups of the pair")
+    assert arranged_resilience.ha_group in {row["vbr_ha_id"] for row in groups}
+    switches = {
+        s["metric"]["vbr_id"]: float(s["value"][1])
+        for s in _series(stack, RESILIENCE, "Health checks of the pair's VBRs", "C")
+    }
+    assert switches[arranged_resilience.probe_only] == 0
+    # The drill stopped 40 days ago; the simulator may have tested the pair more recently.
+    ((age,),) = [[float(s["value"][1])] for s in _series(stack, RESILIENCE, "Last failover test")]
+    assert 0 < age <= 40 * DAY + 3600
+    (availability,) = _series(stack, RESILIENCE, "Pair availability (30d)")
+    assert 0 < float(availability["value"][1]) <= 1
+
+
+def test_days_until_full_lists_the_rising_line_as_the_forecast_alert_sees_it(stack: Stack) -> None:
+    """The line made busier step by step is listed; every listed line is rising and below full;
+    the saturated line (past 95 %) is not; and the alert's own condition, predict_linear over
+    the forecast horizon, holds for a line exactly when its days are within that horizon."""
+    assert alert_defaults["capacity_forecast_ratio"] == CAPACITY_RATIO
+    assert alert_defaults["capacity_p95_window"] == CAPACITY_TREND_WINDOW
+    rows = _series(stack, "fleet-overview.json", "Lines by days until full")
+    days = {row["metric"]["physical_connection_id"]: float(row["value"][1]) for row in rows}
+    assert stack.resilience.rising in days
+    assert all(0 < value < 3650 for value in days.values()), days
+    assert stack.arranged.connection not in days
+    assert all(row["metric"].get("circuit_code") for row in rows)
+    horizon = alert_defaults["capacity_forecast_horizon"]
+    assert horizon.endswith("d")
+    alert = (
+        f"max by (physical_connection_id) (predict_linear({LINE_P95}[{CAPACITY_TREND_WINDOW}], "
+        f"{int(horizon[:-1]) * DAY}) >= {CAPACITY_RATIO})"
+    )
+    warned = {s["metric"]["physical_connection_id"] for s in stack.prometheus.query(alert)}
+    assert {line for line, value in days.items() if value <= int(horizon[:-1])} <= warned
