@@ -47,6 +47,11 @@ AVAILABILITY_STEPS = ((0.99, "orange"), (0.999, "green"))
 # The ``leg`` label of the per-pair section.
 SELECTED, PARTNER_LEG = "selected line", "redundant partner"
 NO_FAILOVER, PROBE_ONLY = "no health check", "probe-only health check"
+LOSS_LIMIT = float(resilience.DEFAULTS["availability_loss_ratio"])
+# The two risks of a pair without a recent failover test.
+NEVER_TESTED = "never failover-tested"
+OVERDUE = f"not failover-tested for {MAX_TEST_AGE // DAY} days"
+UNTESTED = (NEVER_TESTED, OVERDUE)
 
 
 # --- PromQL -----------------------------------------------------------------------------------
@@ -112,7 +117,6 @@ def pair_risks() -> list[tuple[str, str]]:
     access_point = f'max by ({LINE_KEY}, access_point_id) ({INFO}{{{SEL}, access_point_id!=""}})'
     tested = f'({REGION_UP}{{{SEL}, collector="{FAILOVER_COLLECTOR}"}} == 1)'
     per_line_failover = f"min by ({LINE_KEY}) (\n{on_line(fails_over(), SEL)}\n)"
-    days = MAX_TEST_AGE // DAY
     return [
         (
             "both lines end on one access point",
@@ -124,12 +128,12 @@ def pair_risks() -> list[tuple[str, str]]:
             f"{pairs}\nand on ({LINE_KEY})\n({per_line_failover} == 0)",
         ),
         (
-            "never failover-tested",
+            NEVER_TESTED,
             f"{pairs}\nunless on ({PAIR_KEY})\n{PAIR_LAST_TEST}{{{SEL}}}\n"
             f"and on ({REGION_KEY})\n{tested}",
         ),
         (
-            f"not failover-tested for {days} days",
+            OVERDUE,
             f"{pairs}\nand on ({PAIR_KEY})\n(time() - {PAIR_LAST_TEST}{{{SEL}}} > {MAX_TEST_AGE})",
         ),
         (

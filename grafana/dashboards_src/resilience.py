@@ -54,12 +54,14 @@ from grafana.dashboards_src.pairs import (
     LINE_AVAILABILITY,
     LINE_AVAILABLE,
     LINE_ROUTES,
+    LOSS_LIMIT,
     MAX_TEST_AGE,
     ONE,
     PAIR_AVAILABILITY,
     PAIR_KEY,
     PARTNER_ID,
     ROUTE_DIFFERENCE,
+    UNTESTED,
     WINDOW,
     at_risk,
     fails_over,
@@ -103,7 +105,7 @@ def fleet_stats(d: dash.Dashboard) -> dash.Dashboard:
     """How many lines are paired, at risk, untested or under test; VBRs without failover; the
     worst pair availability."""
     days = MAX_TEST_AGE // DAY
-    untested = "\nor\n".join(expr for risk, expr in pair_risks() if "tested" in risk)
+    untested = "\nor\n".join(expr for risk, expr in pair_risks() if risk in UNTESTED)
     counts = (
         (
             "Lines in redundant pairs",
@@ -114,7 +116,7 @@ def fleet_stats(d: dash.Dashboard) -> dash.Dashboard:
         (
             "Lines of pairs with a risk",
             "Lines of redundant pairs with at least one risk (table below).",
-            f"count(\n{at_risk()}\n) or vector(0)",
+            f"count(\nmax by ({LINE_KEY}) (\n{at_risk()}\n)\n) or vector(0)",
             ("green", "orange"),
         ),
         (
@@ -149,7 +151,7 @@ def fleet_stats(d: dash.Dashboard) -> dash.Dashboard:
             f"Lowest pair availability ({WINDOW})",
             f"The least available redundant pair over {WINDOW}: a pair is available while "
             "either line is (Enabled and Normal, a BGP session Established, health-check loss "
-            "below 50 %).",
+            f"below {LOSS_LIMIT:.0%}).",
             stat_now(f"min({PAIR_AVAILABILITY}{{{SEL}}})"),
         )
         .unit("percentunit")
@@ -324,7 +326,8 @@ def availability_table() -> table.Panel:
         .title(f"Availability ({WINDOW})")
         .description(
             f"Share of the last {WINDOW} each line was available (Enabled and Normal, at least "
-            "one BGP session Established, no VBR losing half its health-check probes) and its "
+            f"one BGP session Established, no VBR losing {LOSS_LIMIT:.0%} of its health-check "
+            "probes) and its "
             "redundant pair was (either line available), from the resilience recording rules "
             f"{LINE_AVAILABILITY} and {PAIR_AVAILABILITY}. Least available first."
         )
