@@ -14,6 +14,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from alerts import resilience
+from alerts.generate import LINE_UTILISATION_P95
 from exporter import vocabulary
 from exporter.collectors import failover_tests as ft
 from exporter.collectors import health_checks as hc
@@ -345,7 +347,7 @@ def test_generator_types_no_metric_name_by_hand() -> None:
     sources = sorted(GRAFANA_DIR.rglob("*.py")) + sorted((ROOT / "promql").rglob("*.py"))
     assert len(sources) >= 10, sources
     for path in sources:
-        typed = sorted(set(re.findall(r"expressconnect_\w+", path.read_text())))
+        typed = sorted(set(re.findall(r"expressconnect[_:]\w+", path.read_text())))
         assert typed == [], (path, typed)
 
 
@@ -433,3 +435,41 @@ def test_utilisation_sums_each_direction_over_the_line() -> None:
     assert f"sum by ({fragments.LINE_KEY}, direction)" in expr
     assert f"{vbr.VBR_INFO}{{SELECTED}}" in expr and f"{pc.BANDWIDTH}{{SELECTED}}" in expr
     assert "/ on (account, region_id, physical_connection_id) group_left" in expr
+
+
+def test_the_resilience_dashboard_answers_issue_16() -> None:
+    """The fleet tables and, per pair, every question the issue asks, with the availability
+    records of the resilience rules on the dashboard."""
+    board = BOARDS["resilience.json"]
+    titles = {p["title"] for p in query_panels(board)}
+    assert {
+        "Risks to redundant pairs",
+        "VBRs that do not fail over by themselves",
+        "Failover tests",
+        "VBR HA groups",
+        "Availability (30d)",
+        "Legs",
+        "Same access point",
+        "Failover test running",
+        "Last failover test",
+        "Route difference",
+        "VBR HA groups Active",
+        "Pair availability (30d)",
+        "Health checks of the pair's VBRs",
+        "Failover tests of the pair",
+        "VBR HA groups of the pair",
+    } <= titles
+    used = {name for _, t in targets(board) for name in metric_names(t["expr"])}
+    assert {
+        resilience.LINE_AVAILABILITY,
+        resilience.PAIR_AVAILABILITY,
+        resilience.PAIR_LAST_TEST,
+        resilience.PAIR_ROUTE_DIFFERENCE,
+    } <= used
+    assert "connection" in variable_names(board)
+
+
+def test_the_forecast_table_reads_the_capacity_record() -> None:
+    board = BOARDS["fleet-overview.json"]
+    (panel,) = (p for p in query_panels(board) if p["title"] == "Lines by days until full")
+    assert metric_names(panel["targets"][0]["expr"]) == {LINE_UTILISATION_P95, pc.INFO}
