@@ -91,6 +91,14 @@ def fleet_link() -> dash.DashboardLink:
     )
 
 
+def resilience_link() -> dash.DashboardLink:
+    """Panel link from a line to its redundant pair's resilience view (the same line selected)."""
+    return dash.DashboardLink("Open the pair's resilience view").url(
+        f"/d/{RESILIENCE_UID}/expressconnect-resilience?${{connection:queryparam}}"
+        "&${account:queryparam}&${region:queryparam}&${datasource:queryparam}&${__url_time_range}"
+    )
+
+
 def connection_link() -> dict[str, object]:
     """Data link from a connection id cell to the detail dashboard for that connection."""
     return {

@@ -14,7 +14,13 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import stat
 
 from grafana import dashboards_src
-from grafana.dashboards_src import DASHBOARDS, board, connection_detail, fleet_overview
+from grafana.dashboards_src import (
+    DASHBOARDS,
+    board,
+    connection_detail,
+    fleet_overview,
+    resilience,
+)
 from grafana.dashboards_src.board import Board, new_dashboard
 from grafana.dashboards_src.panels import stat_now
 from grafana.dashboards_src.queries import SEL
@@ -59,6 +65,8 @@ def test_the_data_links_point_at_the_boards_they_name() -> None:
     fleet, detail = fleet_overview.BOARD, connection_detail.BOARD
     assert board.fleet_link().build().url.startswith(f"/d/{fleet.uid}/{fleet.slug}?")
     assert str(board.connection_link()["url"]).startswith(f"/d/{detail.uid}/{detail.slug}?")
+    pairs = resilience.BOARD
+    assert board.resilience_link().build().url.startswith(f"/d/{pairs.uid}/{pairs.slug}?")
 
 
 def test_a_new_dashboard_is_one_module_and_one_registry_line(
