@@ -53,3 +53,24 @@ def copy_label(dst: str, src: str) -> str:
     """The arguments of ``label_replace`` that copy label ``src`` into ``dst`` (where set):
     how a line is matched against the line its ``redundant_physical_connection_id`` names."""
     return f'"{dst}", "$1", "{src}", "(.+)"'
+
+
+CAPACITY_RATIO = 0.95
+"""The share of a line's bandwidth the capacity forecast counts as full (the alert rules'
+``capacity_forecast_ratio`` default; a test holds the two equal)."""
+
+CAPACITY_TREND_WINDOW = "7d"
+"""How far back the forecast fits its straight line (the rules' ``capacity_p95_window``)."""
+
+
+def days_until(ratio: float, series: str, window: str) -> str:
+    """Days until ``series`` reaches ``ratio`` on the straight line fitted over ``window``.
+
+    ``predict_linear(v[w], 0)`` is that line's value now and ``deriv(v[w])`` its slope per
+    second (the same least-squares fit), so the result is at most N days exactly when
+    ``predict_linear(v[w], N * 86400) >= ratio``: the capacity alert's own condition. Only
+    rising series have a result (a falling one never fills); a negative one means the fitted
+    line is past ``ratio`` already, for the caller to filter (``> 0``).
+    """
+    fitted = f"predict_linear({series}[{window}], 0)"
+    return f"({ratio} - {fitted})\n/ (deriv({series}[{window}]) > 0)\n/ {DAY}"

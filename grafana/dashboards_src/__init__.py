@@ -12,12 +12,18 @@ builders), ``states`` (state sets, colours, codes), ``metrics`` (the exporter's 
 
 from __future__ import annotations
 
-from grafana.dashboards_src import connection_detail, exporter_health, fleet_overview
+from grafana.dashboards_src import (
+    connection_detail,
+    exporter_health,
+    fleet_overview,
+    resilience,
+)
 from grafana.dashboards_src.board import Board
 
 # In link-bar order.
 DASHBOARDS: tuple[Board, ...] = (
     fleet_overview.BOARD,
     connection_detail.BOARD,
+    resilience.BOARD,
     exporter_health.BOARD,
 )

@@ -22,6 +22,7 @@ TAG = "expressconnect"
 # The dashboards other dashboards link to with a data link (by uid, which never changes).
 FLEET_UID = "expressconnect-fleet"
 CONNECTION_UID = "expressconnect-connection"
+RESILIENCE_UID = "expressconnect-resilience"
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
@@ -87,6 +88,14 @@ def fleet_link() -> dash.DashboardLink:
     return dash.DashboardLink("Back to the fleet overview").url(
         f"/d/{FLEET_UID}/expressconnect-fleet-overview"
         "?${account:queryparam}&${region:queryparam}&${datasource:queryparam}&${__url_time_range}"
+    )
+
+
+def resilience_link() -> dash.DashboardLink:
+    """Panel link from a line to its redundant pair's resilience view (the same line selected)."""
+    return dash.DashboardLink("Open the pair's resilience view").url(
+        f"/d/{RESILIENCE_UID}/expressconnect-resilience?${{connection:queryparam}}"
+        "&${account:queryparam}&${region:queryparam}&${datasource:queryparam}&${__url_time_range}"
     )
 
 

@@ -28,6 +28,7 @@ from grafana.dashboards_src.board import (
     label_variable,
     new_dashboard,
     region_variable,
+    resilience_link,
 )
 from grafana.dashboards_src.metrics import (
     BANDWIDTH,
@@ -166,7 +167,9 @@ def state_stats(d: dash.Dashboard, one: str) -> dash.Dashboard:
             "Status of the line named in redundant_physical_connection_id. "
             "No data: the line has no redundant peer, or the peer is not exported.",
             peer_status(),
-        ).no_value("No redundant peer")
+        )
+        .no_value("No redundant peer")
+        .links([resilience_link()])
     )
 
 

@@ -26,6 +26,9 @@ from grafana.dashboards_src.metrics import (
     API_DURATION,
     API_REQUESTS,
     BUILD_INFO,
+    FAILOVER_COLLECTOR,
+    HC_CONFIGURED,
+    HEALTH_CHECKS_COLLECTOR,
     LAST_SUCCESS,
     LINES_COLLECTOR,
     REFRESH_DURATION,
@@ -37,6 +40,7 @@ from grafana.dashboards_src.metrics import (
     RELOAD_OK,
     RELOAD_TIMESTAMP,
     SAMPLE_TIME,
+    TEST_ACTIVE,
     TRAFFIC_COLLECTOR,
     UNKNOWN_ENUMS,
     VBRS_COLLECTOR,
@@ -222,12 +226,16 @@ def health_collectors(d: dash.Dashboard, job: str) -> dash.Dashboard:
 def objects_per_region(job: str) -> str:
     """Objects each collector exports per region, labelled with the collector's name (lines for
     physical_connections, VBRs for virtual_border_routers, VBRs with CloudMonitor data for
-    traffic, which has no count of its own), for the selected collectors."""
+    traffic, VBRs judged for a health check for health_checks, lines judged for a running test
+    for failover_tests: the last three have no count of their own), for the selected
+    collectors."""
     sel = f"{job}, {SEL}"
     counts = (
         (f"max by (account, region_id) ({REGION_CONNECTIONS}{{{sel}}})", LINES_COLLECTOR),
         (f"max by (account, region_id) ({REGION_VBRS}{{{sel}}})", VBRS_COLLECTOR),
         (f"count by (account, region_id) ({SAMPLE_TIME}{{{sel}}})", TRAFFIC_COLLECTOR),
+        (f"count by (account, region_id) ({HC_CONFIGURED}{{{sel}}})", HEALTH_CHECKS_COLLECTOR),
+        (f"count by (account, region_id) ({TEST_ACTIVE}{{{sel}}})", FAILOVER_COLLECTOR),
     )
     labelled = "\nor\n".join(
         f'label_replace({count}, "collector", "{name}", "", "")' for count, name in counts
@@ -335,7 +343,8 @@ def regions_table(job: str) -> table.Panel:
         .title("Regions")
         .description(
             "Per account, region and collector: last pass result, data age, duration, objects "
-            "exported (lines, VBRs, or VBRs with traffic data)."
+            "exported (lines, VBRs, VBRs with traffic data, VBRs judged for a health check, or "
+            "lines judged for a failover test)."
         )
         .datasource(DATASOURCE)
         .targets(

@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models.common import (
     VizOrientation,
 )
 
+from alerts.generate import LINE_UTILISATION_P95
 from exporter.vocabulary import STATUSES
 from grafana.dashboards_src.board import (
     DATASOURCE,
@@ -75,9 +76,18 @@ from grafana.dashboards_src.queries import (
 )
 from grafana.dashboards_src.states import status_cell, status_code_mapping, vbr_cell
 from grafana.dashboards_src.tables import COLUMN_NAMES, PEER_COLUMNS, line_table
-from promql.fragments import DAY, LINE_KEY, PEER_KEY
+from promql.fragments import (
+    CAPACITY_RATIO,
+    CAPACITY_TREND_WINDOW,
+    DAY,
+    LINE_KEY,
+    PEER_KEY,
+    days_until,
+)
 
 TOP_LINES = 10
+# Beyond ten years the trend is as good as flat.
+MAX_FORECAST_DAYS = 3650
 LOCKED = 'business_status=~"FinancialLocked|SecurityLocked"'
 # Narrows a per-line query to the lines in the statuses the Status variable selects.
 STATUS_FILTER = f'and on ({LINE_KEY}) ({STATUS}{{{SEL}, status=~"$status"}} == 1)'
@@ -126,6 +136,7 @@ def build() -> dash.Dashboard:
     d = fleet_bgp_summary(d.with_row(dash.Row("BGP sessions")))
     d = fleet_bgp_tables(d)
     d = fleet_traffic_tables(fleet_traffic_summary(d.with_row(dash.Row("Traffic"))))
+    d = d.with_panel(days_until_full())
     d = d.with_row(dash.Row("Bandwidth and alerts"))
     return d.with_panel(bandwidth_by_region()).with_panel(firing_alerts_table())
 
@@ -515,6 +526,38 @@ def fleet_traffic_tables(d: dash.Dashboard) -> dash.Dashboard:
             [prop("unit", "percentunit"), *threshold_cell("orange", (0.05, "red"))],
         )
         .no_value("No line loses health-check probes")
+    )
+
+
+def days_until_full() -> table.Panel:
+    """The lines whose p95 utilisation trends towards full, soonest first (the capacity
+    forecast's own fit, so a line the alert warns about shows at most its horizon here)."""
+    p95 = f"{LINE_UTILISATION_P95}{{{SEL}}}"
+    days = days_until(CAPACITY_RATIO, p95, CAPACITY_TREND_WINDOW)
+    info = f"max by ({LINE_KEY}, name, circuit_code) ({INFO}{{{SEL}}})"
+    expr = (
+        f"min by ({LINE_KEY}) (\n{days}\n> 0 < {MAX_FORECAST_DAYS}\n)\n"
+        f"* on ({LINE_KEY}) group_left (name, circuit_code)\n{info}"
+    )
+    return (
+        line_table(
+            "Lines by days until full",
+            f"Days until a line's {CAPACITY_TREND_WINDOW} p95 utilisation (busier direction) "
+            f"reaches {CAPACITY_RATIO:.0%} of its bandwidth, on the straight line fitted over "
+            f"the last {CAPACITY_TREND_WINDOW} ({LINE_UTILISATION_P95}, the capacity "
+            "forecast's record; the alert warns at 14 days). Only rising lines, within ten "
+            "years.",
+            expr,
+            {"Value": "Days until full"},
+            ["name", "physical_connection_id", "circuit_code", "Value", "account", "region_id"],
+            named=True,
+        )
+        .sort_by([common.TableSortByFieldState().display_name("Days until full").desc(False)])
+        .override_by_name(
+            "Days until full",
+            [prop("decimals", 1), *threshold_cell("red", (14, "orange"), (90, "green"))],
+        )
+        .no_value("No line's utilisation trends towards full")
     )
 
 

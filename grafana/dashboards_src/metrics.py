@@ -7,6 +7,8 @@ so the dashboards cannot drift from what the exporter serves.
 from __future__ import annotations
 
 from exporter import regiontable, selfmetrics
+from exporter.collectors import failover_tests as ft
+from exporter.collectors import health_checks as hc
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic as tr
 from exporter.collectors import virtual_border_routers as vbr
@@ -38,6 +40,22 @@ DROPPED = tr.DROPPED
 HEALTH_LATENCY = tr.HEALTH_LATENCY
 HEALTH_LOSS = tr.HEALTH_LOSS
 SAMPLE_TIME = tr.SAMPLE_TIME
+HC_CONFIGURED = hc.CONFIGURED
+HC_INFO = hc.INFO
+HC_INTERVAL = hc.INTERVAL
+HC_THRESHOLD = hc.HEALTHY_THRESHOLD
+HC_SWITCHES = hc.SWITCHES_ROUTES
+TEST_INFO = ft.TEST_INFO
+TEST_STATUS = ft.TEST_STATUS
+TEST_START = ft.TEST_START
+TEST_STOP = ft.TEST_STOP
+TEST_DURATION = ft.TEST_DURATION
+TEST_RESOURCE = ft.TEST_RESOURCE
+TEST_ACTIVE = ft.LINE_ACTIVE
+LAST_TEST = ft.LINE_LAST_TEST
+HA_INFO = ft.HA_INFO
+HA_STATUS = ft.HA_STATUS
+HA_CREATED = ft.HA_CREATION
 # The alerts of the rules in config/alerts/ that are firing now.
 FIRING_ALERTS = 'ALERTS{alertname=~"ExpressConnect.*", alertstate="firing"}'
 # The region health series (one per account, region and collector) and the process's own.
@@ -55,3 +73,5 @@ UNKNOWN_ENUMS = selfmetrics.UNKNOWN_ENUMS
 LINES_COLLECTOR = pc.NAME
 VBRS_COLLECTOR = vbr.NAME
 TRAFFIC_COLLECTOR = tr.NAME
+HEALTH_CHECKS_COLLECTOR = hc.NAME
+FAILOVER_COLLECTOR = ft.NAME

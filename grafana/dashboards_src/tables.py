@@ -17,6 +17,7 @@ COLUMN_NAMES = {
     "region_id": "Region",
     "access_point_id": "Access point",
     "line_operator": "Operator",
+    "circuit_code": "Circuit code",
     "port_type": "Port type",
     "port_number": "Port",
     "status": "Status",

@@ -11,10 +11,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_DIR = ROOT / "grafana"
 DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
-DASHBOARD_FILES = ("fleet-overview.json", "connection-detail.json", "exporter-health.json")
+DASHBOARD_FILES = (
+    "fleet-overview.json",
+    "connection-detail.json",
+    "resilience.json",
+    "exporter-health.json",
+)
+RULES_DIR = ROOT / "config" / "alerts"
 
 # Variables Grafana itself defines; every other `$name` must be a dashboard variable.
 GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range", "__range_s", "__interval_ms"}
@@ -121,4 +129,14 @@ def exposition_names(text: str) -> set[str]:
             names.add(line.split()[2])
         elif line and not line.startswith("#"):
             names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
+    return names
+
+
+def recorded_names() -> set[str]:
+    """The series the committed recording rules (config/alerts/) record: the dashboards read
+    some of them (availability, capacity forecast), so Prometheus must load those rules."""
+    names = set()
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {rule["record"] for rule in group["rules"] if "record" in rule}
     return names

@@ -14,7 +14,13 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import stat
 
 from grafana import dashboards_src
-from grafana.dashboards_src import DASHBOARDS, board, connection_detail, fleet_overview
+from grafana.dashboards_src import (
+    DASHBOARDS,
+    board,
+    connection_detail,
+    fleet_overview,
+    resilience,
+)
 from grafana.dashboards_src.board import Board, new_dashboard
 from grafana.dashboards_src.panels import stat_now
 from grafana.dashboards_src.queries import SEL
@@ -32,10 +38,10 @@ def test_the_registry_lists_every_dashboard_module_once() -> None:
         module = importlib.import_module(f"{dashboards_src.__name__}.{info.name}")
         if isinstance(getattr(module, "BOARD", None), Board):
             declared.append(module.BOARD)
-    assert len(declared) == 3
+    assert len(declared) == 4
     assert sorted(declared, key=lambda b: b.file) == sorted(DASHBOARDS, key=lambda b: b.file)
     assert tuple(b.file for b in DASHBOARDS) == DASHBOARD_FILES
-    assert len({b.uid for b in DASHBOARDS}) == len({b.file for b in DASHBOARDS}) == 3
+    assert len({b.uid for b in DASHBOARDS}) == len({b.file for b in DASHBOARDS}) == 4
 
 
 def test_every_dashboard_links_to_every_dashboard_of_the_registry() -> None:
@@ -59,6 +65,8 @@ def test_the_data_links_point_at_the_boards_they_name() -> None:
     fleet, detail = fleet_overview.BOARD, connection_detail.BOARD
     assert board.fleet_link().build().url.startswith(f"/d/{fleet.uid}/{fleet.slug}?")
     assert str(board.connection_link()["url"]).startswith(f"/d/{detail.uid}/{detail.slug}?")
+    pairs = resilience.BOARD
+    assert board.resilience_link().build().url.startswith(f"/d/{pairs.uid}/{pairs.slug}?")
 
 
 def test_a_new_dashboard_is_one_module_and_one_registry_line(

@@ -14,7 +14,11 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from alerts import resilience
+from alerts.generate import LINE_UTILISATION_P95
 from exporter import vocabulary
+from exporter.collectors import failover_tests as ft
+from exporter.collectors import health_checks as hc
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic as tr
 from exporter.collectors import virtual_border_routers as vbr
@@ -34,6 +38,7 @@ from tests.grafana.grafana_testlib import (
     metric_names,
     panels,
     query_panels,
+    recorded_names,
     referenced_variables,
     targets,
     variable_names,
@@ -54,7 +59,12 @@ def test_committed_json_equals_a_fresh_generation() -> None:
 
 def test_uids_are_stable_unique_and_valid() -> None:
     uids = [board["uid"] for board in BOARDS.values()]
-    assert uids == ["expressconnect-fleet", "expressconnect-connection", "expressconnect-exporter"]
+    assert uids == [
+        "expressconnect-fleet",
+        "expressconnect-connection",
+        "expressconnect-resilience",
+        "expressconnect-exporter",
+    ]
     for uid in uids:
         assert 0 < len(uid) <= 40 and uid.replace("-", "").isalnum()
 
@@ -187,16 +197,27 @@ def test_bits_check_catches_bytes() -> None:
     assert _bits_problems(count_panel, f"sum({rate})")
 
 
+# An age compared with a number only filters (e.g. pairs not tested for 180 days): the result is
+# not a duration.
+AGE_FILTER = re.compile(r"time\(\) - [\w:]+\{[^}]*\} > \d+")
+
+
 @pytest.mark.parametrize("name", DASHBOARD_FILES)
 def test_units_bandwidth_dates_and_durations(name: str) -> None:
     for panel, target in targets(BOARDS[name]):
-        expr, units = target["expr"], _units(panel)
+        expr, units = AGE_FILTER.sub("", target["expr"]), _units(panel)
         if "_timestamp_seconds" in expr and "* 1000" in expr:
             assert "dateTimeAsIso" in units, panel["title"]
         elif "time()" in expr and "/ 86400" not in expr and " bool " not in expr:
             assert "s" in units, panel["title"]
         if "_duration_seconds" in expr:
             assert "s" in units, panel["title"]
+
+
+def test_age_filter_exempts_only_a_comparison() -> None:
+    assert AGE_FILTER.sub("", 'x and (time() - a:b{c="d"} > 86400)') == "x and ()"
+    assert "time()" in AGE_FILTER.sub("", 'time() - a:b{c="d"}')
+    assert "time()" in AGE_FILTER.sub("", 'time() - a:b{c="d"} > bool 5')
 
 
 def _lost(original: Any, written: Any, path: str = "") -> list[str]:
@@ -268,7 +289,7 @@ def test_provisioning_loads_the_dashboards_and_a_fixed_datasource() -> None:
 
 NON_EXPORTER_METRICS = {"ALERTS", "up", "scrape_duration_seconds"}
 # The collectors the dashboards show.
-DASHBOARD_COLLECTORS = (pc.COLLECTOR, vbr.COLLECTOR, tr.COLLECTOR)
+DASHBOARD_COLLECTORS = (pc.COLLECTOR, vbr.COLLECTOR, tr.COLLECTOR, hc.COLLECTOR, ft.COLLECTOR)
 
 
 def _exporter_names() -> set[str]:
@@ -302,7 +323,7 @@ def _variable_selector(query: str) -> str:
 
 
 def test_every_metric_name_is_in_the_golden_exposition() -> None:
-    known = _exporter_names() | NON_EXPORTER_METRICS
+    known = _exporter_names() | NON_EXPORTER_METRICS | recorded_names()
     used: set[str] = set()
     for name, board in BOARDS.items():
         for panel, target in targets(board):
@@ -326,7 +347,7 @@ def test_generator_types_no_metric_name_by_hand() -> None:
     sources = sorted(GRAFANA_DIR.rglob("*.py")) + sorted((ROOT / "promql").rglob("*.py"))
     assert len(sources) >= 10, sources
     for path in sources:
-        typed = sorted(set(re.findall(r"expressconnect_\w+", path.read_text())))
+        typed = sorted(set(re.findall(r"expressconnect[_:]\w+", path.read_text())))
         assert typed == [], (path, typed)
 
 
@@ -414,3 +435,41 @@ def test_utilisation_sums_each_direction_over_the_line() -> None:
     assert f"sum by ({fragments.LINE_KEY}, direction)" in expr
     assert f"{vbr.VBR_INFO}{{SELECTED}}" in expr and f"{pc.BANDWIDTH}{{SELECTED}}" in expr
     assert "/ on (account, region_id, physical_connection_id) group_left" in expr
+
+
+def test_the_resilience_dashboard_answers_issue_16() -> None:
+    """The fleet tables and, per pair, every question the issue asks, with the availability
+    records of the resilience rules on the dashboard."""
+    board = BOARDS["resilience.json"]
+    titles = {p["title"] for p in query_panels(board)}
+    assert {
+        "Risks to redundant pairs",
+        "VBRs that do not fail over by themselves",
+        "Failover tests",
+        "VBR HA groups",
+        "Availability (30d)",
+        "Legs",
+        "Same access point",
+        "Failover test running",
+        "Last failover test",
+        "Route difference",
+        "VBR HA groups Active",
+        "Pair availability (30d)",
+        "Health checks of the pair's VBRs",
+        "Failover tests of the pair",
+        "VBR HA groups of the pair",
+    } <= titles
+    used = {name for _, t in targets(board) for name in metric_names(t["expr"])}
+    assert {
+        resilience.LINE_AVAILABILITY,
+        resilience.PAIR_AVAILABILITY,
+        resilience.PAIR_LAST_TEST,
+        resilience.PAIR_ROUTE_DIFFERENCE,
+    } <= used
+    assert "connection" in variable_names(board)
+
+
+def test_the_forecast_table_reads_the_capacity_record() -> None:
+    board = BOARDS["fleet-overview.json"]
+    (panel,) = (p for p in query_panels(board) if p["title"] == "Lines by days until full")
+    assert metric_names(panel["targets"][0]["expr"]) == {LINE_UTILISATION_P95, pc.INFO}

@@ -27,17 +27,31 @@ from typing import Any
 
 import pytest
 
-from exporter.collectors import physical_connections, traffic, virtual_border_routers
+from alerts.generate import LINE_UTILISATION
+from alerts.generate import LINE_UTILISATION_P95 as LINE_P95
+from alerts.generate import _config as alert_defaults
+from alerts.resilience import LINE_AVAILABILITY, PAIR_AVAILABILITY
+from exporter.collectors import (
+    failover_tests,
+    health_checks,
+    physical_connections,
+    traffic,
+    virtual_border_routers,
+)
 from exporter.collectors.physical_connections import ENABLED, EXPIRY, INFO
 from exporter.collectors.traffic import DROPPED, HEALTH_LOSS, TRAFFIC
 from exporter.collectors.virtual_border_routers import BGP_STATUS, VBR_INFO
 from exporter.regiontable import REGION_UP
+from exporter.simulator.lines.lifecycle import parse_time
+from promql.fragments import CAPACITY_RATIO, CAPACITY_TREND_WINDOW, DAY
 from tests.grafana.grafana_testlib import (
+    DASHBOARD_FILES,
     ROOT,
     exposition_names,
     load_dashboards,
     metric_names,
     query_panels,
+    recorded_names,
     substitute,
     targets,
 )
@@ -54,12 +68,20 @@ pytestmark = pytest.mark.e2e
 
 JOB = "expressconnect"  # the job name the committed alert rules select
 REGIONS = ("cn-hangzhou", "cn-shanghai")
-# The collectors the dashboards show; the exporter runs exactly these.
-COLLECTORS = (physical_connections.NAME, virtual_border_routers.NAME, traffic.NAME)
+# The collectors the dashboards show; the exporter runs exactly these (all of them are on by
+# default, the resilience ones included).
+COLLECTORS = (
+    physical_connections.NAME,
+    virtual_border_routers.NAME,
+    traffic.NAME,
+    health_checks.NAME,
+    failover_tests.NAME,
+)
 # CloudMonitor publishes a point a minute; a short traffic interval only makes the first pass
 # (and a pass skipped while the VBR inventory was not ready yet) come round soon.
 TRAFFIC_INTERVAL = "5s"
 SATURATED_PERCENT = 97
+RISING_PERCENTS = (20, 40, 60)
 LOSS_PERCENT = 2.5
 # $__rate_interval as Grafana computes it at the 60s scrape interval of config/prometheus.yml
 # (4 x scrape interval), and the default 6h range.
@@ -89,6 +111,7 @@ class Arranged:
     """
 
     connection: str
+    partner: str
     down_peer: str
     pair_at_risk: tuple[str, str]
     risk_peers: tuple[str, ...]
@@ -106,11 +129,27 @@ class Traffic:
 
 
 @dataclass(frozen=True)
+class Resilience:
+    """What the fixture set up for the resilience dashboard on the detail line's pair: a
+    failover test of both legs that ``stopped`` 40 days ago (job ``drill``), a probe-only health
+    check on VBR ``probe_only`` of the partner, and HA group ``ha_group`` over a VBR of each leg;
+    and ``rising``, a line whose utilisation the fixture raises step by step so that its p95
+    trends towards full (the capacity forecast)."""
+
+    drill: str
+    probe_only: str
+    ha_group: str
+    rising: str
+
+
+@dataclass(frozen=True)
 class Stack:
     prometheus: Prometheus
+    simulator_url: str
     exporter_url: str
     arranged: Arranged
     traffic: Traffic
+    resilience: Resilience
 
 
 def _exporter_config(simulator_url: str) -> str:
@@ -128,6 +167,10 @@ collectors:
     interval: 1s
   traffic:
     interval: {TRAFFIC_INTERVAL}
+  health_checks:
+    interval: 1s
+  failover_tests:
+    interval: 1s
 accounts:
   - name: sim
     credentials:
@@ -162,6 +205,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _post_json(f"{sim.url}/_sim/faults", THROTTLE_FAULT)
         arranged = _arrange_bgp(sim.url)
         forced = _arrange_traffic(sim.url, arranged)
+        resilient = _arrange_resilience(sim.url, arranged, forced)
         config = tmp / "exporter.yml"
         config.write_text(_exporter_config(sim.url))
         with (
@@ -170,10 +214,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ):
             _wait_for_data(prom, sim.url, arranged)
             _wait_for_traffic(prom, forced)
-            yield Stack(prom, exporter.url, arranged, forced)
+            _wait_for_resilience(prom, resilient)
+            _raise_utilisation(prom, sim.url, resilient.rising)
+            yield Stack(prom, sim.url, exporter.url, arranged, forced, resilient)
 
 
-def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> None:
+def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -182,6 +228,8 @@ def _post_json(url: str, body: dict[str, Any], method: str = "POST") -> None:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status in (200, 201), response.status
+        answer: dict[str, Any] = json.loads(response.read() or b"{}")
+        return answer
 
 
 def _get_json(url: str) -> Any:
@@ -241,7 +289,7 @@ def _arrange_bgp(simulator_url: str) -> Arranged:
     risk_peers = tuple(peer for line in at_risk for peer in sessions[line])
     for peer in risk_peers:
         _set_peer(simulator_url, peer, "Active")
-    return Arranged(connection, down_peer, at_risk, risk_peers)
+    return Arranged(connection, detail[1], down_peer, at_risk, risk_peers)
 
 
 def _vbrs_of(simulator_url: str, line: str) -> list[dict[str, Any]]:
@@ -279,6 +327,85 @@ def _arrange_traffic(simulator_url: str, arranged: Arranged) -> Traffic:
     lossy_line, lossy = candidates[0]
     _force_metrics(simulator_url, lossy, {"loss": LOSS_PERCENT})
     return Traffic(saturated, lossy, lossy_line)
+
+
+def _active_vbr(simulator_url: str, line: str) -> str:
+    """The first active VBR of a line on the line's own bandwidth."""
+    active = [
+        item["vbr"]["VbrId"]
+        for item in _vbrs_of(simulator_url, line)
+        if item["vbr"]["Status"] == "active" and not item["vbr"].get("Bandwidth")
+    ]
+    assert active, f"no active VBR on the line's own bandwidth on {line}"
+    return str(active[0])
+
+
+def _arrange_resilience(simulator_url: str, arranged: Arranged, forced: Traffic) -> Resilience:
+    """A finished failover test of the detail pair, a probe-only check on the partner, an HA
+    group over the pair (unless one exists), and a line to make busier (not yet)."""
+    legs = [arranged.connection, arranged.partner]
+    drill = _post_json(
+        f"{simulator_url}/_sim/failover-tests",
+        {"connections": legs, "name": "e2e-drill", "start_time": "now-41d", "stop_time": "now-40d"},
+    )
+    probe_only = _active_vbr(simulator_url, arranged.partner)
+    _post_json(
+        f"{simulator_url}/_sim/health-checks/{probe_only}", {"HealthCheckOnly": True}, "PATCH"
+    )
+    vbrs = {_active_vbr(simulator_url, line) for line in legs}
+    groups = [
+        item["group"]
+        for item in _get_json(f"{simulator_url}/_sim/vbr-ha")
+        if {item["group"]["VbrId"], item["group"]["PeerVbrId"]} & vbrs
+    ]
+    if groups:
+        ha_group = str(groups[0]["VbrHaId"])
+    else:
+        first, second = (_active_vbr(simulator_url, line) for line in legs)
+        body = {"vbr": first, "peer_vbr": second, "status": "Active", "name": "e2e-ha"}
+        ha_group = str(_post_json(f"{simulator_url}/_sim/vbr-ha", body)["id"])
+    taken = {*legs, *arranged.pair_at_risk, forced.lossy_line}
+    lines = sorted(
+        item["connection"]["PhysicalConnectionId"]
+        for item in _get_json(f"{simulator_url}/_sim/connections")
+        if item["connection"]["Status"] == "Enabled"
+        and item["connection"]["BusinessStatus"] == "Normal"
+        and item["connection"].get("CircuitCode")  # the forecast table shows it
+    )
+    rising = next(line for line in lines if line not in taken and _has_own_vbr(simulator_url, line))
+    return Resilience(str(drill["id"]), probe_only, ha_group, rising)
+
+
+def _has_own_vbr(simulator_url: str, line: str) -> bool:
+    return any(
+        item["vbr"]["Status"] == "active" and not item["vbr"].get("Bandwidth")
+        for item in _vbrs_of(simulator_url, line)
+    )
+
+
+def _wait_for_resilience(prom: Prometheus, resilient: Resilience) -> None:
+    """The resilience collectors have published what the fixture set up."""
+    tested = f'{failover_tests.TEST_STOP}{{job_id="{resilient.drill}"}}'
+    prom.wait_until(lambda: prom.query(tested), 60, "the finished failover test")
+    probe = f'{health_checks.SWITCHES_ROUTES}{{vbr_id="{resilient.probe_only}"}} == 0'
+    prom.wait_until(lambda: prom.query(probe), 60, "the probe-only health check")
+    group = f'{failover_tests.HA_INFO}{{vbr_ha_id="{resilient.ha_group}"}}'
+    prom.wait_until(lambda: prom.query(group), 60, "the pair's HA group")
+    available = f"count({LINE_AVAILABILITY}) and count({PAIR_AVAILABILITY})"
+    prom.wait_until(lambda: prom.query(available), 60, "the availability records")
+
+
+def _raise_utilisation(prom: Prometheus, simulator_url: str, line: str) -> None:
+    """Force the line's VBR to 20, 40 then 60 % of the line, each step seen in Prometheus: the
+    line's p95 utilisation rises, so the forecast gives it a (short) time until full."""
+    vbr_id = _active_vbr(simulator_url, line)
+    utilisation = f'min({LINE_UTILISATION}{{physical_connection_id="{line}"}})'
+    for percent in RISING_PERCENTS:
+        _force_metrics(simulator_url, vbr_id, {"utilisation": percent})
+        reached = f"{utilisation} >= {percent / 100}"
+        prom.wait_until(lambda q=reached: prom.query(q), 60, f"{line} at {percent} %")
+    rising = f'deriv({LINE_P95}{{physical_connection_id="{line}"}}[{CAPACITY_TREND_WINDOW}]) > 0'
+    prom.wait_until(lambda: prom.query(rising), 60, f"the p95 utilisation of {line} rising")
 
 
 def _wait_for_traffic(prom: Prometheus, forced: Traffic) -> None:
@@ -438,9 +565,7 @@ def _check_fields(panel: dict[str, Any], results: dict[str, list[dict[str, Any]]
     return problems
 
 
-@pytest.mark.parametrize(
-    "name", ["fleet-overview.json", "connection-detail.json", "exporter-health.json"]
-)
+@pytest.mark.parametrize("name", DASHBOARD_FILES)
 def test_every_panel_query_returns_data(stack: Stack, name: str) -> None:
     board = load_dashboards()[name]
     prom = stack.prometheus
@@ -464,9 +589,10 @@ def test_every_panel_query_returns_data(stack: Stack, name: str) -> None:
 
 def test_every_metric_name_is_in_the_live_exposition(stack: Stack) -> None:
     exposed = exposition_names(http_get(stack.exporter_url + "/metrics").decode())
+    recorded = recorded_names()
     for name, board in load_dashboards().items():
         for panel, target in targets(board):
-            unknown = metric_names(target["expr"]) - exposed - NON_EXPORTER_METRICS
+            unknown = metric_names(target["expr"]) - exposed - NON_EXPORTER_METRICS - recorded
             assert not unknown, f"{name} / {panel['title']}: {unknown}"
 
 
@@ -573,3 +699,116 @@ def test_connection_detail_utilisation_and_bits(stack: Stack) -> None:
     )
     expected = {s["metric"]["direction"]: 8 * float(s["value"][1]) for s in line_bytes}
     assert _stat(stack, "Traffic now") == pytest.approx(expected)
+
+
+RESILIENCE = "resilience.json"
+
+
+def _series(stack: Stack, name: str, title: str, ref: str = "A") -> list[dict[str, Any]]:
+    """What one instant target of a panel (any type) returns, as the dashboard would ask."""
+    board = load_dashboards()[name]
+    (panel,) = (p for p in query_panels(board) if p["title"] == title)
+    (target,) = (t for t in panel["targets"] if t["refId"] == ref)
+    assert target.get("instant"), f"{title} [{ref}] is not an instant query"
+    return stack.prometheus.query(substitute(target["expr"], _resolve_variables(stack, board)))
+
+
+def test_pair_risks_name_the_arranged_faults(stack: Stack) -> None:
+    """The pair without an Established session is unavailable on both lines; the partner with
+    the probe-only check has a VBR that does not fail over; the pair tested 40 days ago is
+    neither untested nor overdue, and its selected line (one session up) is available."""
+    arranged = stack.arranged
+    rows = _panel_rows(stack, RESILIENCE, "Risks to redundant pairs")
+    risks = {(row["physical_connection_id"], row["risk"]) for row in rows}
+    for line in arranged.pair_at_risk:
+        assert (line, "line not available now") in risks
+    assert (arranged.partner, "a VBR does not fail over by itself") in risks
+    for line in (arranged.connection, arranged.partner):
+        assert (line, "never failover-tested") not in risks
+        assert (line, "not failover-tested for 180 days") not in risks
+    assert (arranged.connection, "line not available now") not in risks
+    partner = {row["physical_connection_id"]: row["partner_physical_connection_id"] for row in rows}
+    assert partner[arranged.partner] == arranged.connection
+
+
+def test_vbrs_without_failover_are_the_simulators(stack: Stack) -> None:
+    """Exactly the simulator's active VBRs without a health check, and those whose check is
+    probe-only (the arranged one among them)."""
+    vbrs = _get_json(f"{stack.simulator_url}/_sim/vbrs")
+    checks = _get_json(f"{stack.simulator_url}/_sim/health-checks")
+    active = {item["vbr"]["VbrId"] for item in vbrs if item["vbr"]["Status"] == "active"}
+    expected = {
+        **{
+            vbr: "no health check"
+            for vbr in active - {c["health_check"]["VbrInstanceId"] for c in checks}
+        },
+        **{
+            c["health_check"]["VbrInstanceId"]: "probe-only health check"
+            for c in checks
+            if c["health_check"].get("HealthCheckOnly")
+            and c["health_check"]["VbrInstanceId"] in active
+        },
+    }
+    rows = _panel_rows(stack, RESILIENCE, "VBRs that do not fail over by themselves")
+    assert {row["vbr_id"]: row["reason"] for row in rows} == expected
+    assert expected[stack.resilience.probe_only] == "probe-only health check"
+
+
+def test_the_pair_section_shows_both_legs(stack: Stack) -> None:
+    arranged, arranged_resilience = stack.arranged, stack.resilience
+    legs = _panel_rows(stack, RESILIENCE, "Legs")
+    assert {row["physical_connection_id"]: row["leg"] for row in legs} == {
+        arranged.connection: "selected line",
+        arranged.partner: "redundant partner",
+    }
+    tests = _panel_rows(stack, RESILIENCE, "Failover tests of the pair")
+    assert {
+        (row["physical_connection_id"], row["status"])
+        for row in tests
+        if row["job_id"] == arranged_resilience.drill
+    } == {(arranged.connection, "Stopped"), (arranged.partner, "Stopped")}
+    groups = _panel_rows(stack, RESILIENCE, "VBR HA groups of the pair")
+    assert arranged_resilience.ha_group in {row["vbr_ha_id"] for row in groups}
+    switches = {
+        s["metric"]["vbr_id"]: float(s["value"][1])
+        for s in _series(stack, RESILIENCE, "Health checks of the pair's VBRs", "C")
+    }
+    assert switches[arranged_resilience.probe_only] == 0
+    # The newest Stopped job of either leg, by the simulator (the drill, 41 days ago, stopped
+    # at its planned end an hour later, unless the simulator tested the pair since).
+    stops = [
+        parse_time(item["job"]["StopTime"])
+        for line in (arranged.connection, arranged.partner)
+        for item in _get_json(f"{stack.simulator_url}/_sim/failover-tests?connection={line}")
+        if item["job"]["Status"] == "Stopped"
+    ]
+    newest = max(stop for stop in stops if stop is not None)
+    ((age,),) = [[float(s["value"][1])] for s in _series(stack, RESILIENCE, "Last failover test")]
+    assert abs(age - (time.time() - newest)) < 120, (age, time.time() - newest)
+    (availability,) = _series(stack, RESILIENCE, "Pair availability (30d)")
+    assert 0 < float(availability["value"][1]) <= 1
+
+
+def test_days_until_full_lists_the_rising_line_as_the_forecast_alert_sees_it(stack: Stack) -> None:
+    """The line made busier step by step is listed; every listed line is rising and below full;
+    the saturated line (past 95 %) is not; and the alert's own condition, predict_linear over
+    the forecast horizon, holds for a line exactly when its days are within that horizon."""
+    assert alert_defaults["capacity_forecast_ratio"] == CAPACITY_RATIO
+    assert alert_defaults["capacity_p95_window"] == CAPACITY_TREND_WINDOW
+    rows = _series(stack, "fleet-overview.json", "Lines by days until full")
+    days = {row["metric"]["physical_connection_id"]: float(row["value"][1]) for row in rows}
+    assert stack.resilience.rising in days
+    assert all(0 < value < 3650 for value in days.values()), days
+    assert stack.arranged.connection not in days
+    (rising,) = (
+        row for row in rows if row["metric"]["physical_connection_id"] == stack.resilience.rising
+    )
+    assert rising["metric"]["circuit_code"]  # the fixture chose a line with one
+    horizon = alert_defaults["capacity_forecast_horizon"]
+    assert horizon.endswith("d")
+    alert = (
+        f"max by (physical_connection_id) (predict_linear({LINE_P95}[{CAPACITY_TREND_WINDOW}], "
+        f"{int(horizon[:-1]) * DAY}) >= {CAPACITY_RATIO})"
+    )
+    warned = {s["metric"]["physical_connection_id"] for s in stack.prometheus.query(alert)}
+    assert {line for line, value in days.items() if value <= int(horizon[:-1])} <= warned

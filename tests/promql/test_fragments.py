@@ -15,6 +15,7 @@ from promql.fragments import (
     REGION_KEY,
     VBR_KEY,
     copy_label,
+    days_until,
     group_left,
     on_vbr_line,
 )
@@ -85,8 +86,21 @@ def test_no_dashboard_source_writes_a_shared_key_or_join_itself() -> None:
         "group_left(physical_connection_id)",
     )
     sources = sorted((GRAFANA_DIR / "dashboards_src").glob("*.py"))
-    assert len(sources) == len(DASHBOARD_FILES) + 7
+    # The dashboards' modules plus eight helpers (board, metrics, panels, queries, states,
+    # tables, pairs and the package's __init__).
+    assert len(sources) == len(DASHBOARD_FILES) + 8
     for path in sources:
         text = path.read_text()
         for literal in literals:
             assert literal not in text, (path.name, literal)
+
+
+def test_days_until_is_the_capacity_fit_on_rising_series_only() -> None:
+    expr = days_until(0.95, "u", "7d")
+    assert expr == "(0.95 - predict_linear(u[7d], 0))\n/ (deriv(u[7d]) > 0)\n/ 86400"
+    used = [
+        t["expr"]
+        for _, t in targets(load_dashboards()["fleet-overview.json"])
+        if "deriv(" in t["expr"]
+    ]
+    assert len(used) == 1 and "predict_linear(" in used[0] and "> 0 < 3650" in used[0]
