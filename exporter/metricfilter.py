@@ -100,7 +100,8 @@ def own_health_families() -> frozenset[str]:
     every family of the live block, as its registry names them on the wire."""
     names = {family.name for family in HEALTH_FAMILIES}
     for metric in SelfMetrics("0").registry.collect():
-        names.add(metric.name + "_total" if metric.type == "counter" else metric.name)
+        suffix = {"counter": "_total", "info": "_info"}.get(metric.type, "")
+        names.add(metric.name + suffix)
     return frozenset(names)
 
 

@@ -25,12 +25,13 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make the repository's packages importable
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a script: make the repository's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.collectors import COLLECTORS  # noqa: E402
-from exporter.metricfilter import USAGE_RESOURCE, every_family  # noqa: E402
+from exporter.collectors import COLLECTORS
+from exporter.metricfilter import USAGE_RESOURCE, every_family
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ALERTS = ROOT / "config" / "alerts"
 DASHBOARDS = ROOT / "grafana" / "dashboards"

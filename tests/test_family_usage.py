@@ -1,5 +1,7 @@
-"""The shipped index of families the alert rules and dashboards read
-(``exporter/data/family_usage.json``) is what ``scripts/family_usage.py`` makes of them now."""
+"""What docs and warnings say about metric families is current: the shipped index of families
+the alert rules and dashboards read (``exporter/data/family_usage.json``, written by
+``scripts/family_usage.py``) and the series-per-line tables of ``docs/configuration.md``
+(``scripts/series_per_line.py``, from a real ``--once`` run against the simulator)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 from exporter.collectors import COLLECTORS
-from exporter.metricfilter import every_family, shipped_usage
+from exporter.collectors import physical_connections as pc
+from exporter.metricfilter import collector_families, every_family, shipped_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,3 +50,37 @@ def test_every_indexed_name_is_a_family_and_alerts_are_seen() -> None:
     users = {user for names in usage.values() for user in names}
     assert any(user.startswith("alert ") for user in users)
     assert any(user.startswith("dashboard ") for user in users)
+
+
+def _series_script() -> ModuleType:
+    path = ROOT / "scripts/series_per_line.py"
+    spec = importlib.util.spec_from_file_location("series_per_line", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["series_per_line"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_series_per_line_tables_match_a_real_run() -> None:
+    """``--once`` against the simulator at 100 lines, counted per family: the docs' tables."""
+    script = _series_script()
+    counts = script.measure()
+    # Every family of the tables was seen: the run read every collector.
+    for name in collector_families(COLLECTORS):
+        assert counts[name] > 0, name
+    lines = counts[pc.INFO]
+    assert lines == script.LINES  # one _info series per line
+    doc = script.DOC.read_text(encoding="utf-8")
+    assert script.current_block(doc) == script.render(counts), (
+        "run: python scripts/series_per_line.py"
+    )
+
+
+def test_series_are_counted_per_family() -> None:
+    script = _series_script()
+    body = (
+        b'# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n'
+        b'c_total{a="x"} 3\ns{state="A"} 1\ns{state="B"} 0\n'
+    )
+    assert script.count_series(body, ("h", "c_total", "s")) == {"h": 4, "c_total": 1, "s": 2}
