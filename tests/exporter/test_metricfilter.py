@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import cli
 from exporter.app import Exporter
 from exporter.collectors import COLLECTORS, by_name
 from exporter.collectors import physical_connections as pc
@@ -27,6 +28,8 @@ from exporter.metricfilter import (
 )
 from exporter.regiontable import HEALTH_FAMILIES, render_objects
 from exporter.selfmetrics import API_REQUESTS, BUILD_INFO
+from exporter.simulator import Simulator, SimulatorThread
+from exporter.simulator.accounts import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tests.exporter.ecx_fakeapi import FakeApi
 from tests.exporter.test_exporter_app import (
     PC,
@@ -179,3 +182,27 @@ def test_load_warnings() -> None:
     unused = [name for name in collector_families(COLLECTORS) if name not in shipped_usage()]
     if unused:  # a family nothing shipped reads drops without a warning
         assert load_warnings(FamilyFilter(deny=(unused[0],)), COLLECTORS) == []
+
+
+def test_once_with_the_flags_against_the_simulator(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """The command line end to end: the flags reach what ``--once`` prints."""
+    sim = Simulator(seed=1, connections=8, regions=["cn-hangzhou"], lifecycle=False)
+    with SimulatorThread(sim) as url:
+        path = tmp_path / "exporter.yml"
+        credentials = {"type": "access_key", "access_key_id": DEFAULT_ACCESS_KEY_ID,
+                       "access_key_secret": DEFAULT_ACCESS_KEY_SECRET}  # fmt: skip
+        account = {"name": "sim", "credentials": credentials, "regions": ["cn-hangzhou"]}
+        data = {"api": {"endpoint": url}, "accounts": [account], "metrics": {"allow": [INFO]}}
+        path.write_text(yaml.safe_dump(data))
+        argv = ["--config", str(path), "--once", "--log.level", "error"]
+        # The flag replaces the file's allow list (empty: every family), then denies a pattern.
+        flags = ["--metric-allowlist", "", "--metric-denylist", "expressconnect_(vbr|bgp)_.*"]
+        status = cli.main([*argv, *flags])
+        out = capsysbinary.readouterr().out.decode()
+    assert status == cli.EXIT_OK
+    assert f"\n{STATUS}{{" in out and f"\n{INFO}{{" in out
+    assert "expressconnect_vbr_" not in out and "expressconnect_bgp_" not in out
+    up = 'expressconnect_region_up{account="sim",region_id="cn-hangzhou",collector="traffic"} 1'
+    assert up in out  # health of a collector whose every family is denied
