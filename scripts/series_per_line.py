@@ -21,6 +21,7 @@ import asyncio
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
@@ -87,9 +88,34 @@ def count_series(body: bytes, families: Iterable[str]) -> Counter[str]:
     return counts
 
 
-def measure(lines: int = LINES, seed: int = SEED) -> Counter[str]:
+def state_set_zeros(body: bytes) -> int:
+    """Sample lines at 0 of the collectors' state sets (the rows that say "not this state")."""
+    state_sets = {
+        family.name
+        for collector in COLLECTORS
+        for group in collector.records
+        for family in group.families
+        if family.kind == "stateset"
+    }
+    return sum(
+        1
+        for line in body.decode().splitlines()
+        if line.split("{", 1)[0] in state_sets and line.endswith(" 0")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """Series per family of one run, and how many of them are state-set rows at 0."""
+
+    counts: Mapping[str, int]
+    state_set_zeros: int
+
+
+def measure(lines: int = LINES, seed: int = SEED) -> Measurement:
     body = asyncio.run(_measure_body(lines, seed))
-    return count_series(body, (*collector_families(COLLECTORS), *own_health_families()))
+    families = (*collector_families(COLLECTORS), *own_health_families())
+    return Measurement(count_series(body, families), state_set_zeros(body))
 
 
 def _per_line(series: int, lines: int) -> str:
@@ -109,8 +135,9 @@ def _readers(users: Iterable[str]) -> str:
     return "; ".join(parts) or "nothing shipped"
 
 
-def render(counts: Mapping[str, int], lines: int = LINES) -> str:
+def render(measured: Measurement, lines: int = LINES) -> str:
     """The two tables: per collector, then per family with what reads it."""
+    counts = measured.counts
     usage = shipped_usage()
     own = sum(n for name, n in counts.items() if name in own_health_families())
     total = sum(counts.values())
@@ -119,7 +146,8 @@ def render(counts: Mapping[str, int], lines: int = LINES) -> str:
         "",
         f"Measured with `--once`, every collector on, against the simulator's default fleet "
         f"(`simulate --connections {lines} --seed {SEED} --no-lifecycle`: {lines} lines). "
-        f"{total} series in all, {_per_line(total, lines)} per line.",
+        f"{total} series in all, {_per_line(total, lines)} per line; {measured.state_set_zeros} "
+        f"of them ({100 * measured.state_set_zeros / total:.0f} %) are state-set rows at 0.",
         "",
         "| collector | families | series | per line |",
         "|---|---|---|---|",

@@ -65,14 +65,16 @@ def _series_script() -> ModuleType:
 def test_the_series_per_line_tables_match_a_real_run() -> None:
     """``--once`` against the simulator at 100 lines, counted per family: the docs' tables."""
     script = _series_script()
-    counts = script.measure()
+    measured = script.measure()
+    counts = measured.counts
+    assert 0 < measured.state_set_zeros < sum(counts.values())
     # Every family of the tables was seen: the run read every collector.
     for name in collector_families(COLLECTORS):
         assert counts[name] > 0, name
     lines = counts[pc.INFO]
     assert lines == script.LINES  # one _info series per line
     doc = script.DOC.read_text(encoding="utf-8")
-    assert script.current_block(doc) == script.render(counts), (
+    assert script.current_block(doc) == script.render(measured), (
         "run: python scripts/series_per_line.py"
     )
 
@@ -84,3 +86,6 @@ def test_series_are_counted_per_family() -> None:
         b'c_total{a="x"} 3\ns{state="A"} 1\ns{state="B"} 0\n'
     )
     assert script.count_series(body, ("h", "c_total", "s")) == {"h": 4, "c_total": 1, "s": 2}
+    status = f'{pc.STATUS}{{physical_connection_id="a",status="Enabled"}}'.encode()
+    rows = status + b" 1\n" + status.replace(b"Enabled", b"Initial") + b" 0\nh_sum 0\n"
+    assert script.state_set_zeros(rows) == 1

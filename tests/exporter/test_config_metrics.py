@@ -6,6 +6,7 @@ of the collectors' tables or the exporter's own; one line per problem, with a di
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,18 @@ def test_the_example_config_and_docs_name_the_section() -> None:
     docs = (root / "docs" / "configuration.md").read_text()
     for needle in ("--metric-allowlist", "--metric-denylist", "metrics.allow", "metrics.deny"):
         assert needle in docs
+
+
+def test_the_documented_example_is_valid_and_its_error_lines_are_real() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = docs.split("## Metrics: allow and deny lists", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse(yaml.safe_load(example)["metrics"])
+    assert not config.metrics.family_filter.keeps("expressconnect_vbr_health_check_info")
+    assert config.metrics.family_filter.keeps("expressconnect_vbr_health_check_loss_ratio")
+    block = re.search(r"\n  ```\n(.*?)\n  ```", section, flags=re.S)  # the error lines
+    assert block is not None
+    shown = [line.strip() for line in block.group(1).splitlines()]
+    got = problems({"allow": ["expressconnect_vbr"]})
+    got += problems({"deny": ["expressconnect_vbr_infp", "expressconnect_bgp_(peer"]})
+    assert sorted(shown) == sorted(got)
