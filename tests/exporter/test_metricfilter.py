@@ -199,7 +199,14 @@ def test_once_with_the_flags_against_the_simulator(
         argv = ["--config", str(path), "--once", "--log.level", "error"]
         # The flag replaces the file's allow list (empty: every family), then denies a pattern.
         flags = ["--metric-allowlist", "", "--metric-denylist", "expressconnect_(vbr|bgp)_.*"]
-        status = cli.main([*argv, *flags])
+        root, scheduler = logging.getLogger(), logging.getLogger("apscheduler")
+        handlers, levels = list(root.handlers), (root.level, scheduler.level)
+        try:
+            status = cli.main([*argv, *flags])
+        finally:  # the command set up logging for a process: give the other tests theirs back
+            root.handlers[:] = handlers
+            root.setLevel(levels[0])
+            scheduler.setLevel(levels[1])
         out = capsysbinary.readouterr().out.decode()
     assert status == cli.EXIT_OK
     assert f"\n{STATUS}{{" in out and f"\n{INFO}{{" in out
