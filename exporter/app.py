@@ -27,6 +27,7 @@ from exporter.credentials import CredentialError, build_credential_source
 from exporter.exposition import Exposition
 from exporter.families import tag_label_names
 from exporter.logs import setup_logging
+from exporter.metricfilter import load_warnings, rendering_tables
 from exporter.passes import Passes
 from exporter.plan import JobKey, PassPlan, Plan, build_plan
 from exporter.regiontable import Key, RegionStatus, RegionTable
@@ -70,6 +71,7 @@ class Exporter:
         table = RegionTable(self._collectors, config.refresh.interval)
         self._passes = Passes(table, self._state, self.self_metrics, self._collectors, clock)
         self._passes.set_tags(tag_label_names(config.labels.tags))
+        self._use_families(config)
         self._session: aiohttp.ClientSession | None = None
         self._scheduler: RefreshScheduler[JobKey] | None = None
         self._running: set[asyncio.Task[Any]] = set()
@@ -147,6 +149,13 @@ class Exporter:
         self._state.forget_regions(regions, keep_accounts=self._accounts.undiscovered())
         self._sync_jobs()
 
+    def _use_families(self, config: Config) -> None:
+        """Render only the families ``metrics:`` keeps; log what that drops and matters."""
+        keep = config.metrics.family_filter
+        self._passes.table.set_rendering(rendering_tables(self._collectors, keep))
+        for message, fields in load_warnings(keep, tuple(self._collectors.values())):
+            log.warning(message, extra=fields)
+
     def _sync_jobs(self) -> None:
         if self._scheduler is None:
             return
@@ -173,6 +182,9 @@ class Exporter:
             self._passes.table.set_interval(config.refresh.interval)
         if config.labels != old.labels:
             self._passes.set_tags(tag_label_names(config.labels.tags))
+        if config.metrics != old.metrics:
+            self._use_families(config)
+        if config.labels != old.labels or config.metrics != old.metrics:
             await self._passes.rerender()
         self._apply(config)
         self.self_metrics.loaded(ok=True, now=self._clock())

@@ -109,11 +109,33 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
         help="path of the metrics endpoint (overrides web.telemetry_path)",
     )
     parser.add_argument(
+        "--metric-allowlist",
+        dest="metric_allowlist",
+        type=_pattern_list,
+        metavar="PATTERNS",
+        help="comma-separated regular expressions of metric families to export, matched"
+        " against the whole name (overrides metrics.allow; empty: every family)",
+    )
+    parser.add_argument(
+        "--metric-denylist",
+        dest="metric_denylist",
+        type=_pattern_list,
+        metavar="PATTERNS",
+        help="comma-separated regular expressions of metric families not to export"
+        " (overrides metrics.deny); the exporter's own health families are always exported",
+    )
+    parser.add_argument(
         "--log.level", dest="log_level", choices=LOG_LEVELS, help="overrides log.level"
     )
     parser.add_argument(
         "--log.format", dest="log_format", choices=LOG_FORMATS, help="overrides log.format"
     )
+
+
+def _pattern_list(value: str) -> list[str]:
+    """``a,b`` → ``["a", "b"]`` as kube-state-metrics splits its lists (a pattern holding a
+    comma, such as ``x{1,2}``, goes in the YAML key instead); ``""`` is an empty list."""
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,6 +201,8 @@ def _run(argv: list[str]) -> int:
         telemetry_path=ns.telemetry_path,
         log_level=ns.log_level,
         log_format=ns.log_format,
+        metric_allowlist=ns.metric_allowlist,
+        metric_denylist=ns.metric_denylist,
     )
     config = loader()
     if ns.check_config:

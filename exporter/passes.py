@@ -172,8 +172,9 @@ class Passes:
             since = self._state.observe(key[0], key[1], states, now, kind=collector.state_kind)
         self._count_unknown(key, snapshot)
         ctx = RenderContext(key[0], key[1], self._tag_labels, since)
+        rendered = self.table.renderer(key[2])  # its tables as filtered by ``metrics:``
         async with self._render_gate:
-            return await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+            return await asyncio.to_thread(render_objects, rendered, snapshot, ctx)
 
     def _failed(
         self, key: Key, error: BaseException, limits: PassLimits, now: float, duration: float
@@ -224,7 +225,8 @@ class Passes:
         self._tag_labels = tag_labels
 
     async def rerender(self) -> None:
-        """New configured tags: render every exposed snapshot again, then publish once."""
+        """New configured tags or family filter: render every exposed snapshot again, then
+        publish once."""
         for status in self.table.statuses():
             snapshot = status.exposed
             if snapshot is None:
@@ -237,7 +239,8 @@ class Passes:
                 )
                 since = {object_id: entry.status_since for object_id, entry in remembered.items()}
             ctx = RenderContext(status.account, status.region_id, self._tag_labels, since)
+            rendered = self.table.renderer(status.collector)
             async with self._render_gate:
-                objects = await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+                objects = await asyncio.to_thread(render_objects, rendered, snapshot, ctx)
             self.table.update(status, objects, publish=False)
         self.table.publish()

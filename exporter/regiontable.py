@@ -162,6 +162,9 @@ class RegionTable:
 
     def __init__(self, collectors: Mapping[str, Collector[Any]], interval: float) -> None:
         self._collectors = collectors
+        # The family tables rendered: the collectors' own, or filtered by ``metrics:``.
+        self._rendering: Mapping[str, Collector[Any]] = collectors
+        self._interval = interval
         self._order, self._headers = family_order(collectors.values())
         self._rendered_headers = render_headers(self._headers, interval)
         self._statuses: dict[Key, RegionStatus] = {}
@@ -184,7 +187,26 @@ class RegionTable:
 
     def set_interval(self, interval: float) -> None:
         """The HELP texts name the refresh interval."""
+        self._interval = interval
         self._rendered_headers = render_headers(self._headers, interval)
+        self.publish()
+
+    def renderer(self, name: str) -> Collector[Any]:
+        """The collector whose family tables a pass of ``name`` renders."""
+        return self._rendering[name]
+
+    def set_rendering(self, collectors: Mapping[str, Collector[Any]]) -> None:
+        """Render these family tables (``exporter.metricfilter.filtered``) from now on.
+
+        Headers, order and health chunks follow at once, so a dropped family leaves the
+        exposition published here; the caller re-renders the snapshots kept (``Passes``) for
+        a family let in again to come back before the next pass.
+        """
+        self._rendering = collectors
+        self._order, self._headers = family_order(collectors.values())
+        self._rendered_headers = render_headers(self._headers, self._interval)
+        for status in list(self._statuses.values()):
+            self.update(status, None, publish=False)
         self.publish()
 
     def reconcile(self, wanted: Sequence[Key]) -> None:
@@ -218,7 +240,7 @@ class RegionTable:
             self._objects.pop(key, None)
         self._statuses[key] = status
         chunks = dict(self._objects.get(key, {}))
-        chunks.update(render_health(collector, status))
+        chunks.update(render_health(self._rendering[status.collector], status))
         self._blocks[key] = Block(key, {n: c for n, c in chunks.items() if c.size})
         if publish:
             self.publish()

@@ -5,6 +5,7 @@
 - ``yamlsafe``: SafeLoader without duplicate keys or alias bombs;
 - ``interpolation``: ``${ENV}`` references;
 - ``derived``: times derived from the set ones, contradictions between times;
+- ``metrics``: the ``metrics:`` allow and deny lists, and whether each pattern matches a family;
 - ``errors`` and ``wording``: one line per problem, in the configuration's own words.
 
 Callers import from ``exporter.config``; what they use is listed in ``__all__``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from exporter.collectors.base import CollectorConfig
 from exporter.config.errors import ConfigError
 from exporter.config.loading import keep_restart_only_settings, load_config, parse_config
+from exporter.config.metrics import MetricsConfig
 from exporter.config.schema import (
     AccessKeyCredentials,
     AccountConfig,
@@ -55,6 +57,7 @@ __all__ = [
     "EcsRamRoleCredentials",
     "LabelsConfig",
     "LogConfig",
+    "MetricsConfig",
     "OidcRoleArnCredentials",
     "RamRoleArnCredentials",
     "RefreshConfig",

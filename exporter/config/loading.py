@@ -17,6 +17,7 @@ from exporter.collectors import COLLECTORS
 from exporter.collectors.base import Collector
 from exporter.config.errors import ConfigError, kind
 from exporter.config.interpolation import Interpolator
+from exporter.config.metrics import pattern_problems
 from exporter.config.schema import Config, config_model
 from exporter.config.wording import describe_all
 from exporter.config.yamlsafe import parse_yaml
@@ -32,6 +33,8 @@ _OVERRIDES = {
     "telemetry_path": ("web", "telemetry_path"),
     "log_level": ("log", "level"),
     "log_format": ("log", "format"),
+    "metric_allowlist": ("metrics", "allow"),
+    "metric_denylist": ("metrics", "deny"),
 }
 
 
@@ -51,6 +54,8 @@ def load_config(
     telemetry_path: str | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
+    metric_allowlist: Sequence[str] | None = None,
+    metric_denylist: Sequence[str] | None = None,
     collectors: Sequence[Collector[Any]] = COLLECTORS,
 ) -> Config:
     """Read, interpolate and validate ``path``; command-line overrides win over the file.
@@ -74,6 +79,8 @@ def load_config(
         telemetry_path=telemetry_path,
         log_level=log_level,
         log_format=log_format,
+        metric_allowlist=metric_allowlist,
+        metric_denylist=metric_denylist,
         collectors=collectors,
     )
     if config.state_file is not None and not config.state_file.is_absolute():
@@ -89,6 +96,8 @@ def parse_config(
     telemetry_path: str | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
+    metric_allowlist: Sequence[str] | None = None,
+    metric_denylist: Sequence[str] | None = None,
     collectors: Sequence[Collector[Any]] = COLLECTORS,
 ) -> Config:
     """Validate already-parsed YAML (a dict), after ``${ENV}`` interpolation.
@@ -107,11 +116,13 @@ def parse_config(
     except RecursionError:
         raise ConfigError(source, "", "nested too deeply") from None
     assert isinstance(data, dict)
-    given = {
+    given: dict[str, object] = {
         "listen_address": listen_address,
         "telemetry_path": telemetry_path,
         "log_level": log_level,
         "log_format": log_format,
+        "metric_allowlist": None if metric_allowlist is None else list(metric_allowlist),
+        "metric_denylist": None if metric_denylist is None else list(metric_denylist),
     }
     for keyword, value in given.items():
         if value is not None:
@@ -119,13 +130,15 @@ def parse_config(
             data[section] = {**_as_dict(data.get(section)), key: value}
     problems = list(interpolator.problems)
     model = config_model(collectors)
+    config: Config | None = None
     try:
         config = model.model_validate(data)
     except ValidationError as exc:
         problems += interpolator.explain(describe_all(exc, model), skip=interpolator.failed)
-    else:
-        if not problems:
-            return config
+    # Whether a pattern matches a family needs the collectors: checked after the model.
+    problems += pattern_problems(data.get("metrics"), collectors)
+    if config is not None and not problems:
+        return config
     raise ConfigError(source, *problems[0], more=problems[1:]) from None
 
 

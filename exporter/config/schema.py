@@ -29,6 +29,7 @@ from exporter.collectors import COLLECTORS
 from exporter.collectors.base import Collector, CollectorConfig
 from exporter.config.derived import derived
 from exporter.config.errors import PathError, Problems, suggest
+from exporter.config.metrics import MetricsConfig
 from exporter.durations import format_duration as _fmt
 from exporter.labels import tag_label_name
 from exporter.models import Duration, StrictModel
@@ -511,6 +512,7 @@ class Config(StrictModel):
     collectors: Collectors = Field(default_factory=RegistryCollectors)
     accounts: tuple[AccountConfig, ...]
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     state_file: Path | None = None
     log: LogConfig = Field(default_factory=LogConfig)
 
