@@ -23,6 +23,17 @@ from exporter.regiontable import RegionStatus
 LIVENESS_PATHS = ("/healthz", "/-/healthy")
 READINESS_PATHS = ("/readyz", "/-/ready")
 
+#: Every route besides the metrics path, as (method, path, handler): ``build_app`` registers
+#: exactly these, and the configuration refuses their paths as ``web.telemetry_path``.
+#: Probe paths: the Kubernetes-style names and the Prometheus-style ones, same handlers.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    *(("GET", path, "healthz") for path in LIVENESS_PATHS),
+    *(("GET", path, "readyz") for path in READINESS_PATHS),
+    ("GET", "/", "index"),
+    ("POST", "/-/reload", "reload"),
+)
+RESERVED_PATHS: tuple[str, ...] = tuple(sorted({path for _, path, _ in ROUTES}))
+
 
 class Backend(Protocol):
     """What the HTTP layer reads from the running exporter."""
@@ -208,13 +219,12 @@ def build_app(
     for callback in on_prepare:
         app.on_response_prepare.append(callback)
     app.router.add_get(telemetry_path, metrics)
-    # Probe paths: the Kubernetes-style names and the Prometheus-style ones, same handlers.
-    for path in LIVENESS_PATHS:
-        app.router.add_get(path, healthz)
-    for path in READINESS_PATHS:
-        app.router.add_get(path, readyz)
-    app.router.add_get("/", index)
-    app.router.add_post("/-/reload", reload)
+    handlers = {"healthz": healthz, "readyz": readyz, "index": index, "reload": reload}
+    for method, path, name in ROUTES:
+        if method == "GET":  # and HEAD
+            app.router.add_get(path, handlers[name])
+        else:
+            app.router.add_route(method, path, handlers[name])
     return app
 
 
