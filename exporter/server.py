@@ -1,21 +1,22 @@
-"""HTTP: ``/metrics`` streams prepared bytes, plus health, readiness, a landing page and reload.
+"""HTTP: ``/metrics`` streams prepared bytes, plus health, readiness, the status page and reload.
 
 A scrape only reads what the refresh jobs already rendered: it never waits on the cloud API.
 The connection guards (header and keep-alive timeouts, client-error and out-of-descriptor
-logging) live in ``exporter.connguard``; this module keeps the routes.
+logging) live in ``exporter.connguard``, the status page in ``exporter.statuspage``; this
+module keeps the routes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import re
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from exporter import statuspage
 from exporter.connguard import handler_args, install_accept_error_handler, make_runner
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
 from exporter.regiontable import RegionStatus
@@ -119,48 +120,6 @@ def wants_gzip(accept_encoding: str) -> bool:
     return gzip >= (1.0 if identity is None else identity)
 
 
-def _time(value: float | None) -> str:
-    if value is None:
-        return "never"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def landing_page(backend: Backend, telemetry_path: str) -> str:
-    """Small HTML status page; every dynamic value is escaped (error texts come from the API)."""
-    esc = html.escape
-    rows = []
-    for status in backend.region_statuses():
-        state = "pending" if status.passes == 0 else "up" if status.up else "down"
-        if status.stale:
-            state += " (stale: series dropped)"
-        rows.append(
-            "<tr>"
-            f"<td>{esc(status.account)}</td><td>{esc(status.region_id)}</td>"
-            f"<td>{esc(status.collector)}</td>"
-            f"<td>{esc(_time(status.last_attempt))}</td><td>{esc(state)}</td>"
-            f"<td>{status.exported}</td>"
-            f"<td>{esc(status.last_error or '')}</td>"
-            "</tr>"
-        )
-    for account, error in sorted(backend.discovery_errors().items()):
-        rows.append(
-            f"<tr><td>{esc(account)}</td><td>(all regions)</td><td></td><td></td>"
-            "<td>discovery failed</td>"
-            f"<td></td><td>{esc(error)}</td></tr>"
-        )
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        "<title>Express Connect exporter</title></head><body>"
-        f"<h1>Express Connect exporter</h1><p>Version {esc(backend.version)}</p>"
-        f"<p><a href='{esc(telemetry_path)}'>Metrics</a> · <a href='/healthz'>Health</a>"
-        " · <a href='/readyz'>Readiness</a></p>"
-        "<table border='1' cellpadding='4'><tr><th>Account</th><th>Region</th>"
-        "<th>Collector</th><th>Last pass</th><th>State</th><th>Objects</th><th>Last error</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
-    )
-
-
 async def stream_metrics(backend: Backend, request: web.Request) -> web.StreamResponse:
     """The prepared exposition, negotiated (OpenMetrics, gzip), streamed with backpressure."""
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
@@ -207,9 +166,14 @@ def build_app(
         return web.Response(status=503, text="not ready: first refresh pass still running\n")
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(
-            text=landing_page(backend, telemetry_path), content_type="text/html", charset="utf-8"
+        page = statuspage.render(
+            backend.region_statuses(),
+            backend.discovery_errors(),
+            version=backend.version,
+            telemetry_path=telemetry_path,
+            now=time.time(),
         )
+        return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def reload(request: web.Request) -> web.Response:
         ok, message = await backend.reload()
