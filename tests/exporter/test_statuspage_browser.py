@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -181,3 +182,11 @@ async def test_chromium_renders_failures_first_with_meaning_and_line_counts(
 
     # The page's script gave each UTC time the reader's local time (Chromium ran in UTC+8).
     assert dom.local_times and all(t.endswith("local (UTC+08:00)") for t in dom.local_times)
+
+
+def test_the_readme_test_command_installs_chromium() -> None:
+    """On a fresh clone the README's command is all there is: it must bring the browser."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"^```sh\n(.*?)^```$", readme, flags=re.S | re.M)
+    installs = re.search(r"apt-get install -y ([^&]*)&&", blocks[1])
+    assert installs and "chromium" in installs.group(1).split()
