@@ -141,11 +141,13 @@ async def test_chromium_renders_failures_first_with_meaning_and_line_counts(
                 assert time.monotonic() < deadline, "the exporter never became ready"
                 await asyncio.sleep(0.05)
             statuses = exporter.region_statuses()
+            rendered = await rendered_dom(exporter.url + "/", tmp_path / "profile")
             dom = Dom()
-            dom.feed(await rendered_dom(exporter.url + "/", tmp_path / "profile"))
+            dom.feed(rendered)
         finally:
             await exporter.stop()
 
+    assert ACCOUNT.access_key_secret not in rendered and ACCOUNT.access_key_id not in rendered
     # Every row, failures first: each row of the refused region, marked in words and colour.
     states = [attrs["data-state"] for attrs, _ in dom.passes]
     assert len(states) == len(statuses)
