@@ -42,9 +42,7 @@ def test_failure_before_any_success_exposes_nothing_and_is_not_stale() -> None:
     assert failed.exposed is None and not failed.stale and failed.last_success is None
 
 
-def test_failing_since_is_the_first_failure_after_a_success_and_stale_since_when_dropped() -> (
-    None
-):
+def test_failing_since_and_stale_since() -> None:
     """The status page shows how long a row has failed and when its series went dark."""
     status = RegionStatus("a", "cn-hangzhou", "physical_connections").succeeded(
         Snap(completed_at=1000.0), 999.0

@@ -408,9 +408,7 @@ async def test_prometheus_probe_paths_answer_like_the_kubernetes_ones() -> None:
 
 def routed_paths(app: web.Application) -> set[str]:
     """Every path the application really routes, read from its router."""
-    return {
-        str(resource.canonical) for resource in app.router.resources() if resource.canonical
-    }
+    return {str(resource.canonical) for resource in app.router.resources() if resource.canonical}
 
 
 def test_reserved_paths_are_exactly_the_routes_besides_the_metrics_path() -> None:
