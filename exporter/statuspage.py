@@ -199,6 +199,9 @@ class Problem:
     title: str
     alerts: tuple[str, ...]
     lines: tuple[LineRef, ...]
+    # "account/region" where a collector this problem is read from serves nothing: there the
+    # count cannot see anything, so 0 does not mean fine.
+    unknown: tuple[str, ...] = ()
 
 
 def _ref(where: tuple[str, str], line: PhysicalConnection, detail: str) -> LineRef:
@@ -312,12 +315,26 @@ def problems(statuses: Sequence[RegionStatus], now: float) -> list[Problem]:
         ("saturated", f"Saturated (≥ {SATURATION_RATIO:.0%})", ("ExpressConnectLineSaturated",),
          _saturated(lines, vbrs, traffic)),
     )  # fmt: skip
+    needs = {"locked": (LINES_COLLECTOR,), "expiring": (LINES_COLLECTOR,),
+             "bgp_down": (LINES_COLLECTOR, VBR_COLLECTOR),
+             "saturated": (LINES_COLLECTOR, VBR_COLLECTOR, TRAFFIC_COLLECTOR)}  # fmt: skip
     return [
-        Problem(
-            key, title, alerts, tuple(sorted(refs, key=lambda r: (r.account, r.region_id, r.id)))
-        )
+        Problem(key, title, alerts, tuple(sorted(refs, key=_line_order)),
+                _blind(statuses, needs[key]))
         for key, title, alerts, refs in found
-    ]
+    ]  # fmt: skip
+
+
+def _line_order(ref: LineRef) -> tuple[str, str, str]:
+    return (ref.account, ref.region_id, ref.id)
+
+
+def _blind(statuses: Iterable[RegionStatus], collectors: Sequence[str]) -> tuple[str, ...]:
+    """Where one of ``collectors`` is configured and serves nothing (failed first, or stale)."""
+    return tuple(
+        sorted({f"{s.account}/{s.region_id}" for s in statuses
+                if s.collector in collectors and s.exposed is None})
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -389,10 +406,16 @@ def _problem_html(problem: Problem) -> str:
     )
     more = f"<li>and {count - 50} more</li>" if count > 50 else ""
     details = f"<details><summary>Lines</summary><ul>{listed}{more}</ul></details>"
+    blind = (
+        f"<p class='unknown'>Not known in {esc(', '.join(problem.unknown))}: nothing served "
+        "there (see the failing passes below).</p>"
+        if problem.unknown
+        else ""
+    )
     return (
         f"<tr class='problem{' bad' if count else ''}' data-problem='{problem.key}'>"
         f"<th scope='row'>{esc(problem.title)}</th><td class='count'>{count}</td>"
-        f"<td>{details if count else ''}</td><td>{links}</td></tr>"
+        f"<td>{details if count else ''}{blind}</td><td>{links}</td></tr>"
     )
 
 
@@ -405,7 +428,8 @@ tr.pending td.state{color:#7a5b00}tr.ok td.state{color:#0a6b1f}
 tr.problem.bad .count{background:#fde2e1;color:#a00000;font-weight:bold}
 .banner{padding:.6em 1em;border:2px solid;font-weight:bold}.banner.bad{border-color:#a00000;
 background:#fde2e1;color:#a00000}.banner.good{border-color:#0a6b1f;color:#0a6b1f}
-.meaning{margin:.3em 0 0}.local{color:#555}code{word-break:break-all}
+.meaning,.unknown{margin:.3em 0 0}.unknown{color:#7a5b00}.local{color:#555}
+code{word-break:break-all}
 """
 
 # Adds " · <local time> (UTC+hh:mm)" after each UTC time: the reader's zone, no framework.

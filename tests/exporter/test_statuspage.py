@@ -166,13 +166,26 @@ def test_lines_by_problem_as_the_alerts_define_them() -> None:
     assert found["saturated"].lines[0].detail == "88% vpc_to_idc"
     assert found["bgp_down"].lines[0].detail == "session bgp-1 is Active"
     assert found["expiring"].lines[0].detail == "expired"
+    assert all(p.unknown == () for p in found.values())
+
+
+def test_a_count_says_where_it_cannot_see() -> None:
+    """Saturation needs traffic data: where the traffic collector serves nothing, 0 is not
+    "fine", and the page says so; the other counts there are unaffected."""
+    blind = RegionStatus("prod", "cn-shanghai", traffic.NAME).failed(NOW, "x: HTTP503", 60, 1)
+    found = {p.key: p for p in statuspage.problems([*fleet(), blind], NOW)}
+    assert found["saturated"].unknown == ("prod/cn-shanghai",)
+    assert found["locked"].unknown == found["bgp_down"].unknown == ()
+    page = statuspage.render([*fleet(), blind], {}, version="t", telemetry_path="/m", now=NOW)
+    assert "Not known in prod/cn-shanghai" in page
 
 
 def test_a_stale_region_counts_nothing_and_says_what_went_dark() -> None:
     stale = [s.failed(NOW, "DescribePhysicalConnections: Forbidden.RAM: no", 10.0, 1.0)
              for s in fleet()]  # fmt: skip
     assert all(s.stale for s in stale)
-    assert all(not p.lines for p in statuspage.problems(stale, NOW))
+    found = statuspage.problems(stale, NOW)
+    assert all(not p.lines and p.unknown == ("prod/cn-hangzhou",) for p in found)
     page = statuspage.render(stale, {}, version="t", telemetry_path="/metrics", now=NOW)
     assert "FAILING, series dropped" in page and pc.EXPIRY in page and traffic.TRAFFIC in page
     assert "no longer exported since 2027-01-15 08:00:00 UTC" in page

@@ -181,6 +181,9 @@ async def test_chromium_renders_failures_first_with_meaning_and_line_counts(
     assert set(counts) == {"locked", "expiring", "bgp_down", "saturated"}
     assert counts["locked"] == expected_locked
     assert locked_id in dom.problems["locked"][2].text
+    # and where nothing is served, a count says it cannot see
+    for cells in dom.problems.values():
+        assert f"Not known in {ACCOUNT.name}/{REFUSED}" in cells[2].text
 
     # The page's script gave each UTC time the reader's local time (Chromium ran in UTC+8).
     assert dom.local_times and all(t.endswith("local (UTC+08:00)") for t in dom.local_times)
