@@ -1,6 +1,6 @@
 """Durations as people write them in YAML (``500ms``, ``2s``, ``5m``, ``1h30m``) ↔ seconds.
 
-Kept apart from the config module because the CLI (``demo --interval``) and the landing page
+Kept apart from the config module because the CLI (``demo --interval``) and the status page
 use the same spelling, Prometheus-style, so one parser serves all of them.
 """
 

@@ -50,7 +50,11 @@ class RegionStatus:
     last_success: float | None = None
     last_duration: float | None = None
     last_error: str | None = None
-    # Objects exported now (the collector's first count), for the status page.
+    # The first failed attempt since the last success (None while up), and when the snapshot
+    # turned stale (its object series dropped): what the status page shows on-call.
+    failing_since: float | None = None
+    stale_since: float | None = None
+    # Objects exported now (records of the collector's first kind), for the status page.
     exported: int = 0
 
     @property
@@ -73,6 +77,8 @@ class RegionStatus:
             last_success=snapshot.completed_at,
             last_duration=snapshot.duration_seconds,
             last_error=None,
+            failing_since=None,
+            stale_since=None,
         )
 
     def failed(
@@ -90,6 +96,8 @@ class RegionStatus:
             last_attempt=now,
             last_duration=duration,
             last_error=message,
+            failing_since=now if self.up or self.failing_since is None else self.failing_since,
+            stale_since=(self.stale_since or now) if stale else None,
         )
 
 
@@ -155,6 +163,15 @@ def render_health(collector: Collector[Any], status: RegionStatus) -> dict[str, 
         found = 0 if exposed is None else count.count(exposed)
         out[count.name] = chunk([f"{count.name}{{{where}}} {found}\n"])
     return out
+
+
+def exported_objects(collector: Collector[Any], exposed: Any) -> int:
+    """The records of the collector's first kind in what is served (0 when nothing is):
+    lines, VBRs, VBRs with traffic data. Counted from the records the collector renders, not
+    from its count families, which not every collector has (``traffic`` has none)."""
+    if exposed is None or not collector.records:
+        return 0
+    return sum(1 for _ in collector.records[0].records(exposed))
 
 
 class RegionTable:
@@ -231,9 +248,7 @@ class RegionTable:
         (dropped if the status turned stale)."""
         key = status.key
         collector = self._collectors[status.collector]
-        exposed = status.exposed
-        counted = collector.counts[0].count(exposed) if collector.counts and exposed else 0
-        status = dataclasses.replace(status, exported=counted)
+        status = dataclasses.replace(status, exported=exported_objects(collector, status.exposed))
         if objects is not None:
             self._objects[key] = objects
         elif status.exposed is None:

@@ -1,27 +1,39 @@
-"""HTTP: ``/metrics`` streams prepared bytes, plus health, readiness, a landing page and reload.
+"""HTTP: ``/metrics`` streams prepared bytes, plus health, readiness, the status page and reload.
 
 A scrape only reads what the refresh jobs already rendered: it never waits on the cloud API.
 The connection guards (header and keep-alive timeouts, client-error and out-of-descriptor
-logging) live in ``exporter.connguard``; this module keeps the routes.
+logging) live in ``exporter.connguard``, the status page in ``exporter.statuspage``; this
+module keeps the routes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import re
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from exporter import statuspage
 from exporter.connguard import handler_args, install_accept_error_handler, make_runner
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
 from exporter.regiontable import RegionStatus
 
 LIVENESS_PATHS = ("/healthz", "/-/healthy")
 READINESS_PATHS = ("/readyz", "/-/ready")
+
+#: Every route besides the metrics path, as (method, path, handler): ``build_app`` registers
+#: exactly these, and the configuration refuses their paths as ``web.telemetry_path``.
+#: Probe paths: the Kubernetes-style names and the Prometheus-style ones, same handlers.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    *(("GET", path, "healthz") for path in LIVENESS_PATHS),
+    *(("GET", path, "readyz") for path in READINESS_PATHS),
+    ("GET", "/", "index"),
+    ("POST", "/-/reload", "reload"),
+)
+RESERVED_PATHS: tuple[str, ...] = tuple(sorted({path for _, path, _ in ROUTES}))
 
 
 class Backend(Protocol):
@@ -108,48 +120,6 @@ def wants_gzip(accept_encoding: str) -> bool:
     return gzip >= (1.0 if identity is None else identity)
 
 
-def _time(value: float | None) -> str:
-    if value is None:
-        return "never"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def landing_page(backend: Backend, telemetry_path: str) -> str:
-    """Small HTML status page; every dynamic value is escaped (error texts come from the API)."""
-    esc = html.escape
-    rows = []
-    for status in backend.region_statuses():
-        state = "pending" if status.passes == 0 else "up" if status.up else "down"
-        if status.stale:
-            state += " (stale: series dropped)"
-        rows.append(
-            "<tr>"
-            f"<td>{esc(status.account)}</td><td>{esc(status.region_id)}</td>"
-            f"<td>{esc(status.collector)}</td>"
-            f"<td>{esc(_time(status.last_attempt))}</td><td>{esc(state)}</td>"
-            f"<td>{status.exported}</td>"
-            f"<td>{esc(status.last_error or '')}</td>"
-            "</tr>"
-        )
-    for account, error in sorted(backend.discovery_errors().items()):
-        rows.append(
-            f"<tr><td>{esc(account)}</td><td>(all regions)</td><td></td><td></td>"
-            "<td>discovery failed</td>"
-            f"<td></td><td>{esc(error)}</td></tr>"
-        )
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        "<title>Express Connect exporter</title></head><body>"
-        f"<h1>Express Connect exporter</h1><p>Version {esc(backend.version)}</p>"
-        f"<p><a href='{esc(telemetry_path)}'>Metrics</a> · <a href='/healthz'>Health</a>"
-        " · <a href='/readyz'>Readiness</a></p>"
-        "<table border='1' cellpadding='4'><tr><th>Account</th><th>Region</th>"
-        "<th>Collector</th><th>Last pass</th><th>State</th><th>Objects</th><th>Last error</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
-    )
-
-
 async def stream_metrics(backend: Backend, request: web.Request) -> web.StreamResponse:
     """The prepared exposition, negotiated (OpenMetrics, gzip), streamed with backpressure."""
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
@@ -196,9 +166,17 @@ def build_app(
         return web.Response(status=503, text="not ready: first refresh pass still running\n")
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(
-            text=landing_page(backend, telemetry_path), content_type="text/html", charset="utf-8"
+        # Pure and over frozen snapshots: rendered off the loop (~50 ms at 10,000 lines), so
+        # scrapes keep being answered meanwhile.
+        page = await asyncio.to_thread(
+            statuspage.render,
+            backend.region_statuses(),
+            backend.discovery_errors(),
+            version=backend.version,
+            telemetry_path=telemetry_path,
+            now=time.time(),
         )
+        return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def reload(request: web.Request) -> web.Response:
         ok, message = await backend.reload()
@@ -208,13 +186,12 @@ def build_app(
     for callback in on_prepare:
         app.on_response_prepare.append(callback)
     app.router.add_get(telemetry_path, metrics)
-    # Probe paths: the Kubernetes-style names and the Prometheus-style ones, same handlers.
-    for path in LIVENESS_PATHS:
-        app.router.add_get(path, healthz)
-    for path in READINESS_PATHS:
-        app.router.add_get(path, readyz)
-    app.router.add_get("/", index)
-    app.router.add_post("/-/reload", reload)
+    handlers = {"healthz": healthz, "readyz": readyz, "index": index, "reload": reload}
+    for method, path, name in ROUTES:
+        if method == "GET":  # and HEAD
+            app.router.add_get(path, handlers[name])
+        else:
+            app.router.add_route(method, path, handlers[name])
     return app
 
 

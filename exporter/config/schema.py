@@ -34,6 +34,7 @@ from exporter.durations import format_duration as _fmt
 from exporter.labels import tag_label_name
 from exporter.models import Duration, StrictModel
 from exporter.region_ids import REGION_IDS
+from exporter.server import RESERVED_PATHS
 from exporter.vocabulary import FILTER_KEYS, MAX_FILTER_KEYS
 
 MAX_FILTER_VALUES = 5
@@ -88,9 +89,9 @@ class WebConfig(StrictModel):
             raise ValueError(f"must start with '/', got {value!r}")
         if any(c.isspace() or c in "?#" for c in value):
             raise ValueError(f"must be a plain URL path, got {value!r}")
-        reserved = {"/", "/healthz", "/readyz", "/-/reload"}
-        if value in reserved:
-            raise ValueError(f"{value!r} is already used by the exporter")
+        if value in RESERVED_PATHS:
+            reserved = ", ".join(RESERVED_PATHS)
+            raise ValueError(f"{value!r} is already served by the exporter (reserved: {reserved})")
         return value
 
     @property

@@ -401,3 +401,36 @@ async def test_prometheus_probe_paths_answer_like_the_kubernetes_ones() -> None:
     assert answers["/-/healthy"] == answers["/healthz"] == ("HTTP/1.1 200 OK", b"ok\n")
     assert answers["/-/ready"] == answers["/readyz"]
     assert answers["/readyz"][0] == "HTTP/1.1 503 Service Unavailable"
+
+
+# --- 8. Reserved paths: web.telemetry_path cannot take a route the server answers --------
+
+
+def routed_paths(app: web.Application) -> set[str]:
+    """Every path the application really routes, read from its router."""
+    return {str(resource.canonical) for resource in app.router.resources() if resource.canonical}
+
+
+def test_reserved_paths_are_exactly_the_routes_besides_the_metrics_path() -> None:
+    routed = routed_paths(server.build_app(FakeBackend(), "/some/metrics"))
+    assert routed - {"/some/metrics"} == set(server.RESERVED_PATHS)
+    assert {"/", "/-/healthy", "/-/ready", "/-/reload", "/healthz", "/readyz"} <= routed
+
+
+@pytest.mark.parametrize(
+    "path", sorted(routed_paths(server.build_app(FakeBackend(), "/metrics")) - {"/metrics"})
+)
+def test_check_config_refuses_every_routed_path_as_telemetry_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    """``web.telemetry_path: /-/ready`` was accepted, then served metrics instead of readiness."""
+    from exporter import cli
+
+    config = tmp_path / "exporter.yml"
+    config.write_text(
+        f"web: {{telemetry_path: {path!r}}}\naccounts: [{{name: a, regions: [cn-hangzhou]}}]\n"
+    )
+    assert cli.main(["--check-config", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"{config}: web.telemetry_path: '{path}' is already served by the")
