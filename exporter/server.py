@@ -20,20 +20,7 @@ from exporter import statuspage
 from exporter.connguard import handler_args, install_accept_error_handler, make_runner
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
 from exporter.regiontable import RegionStatus
-
-LIVENESS_PATHS = ("/healthz", "/-/healthy")
-READINESS_PATHS = ("/readyz", "/-/ready")
-
-#: Every route besides the metrics path, as (method, path, handler): ``build_app`` registers
-#: exactly these, and the configuration refuses their paths as ``web.telemetry_path``.
-#: Probe paths: the Kubernetes-style names and the Prometheus-style ones, same handlers.
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    *(("GET", path, "healthz") for path in LIVENESS_PATHS),
-    *(("GET", path, "readyz") for path in READINESS_PATHS),
-    ("GET", "/", "index"),
-    ("POST", "/-/reload", "reload"),
-)
-RESERVED_PATHS: tuple[str, ...] = tuple(sorted({path for _, path, _ in ROUTES}))
+from exporter.routes import ROUTES
 
 
 class Backend(Protocol):

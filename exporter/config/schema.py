@@ -34,7 +34,7 @@ from exporter.durations import format_duration as _fmt
 from exporter.labels import tag_label_name
 from exporter.models import Duration, StrictModel
 from exporter.region_ids import REGION_IDS
-from exporter.server import RESERVED_PATHS
+from exporter.routes import RESERVED_PATHS
 from exporter.vocabulary import FILTER_KEYS, MAX_FILTER_KEYS
 
 MAX_FILTER_VALUES = 5

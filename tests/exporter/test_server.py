@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from exporter import connguard, server
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from exporter.routes import RESERVED_PATHS
 from exporter.webconfig import WebConfigManager
 from tests import harness
 from tests.deploy.fake_backend import FakeBackend
@@ -413,7 +414,7 @@ def routed_paths(app: web.Application) -> set[str]:
 
 def test_reserved_paths_are_exactly_the_routes_besides_the_metrics_path() -> None:
     routed = routed_paths(server.build_app(FakeBackend(), "/some/metrics"))
-    assert routed - {"/some/metrics"} == set(server.RESERVED_PATHS)
+    assert routed - {"/some/metrics"} == set(RESERVED_PATHS)
     assert {"/", "/-/healthy", "/-/ready", "/-/reload", "/healthz", "/readyz"} <= routed
 
 
