@@ -191,19 +191,29 @@ def input_series(bodies: list[bytes], start: float) -> list[dict[str, str]]:
     return [{"series": key, "values": " ".join(row)} for key, row in values.items()]
 
 
-def alert_names() -> list[str]:
-    names: list[str] = []
+def shipped_rules() -> tuple[list[str], dict[tuple[str, str], str]]:
+    """Group names in file order, and each alert's ``for`` per (alertname, severity)."""
+    groups: list[str] = []
+    holds: dict[tuple[str, str], str] = {}
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
-            names += [r["alert"] for r in group["rules"] if "alert" in r]
-    return sorted(set(names))
+            groups.append(group["name"])
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    holds[rule["alert"], rule["labels"]["severity"]] = rule.get("for", "0s")
+    return groups, holds
 
 
 def unit_test_file(series: list[dict[str, str]]) -> dict[str, Any]:
-    """No alert, pending or firing, at any of the hour's evaluations."""
+    """No alert firing at any of the hour's evaluations. Groups are evaluated in file order,
+    so a rule reading an earlier group's record sees this minute's (as on a Prometheus that
+    is not behind)."""
+    groups, holds = shipped_rules()
+    names = sorted({name for name, _ in holds})
     return {
         "rule_files": [str(path) for path in RULE_FILES],
         "evaluation_interval": f"{STEP}s",
+        "group_eval_order": groups,
         "tests": [
             {
                 "interval": f"{STEP}s",
@@ -211,7 +221,7 @@ def unit_test_file(series: list[dict[str, str]]) -> dict[str, Any]:
                 "alert_rule_test": [
                     {"eval_time": f"{minute}m", "alertname": name, "exp_alerts": []}
                     for minute in range(MINUTES + 1)
-                    for name in alert_names()
+                    for name in names
                 ],
             }
         ],
@@ -227,6 +237,12 @@ def fired(promtool_output: str) -> dict[tuple[str, str], str]:
         for severity in re.findall(r'severity="(\w+)"', rest):
             first.setdefault((name, severity), at)
     return first
+
+
+def seconds(duration: str) -> int:
+    """A Prometheus duration (``0s``, ``15m``, ``1h30m``) in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration))
 
 
 def fleet_shape(sim: Simulator) -> dict[str, int]:
@@ -315,4 +331,7 @@ def test_a_quiet_simulated_hour_pages_nothing(
     pages = {key: at for key, at in seen.items() if key[1] == "critical"}
     assert not pages, f"a quiet hour pages: {pages}; everything that fired: {seen}"
     assert seen.keys() == FINDINGS.keys(), f"fired (first at): {seen}"
+    _, holds = shipped_rules()
+    late = {key: at for key, at in seen.items() if seconds(at) != seconds(holds[key])}
+    assert not late, f"findings must hold from the first minute; first fired later: {late}"
     assert 0.1 < busiest < 0.8, f"busiest line at {busiest:.1%}"
