@@ -12,6 +12,7 @@ import calendar
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -194,6 +195,7 @@ class CmsApi:
             else:
                 found = (_find(store, i) for i in dict.fromkeys(ids))
                 vbrs = [v for v in found if v is not None and v.account == account]
+            sharing = Counter(v.pc_id for v in store.vbrs(account))  # they share its bandwidth
             for vbr in vbrs:
                 line = store.line(vbr)
                 flowing = (
@@ -204,7 +206,8 @@ class CmsApi:
                 mbps = _megabits(vbr.fields.get("Bandwidth")) or _megabits(
                     line.fields.get("Bandwidth")
                 )
-                state = VbrState(flowing, (mbps or 1000.0) * 1e6, vbr.health_check)
+                share = 1.0 / sharing[vbr.pc_id]
+                state = VbrState(flowing, (mbps or 1000.0) * 1e6, vbr.health_check, share)
                 out.append(Instance(vbr.id, str(uid), state))
         return out
 

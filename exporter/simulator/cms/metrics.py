@@ -3,7 +3,8 @@
 Every value is a pure function of (seed, VBR ID, metric, timestamp, period) plus the VBR's
 state and any override, so two simulators with the same seed answer the same numbers and a
 test can compute what the API will say. Traffic follows a daily curve as a share of the
-line's bandwidth, packets are bits over an average packet size, drops appear only near
+line's bandwidth, split between the line's VBRs so that a line left alone never saturates
+(only overrides do), packets are bits over an average packet size, drops appear only near
 saturation, and health-check metrics exist only for VBRs with a health check configured.
 """
 
@@ -144,11 +145,17 @@ def _checked(key: str, value: Any) -> Any:
 @dataclass(frozen=True)
 class VbrState:
     """What the metrics depend on besides the profile: whether traffic flows, the bandwidth
-    (bit/s) and whether a health check is configured."""
+    (bit/s), whether a health check is configured, and the VBR's part of its line.
+
+    ``line_share`` is 1 / the number of VBRs on the VBR's line: the VBRs of one line share its
+    bandwidth, so their synthetic figures together stay under it (a line saturates only by an
+    override or a scenario step, never by itself).
+    """
 
     carries_traffic: bool
     bandwidth_bps: float
     health_check: bool
+    line_share: float = 1.0
 
 
 def _noise(vbr_id: str, what: str, timestamp_ms: int, spread: float) -> float:
@@ -167,9 +174,20 @@ def _daily(p: Profile, peak: float, timestamp_ms: int, period: int) -> float:
 
 
 def utilisation(
-    vbr_id: str, p: Profile, o: Override, inbound: bool, timestamp_ms: int, period: int
+    vbr_id: str,
+    p: Profile,
+    o: Override,
+    inbound: bool,
+    timestamp_ms: int,
+    period: int,
+    line_share: float = 1.0,
 ) -> float:
-    """Share (0..1) of the bandwidth in use in one direction."""
+    """Share (0..1) of the bandwidth in use in one direction.
+
+    The synthetic figure is the VBR's daily curve scaled by its part of the line
+    (``line_share``): at most 75 % + 5 % noise of the line for all its VBRs together, below
+    the 80 % at which a line counts as busy. An override is a share of the whole bandwidth, so
+    97 % saturates a line whatever else runs on it."""
     forced = o.utilisation_in if inbound else o.utilisation_out
     if forced is not None:
         return forced / 100.0
@@ -177,7 +195,7 @@ def utilisation(
     share = _daily(p, peak, timestamp_ms, period) * _noise(
         vbr_id, "in" if inbound else "out", timestamp_ms, 0.05
     )
-    return min(share, 1.0)
+    return min(share * line_share, 1.0)
 
 
 def _drops(packets: float, share: float) -> float:
@@ -205,7 +223,7 @@ def sample(
     if not state.carries_traffic:
         return 0.0
     inbound = metric in (RATE_IN, PKGS_IN, DROP_IN)
-    share = utilisation(vbr_id, p, o, inbound, timestamp_ms, period)
+    share = utilisation(vbr_id, p, o, inbound, timestamp_ms, period, state.line_share)
     bits = share * state.bandwidth_bps
     if metric in (RATE_IN, RATE_OUT):
         return float(round(bits))
@@ -232,7 +250,8 @@ def _health(
     if not state.carries_traffic:
         return 100.0 if metric == LOSS else None
     busiest = max(
-        utilisation(vbr_id, p, o, True, ts, period), utilisation(vbr_id, p, o, False, ts, period)
+        utilisation(vbr_id, p, o, inbound, ts, period, state.line_share)
+        for inbound in (True, False)
     )
     congestion = max(0.0, busiest - DROP_START) / (1.0 - DROP_START)
     if metric == LOSS:
