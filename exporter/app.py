@@ -88,7 +88,7 @@ class Exporter:
     async def start(self) -> None:
         """Open, schedule the jobs (first runs now) and serve HTTP."""
         await self.open()
-        self._scheduler = RefreshScheduler(self._run_job)
+        self._scheduler = RefreshScheduler(self._run_job, wall=self._clock)
         self._scheduler.start()
         self._sync_jobs()
         middlewares, on_prepare, ssl_context = self._http

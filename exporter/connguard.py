@@ -2,10 +2,11 @@
 
 The listener is exposed to whatever can reach the port: request headers must arrive within
 `HEADER_TIMEOUT` (`make_runner`), a TLS handshake within the same time (`GuardedTCPSite`), a
-`/metrics` response must be read within `web.write_timeout` (`exporter.server`), idle keep-alive connections close after `KEEPALIVE_TIMEOUT`,
-client mistakes (malformed requests, early disconnects) are one rate-limited debug line instead
-of a traceback each, and running out of file descriptors is one warning a minute
-(`install_accept_error_handler`) instead of a traceback a second.
+`/metrics` response must be read within `web.write_timeout` (`exporter.server`), idle keep-alive
+connections close after `KEEPALIVE_TIMEOUT`, client mistakes (malformed requests, early
+disconnects) are one rate-limited debug line instead of a traceback each, and running out of
+file descriptors is one warning a minute (`install_accept_error_handler`) instead of a traceback
+a second.
 """
 
 from __future__ import annotations
