@@ -23,7 +23,8 @@ class Snap:
 
 
 async def test_api_requests_go_on_after_the_wall_clock_steps_back(
-    pages: Any, clock: SteppedClock  # noqa: F811 (fixtures)
+    pages: Any,  # noqa: F811 (fixture)
+    clock: SteppedClock,  # noqa: F811 (fixtures)
 ) -> None:
     api = FakeApi(pages)
 
