@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from exporter import connguard, server
+from exporter.config import ConfigError, parse_config
 from tests.deploy.fake_backend import FakeBackend
 from tests.deploy.pki import PKI
 from tests.exporter.test_server import FAILSAFE, read_response, request
@@ -202,3 +204,11 @@ async def test_a_tls_handshake_that_never_finishes_is_cut_off(tmp_path: Path) ->
             assert await closed(sock)
         finally:
             sock.close()
+
+
+def test_write_timeout_is_a_web_key_and_a_bad_one_is_one_line() -> None:
+    account = {"name": "a", "regions": ["cn-hangzhou"]}
+    assert parse_config({"accounts": [account]}).web.write_timeout == server.WRITE_TIMEOUT
+    with pytest.raises(ConfigError) as info:
+        parse_config({"web": {"write_timeout": "0s"}, "accounts": [account]}, "exporter.yml")
+    assert str(info.value) == "exporter.yml: web.write_timeout: must be greater than 0"
