@@ -176,7 +176,8 @@ class ApiConfig(StrictModel):
     max_records_per_region: int = Field(default=100_000, ge=1)
     #: One API answer larger than this (bytes) fails its pass before it is read further: a
     #: runaway answer must not eat the memory or stall the event loop while it is parsed.
-    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    #: Real answers are far smaller (a 50-record page, 50 VBRs' last datapoints: < 1 MiB).
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     #: CloudMonitor (traffic) endpoint; ``None`` is https://metrics.<region>.aliyuncs.com.
     cms_endpoint: Endpoint = None
     cms_max_requests_per_second: float = Field(default=10.0, gt=0)

@@ -69,7 +69,7 @@ class BigAnswers:
 
 
 def test_the_cap_is_a_documented_api_key_with_a_default() -> None:
-    assert ApiConfig().max_response_bytes == 64 * 1024 * 1024
+    assert ApiConfig().max_response_bytes == 16 * 1024 * 1024
     assert ApiConfig(max_response_bytes=CAP).max_response_bytes == CAP
     with pytest.raises(ValueError):
         ApiConfig(max_response_bytes=10)
