@@ -14,10 +14,12 @@ took meanwhile (polled every 20 ms from a thread of this process).
    exporter read answers before the cap existed. Reported: the pass's error, how many bytes the
    API managed to send, peak RSS, slowest ``/healthz``.
 2. ``flood``: the simulator's ``--lines`` lines over ``--regions`` regions, the exporter
-   re-rendering every 2 s, and ``--readers`` clients that send ``GET /metrics`` (gzip) with a
-   4 KiB receive buffer and never read, for ``--flood-seconds``. Run with ``web.write_timeout``
-   ``--write-timeout`` and with it out of reach (1 day). Reported: RSS before, peak during, at
-   the end; how many of the readers' connections the server closed.
+   re-rendering every 2 s, and ``--readers`` clients that send ``GET /metrics`` (plain, or gzip
+   with ``--flood-gzip``; a 2 MB gzip exposition fits in the kernel's socket buffers, so only a
+   larger fleet pins anything with gzip) with a 4 KiB receive buffer and never read, arriving
+   one by one over ``--flood-seconds`` (each pins the exposition of its moment). Run with
+   ``web.write_timeout`` ``--write-timeout`` and with it out of reach (1 day). Reported: RSS
+   before, peak during, at the end; how many responses were cut off, complete or still held.
 3. ``plain``: the same fleet, ``--plain-scrapers`` clients scraping without gzip in a loop,
    while ``/healthz`` and a gzip scraper are timed.
 """
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,6 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--readers", type=int, default=100)
     parser.add_argument("--flood-seconds", type=float, default=40.0)
     parser.add_argument("--write-timeout", type=float, default=5.0)
+    parser.add_argument("--flood-gzip", action="store_true", help="readers ask for gzip")
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--regions", type=int, default=20)
     parser.add_argument("--plain-scrapers", type=int, default=20)
@@ -239,6 +243,7 @@ def run_cap(args: argparse.Namespace, work: Path) -> None:
                 watch = Watch(proc.pid, url)
                 with watch.running():
                     wait_until(lambda url=url: ready(url), 600, "the pass")
+                    time.sleep(1.0)  # a few samples after the pass too
                 log = (work / f"cap-{cap}.log").read_text(errors="replace")
                 failed = [line for line in log.splitlines() if "pass failed" in line]
                 error = failed[0].partition(" error=")[2] if failed else "(no failed pass)"
@@ -311,33 +316,46 @@ def fleet_config(args: argparse.Namespace, sim_url: str, write_timeout: Any) -> 
     }
 
 
-def stalled_readers(port: int, count: int) -> list[socket.socket]:
-    readers = []
-    request = f"GET /metrics HTTP/1.1\r\nHost: {LOOPBACK}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
-    for _ in range(count):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((LOOPBACK, port))
-        sock.sendall(request)
-        readers.append(sock)
-    return readers
+def stalled_reader(port: int, gzipped: bool) -> socket.socket:
+    """A client that asks for /metrics with a 4 KiB receive buffer and never reads."""
+    encoding = "gzip" if gzipped else "identity"
+    request = f"GET /metrics HTTP/1.1\r\nHost: {LOOPBACK}\r\nAccept-Encoding: {encoding}\r\n\r\n"
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((LOOPBACK, port))
+    sock.sendall(request.encode())
+    return sock
 
 
-def closed_by_server(sock: socket.socket) -> bool:
-    """Drain what was buffered; True when the server had closed the connection."""
+def outcome(sock: socket.socket) -> str:
+    """Drain ``sock`` (the server writes on as it is read): "cut off" (closed before the whole
+    body), "held to the end" (the server still held the response and finished it now), or
+    "stalled" (neither within 0.5 s)."""
     sock.settimeout(0.5)
+    data = bytearray()
+    closed = False
     try:
-        while sock.recv(1 << 20):
-            pass
-        return True
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+        closed = True
     except ConnectionResetError:
-        return True
+        closed = True
     except TimeoutError:
-        return False
+        pass
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), -1)  # fmt: skip
+    if len(body) >= length >= 0:
+        return "held to the end"
+    return "cut off" if closed else "stalled"
 
 
 def run_flood(args: argparse.Namespace, work: Path, sim_url: str) -> None:
-    print(f"\n== flood: {args.readers} readers that never read, {args.flood_seconds:g} s")
+    kind = "gzip" if args.flood_gzip else "plain"
+    print(
+        f"\n== flood: {args.readers} {kind} readers that never read, arriving over "
+        f"{args.flood_seconds:g} s while passes re-render every 2 s"
+    )
     for label, deadline in (
         (f"write_timeout {args.write_timeout:g}s", args.write_timeout),
         ("write_timeout 1d", UNREACHABLE_DEADLINE),
@@ -348,20 +366,22 @@ def run_flood(args: argparse.Namespace, work: Path, sim_url: str) -> None:
             time.sleep(3)  # a few re-renders: the baseline includes their churn
             before = proc_status_mb(proc.pid, "VmRSS")
             watch = Watch(proc.pid, url)
+            readers = []
             with watch.running():
-                readers = stalled_readers(int(url.rsplit(":", 1)[1]), args.readers)
-                time.sleep(args.flood_seconds)
+                for _ in range(args.readers):  # each pins the exposition of its moment
+                    readers.append(stalled_reader(int(url.rsplit(":", 1)[1]), args.flood_gzip))
+                    time.sleep(args.flood_seconds / args.readers)
+                time.sleep(1.0)
                 after = proc_status_mb(proc.pid, "VmRSS")
-            closed = sum(closed_by_server(sock) for sock in readers)
+            outcomes = Counter(outcome(sock) for sock in readers)
             for sock in readers:
                 sock.close()
             stats = watch.summary()
         finally:
             stop(proc)
-        print(
-            f"{label:22} RSS before {before:.0f} MB, at the end {after:.0f} MB | {fmt(stats)}"
-            f" | readers closed by the server: {closed}/{args.readers}"
-        )
+        shown = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
+        print(f"{label:22} RSS before {before:.0f} MB, at the end {after:.0f} MB | {fmt(stats)}"
+              f" | readers: {shown}")  # fmt: skip
 
 
 def plain_scraper(url: str, stop_at: float, seconds: list[float]) -> None:
@@ -407,8 +427,9 @@ def run_plain(args: argparse.Namespace, work: Path, sim_url: str) -> None:
 def main() -> int:
     args = parse_args()
     scenarios = set(args.scenario.split(","))
-    with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
-        work = Path(tmp)
+    work = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
+    print(f"logs and configurations in {work}")
+    if scenarios:
         if "cap" in scenarios:
             run_cap(args, work)
         if scenarios & {"flood", "plain"}:
