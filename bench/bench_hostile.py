@@ -295,7 +295,7 @@ def start_simulator(args: argparse.Namespace, work: Path) -> tuple[Any, str]:
 
 def fleet_config(args: argparse.Namespace, sim_url: str, write_timeout: Any) -> dict[str, Any]:
     return {
-        "web": {"write_timeout": write_timeout},
+        "web": {} if write_timeout is None else {"write_timeout": write_timeout},
         "refresh": {"interval": "2s", "timeout": "2s", "max_staleness": "1h"},
         "api": {"endpoint": sim_url, "max_requests_per_second": 1000, "request_timeout": "2s"},
         "collectors": {
@@ -393,7 +393,7 @@ def plain_scraper(url: str, stop_at: float, seconds: list[float]) -> None:
 
 def run_plain(args: argparse.Namespace, work: Path, sim_url: str) -> None:
     print(f"\n== plain: {args.plain_scrapers} plain scrapers for {args.plain_seconds:g} s")
-    proc, url = start_exporter(fleet_config(args, sim_url, "30s"), work, "plain")
+    proc, url = start_exporter(fleet_config(args, sim_url, None), work, "plain")
     try:
         wait_until(lambda: ready(url), 600, "the first passes")
         size = len(http(url + "/metrics", timeout=120))

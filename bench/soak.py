@@ -12,8 +12,10 @@ failing (a ServiceUnavailable fault) and recovering; the configuration reloaded 
 region leaves and comes back, the tag labels change); the exporter's wall clock stepped back by
 ``--clock-step`` seconds between two checks and put right before the next (libfaketime, the
 Debian package ``faketime``; monotonic time stays real; ``--clock-step 0`` runs without it).
-While the clock is stepped back, API requests must go on and every key's last success must move;
-the truth check after the clock is put right needs a pass of every key started after its freeze.
+While the clock is stepped back, API requests must go on (the simulator, like the API, refuses
+their skewed timestamps: InvalidTimeStamp.Expired, so keys go down and their last success stays,
+and the staleness alert can fire); the truth check after the clock is put right needs a pass of
+every key started after its freeze.
 
 Every ``--check-every`` s it checks truth: churn pauses, faults are cleared, the simulator's
 clock is frozen, its lines (ID, status, business status) and VBRs (ID, status) per configured
@@ -303,19 +305,23 @@ class Step:
     seconds: float
     requests: float  # API requests made meanwhile
     moved: int  # keys whose last success moved meanwhile
+    down: int  # keys with region_up 0 when the clock was put right
     keys: int
+    ahead: float  # how far the newest last success was ahead of the real clock (<= 0: never)
 
 
-def api_requests(url: str) -> tuple[float, dict[tuple[str, str], float]]:
-    """Every API request so far, and each key's last success."""
+def api_requests(url: str) -> tuple[float, dict[tuple[str, str], float], tuple[int, int]]:
+    """Every API request so far, each key's last success, and (keys down, keys)."""
     text = http(url + "/metrics", timeout=60).decode()
+    up = [s.value for s in samples(text, ("expressconnect_region_up",))]
+    down = (sum(value == 0 for value in up), len(up))
     names = ("expressconnect_api_requests_total",)
     requests = sum(s.value for s in samples(text, names))
     last = "expressconnect_region_last_success_timestamp_seconds"
     success = {
         (s.labels["region_id"], s.labels["collector"]): s.value for s in samples(text, (last,))
     }
-    return requests, success
+    return requests, success, down
 
 
 # ---------------------------------------------------------------- exporter
@@ -553,22 +559,24 @@ class Stepper:
 
     def tick(self, now: float) -> None:
         if self.back_at is not None and now >= self.back_at:
-            requests, success = api_requests(self.exp.url)
+            requests, success, _ = api_requests(self.exp.url)
             self.exp.clock.set(-self.exp.clock.step)
             self.started = (now, requests, success)
             self.back_at, self.right_at = None, now + 0.5 * self.every
         elif self.right_at is not None and self.started is not None and now >= self.right_at:
-            requests, success = api_requests(self.exp.url)
+            requests, success, (down, keys) = api_requests(self.exp.url)
+            ahead = max(success.values(), default=0.0) - time.time()
             self.exp.clock.set(0.0)
             since, before, last = self.started
             kept = [key for key in last if key in success]
             moved = sum(success[key] != last[key] for key in kept)
-            step = Step(now - since, requests - before, moved, len(kept))
+            step = Step(now - since, requests - before, moved, down, keys, ahead)
             self.outcome.steps.append(step)
             print(
                 f"clock stepped back {self.exp.clock.step:g} s for {step.seconds:.0f} s: "
                 f"{step.requests:.0f} API requests, last success moved for {moved}/{len(kept)} "
-                "keys; clock put right",
+                f"keys, {down}/{keys} keys down, newest last success {ahead:+.0f} s "
+                "from the real time; clock put right",
                 flush=True,
             )
             self.right_at = None
@@ -659,8 +667,10 @@ def report(args: argparse.Namespace, outcome: Outcome, sampler: Sampler) -> None
         print(
             f"clock steps back of {args.clock_step:g} s: {len(steps)}; API requests while "
             f"stepped back min {min(s.requests for s in steps):.0f} (0: collection stopped), "
-            f"keys whose last success moved min {min(s.moved for s in steps)} of "
-            f"{max(s.keys for s in steps)}"
+            f"keys whose last success moved min {min(s.moved for s in steps)}, keys down at the "
+            f"end max {max(s.down for s in steps)} of {max(s.keys for s in steps)}; newest last "
+            f"success ahead of the real time at most {max(s.ahead for s in steps):+.0f} s (> 0 "
+            "would hold back the staleness alert)"
         )
     points = sampler.points
     if len(points) < 2:
