@@ -8,6 +8,7 @@ to 127.0.0.1.
 from __future__ import annotations
 
 import math
+import os
 import re
 import signal
 import socket
@@ -71,11 +72,17 @@ def wait_http(
             time.sleep(0.1)
 
 
-def spawn(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    """``python ARGS`` from the checkout, output to ``log``."""
+def spawn(
+    args: Sequence[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``python ARGS`` from the checkout, output to ``log``; ``env``: added variables."""
     handle = log.open("wb")
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=None if env is None else {**os.environ, **env},
     )
 
 

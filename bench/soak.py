@@ -1,7 +1,7 @@
 """Soak: the exporter against a churning simulator for a while; does memory, state or truth drift?
 
     python bench/soak.py [--minutes 30] [--lines 1000] [--regions 4] [--time-scale 600]
-                         [--interval 5] [--check-every 60] [--seed 1]
+                         [--interval 5] [--check-every 60] [--seed 1] [--clock-step 3600]
 
 The simulator (lifecycle on, ``--time-scale`` simulated seconds per real second) and the
 exporter daemon (both collectors every ``--interval`` s, a state file) run as child processes on
@@ -9,7 +9,13 @@ loopback. Until the time is up, the soak churns the fleet through the simulator'
 lines created (they walk Initial → Confirmed by themselves), enabled, locked and unlocked,
 terminated, deleted once Terminated; VBRs added and removed, BGP sessions flapped; a region
 failing (a ServiceUnavailable fault) and recovering; the configuration reloaded by SIGHUP (a
-region leaves and comes back, the tag labels change).
+region leaves and comes back, the tag labels change); the exporter's wall clock stepped back by
+``--clock-step`` seconds between two checks and put right before the next (libfaketime, the
+Debian package ``faketime``; monotonic time stays real; ``--clock-step 0`` runs without it).
+While the clock is stepped back, API requests must go on (the simulator, like the API, refuses
+their skewed timestamps: InvalidTimeStamp.Expired, so keys go down and their last success stays,
+and the staleness alert can fire); the truth check after the clock is put right needs a pass of
+every key started after its freeze.
 
 Every ``--check-every`` s it checks truth: churn pauses, faults are cleared, the simulator's
 clock is frozen, its lines (ID, status, business status) and VBRs (ID, status) per configured
@@ -77,6 +83,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--check-every", type=float, default=60.0, help="seconds")
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--clock-step", type=float, default=3600.0, help="seconds the wall clock steps back; 0: off"
+    )
     args = parser.parse_args()
     if not 2 <= args.regions <= len(REGION_IDS):
         parser.error(f"--regions must be 2..{len(REGION_IDS)} (one leaves on reloads)")
@@ -251,6 +260,70 @@ class Churn:
         self.faults.clear()
 
 
+# ---------------------------------------------------------------- the exporter's wall clock
+
+LIBFAKETIME = (
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+)
+
+
+@dataclass
+class WallClock:
+    """The exporter's wall clock through libfaketime: an offset in a file it re-reads on every
+    call (``FAKETIME_NO_CACHE``); monotonic time is not faked, as on a real clock step."""
+
+    path: Path
+    step: float
+    offset: float = 0.0
+
+    def env(self) -> dict[str, str]:
+        library = next((path for path in LIBFAKETIME if Path(path).exists()), None)
+        if library is None:
+            raise SystemExit(
+                "--clock-step needs libfaketime (Debian package faketime); --clock-step 0 runs "
+                "the soak without clock steps"
+            )
+        self.set(0.0)
+        return {
+            "LD_PRELOAD": library,
+            "FAKETIME_TIMESTAMP_FILE": str(self.path),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        }
+
+    def set(self, offset: float) -> None:
+        self.path.write_text(f"{offset:+.0f}\n")
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Step:
+    """What happened while the clock was stepped back."""
+
+    seconds: float
+    requests: float  # API requests made meanwhile
+    moved: int  # keys whose last success moved meanwhile
+    down: int  # keys with region_up 0 when the clock was put right
+    keys: int
+    ahead: float  # how far the newest last success was ahead of the real clock (<= 0: never)
+
+
+def api_requests(url: str) -> tuple[float, dict[tuple[str, str], float], tuple[int, int]]:
+    """Every API request so far, each key's last success, and (keys down, keys)."""
+    text = http(url + "/metrics", timeout=60).decode()
+    up = [s.value for s in samples(text, ("expressconnect_region_up",))]
+    down = (sum(value == 0 for value in up), len(up))
+    names = ("expressconnect_api_requests_total",)
+    requests = sum(s.value for s in samples(text, names))
+    last = "expressconnect_region_last_success_timestamp_seconds"
+    success = {
+        (s.labels["region_id"], s.labels["collector"]): s.value for s in samples(text, (last,))
+    }
+    return requests, success, down
+
+
 # ---------------------------------------------------------------- exporter
 
 
@@ -260,6 +333,7 @@ class Exporter:
     url: str
     config_path: Path
     state_path: Path
+    clock: WallClock
     reloads: int = 0
 
     def config(self, args: argparse.Namespace, sim_url: str, regions: list[str]) -> dict[str, Any]:
@@ -314,11 +388,16 @@ def start(args: argparse.Namespace, work: Path, procs: list[Any]) -> tuple[Sim, 
     sim = Sim(f"http://{LOOPBACK}:{sim_port}")
     wait_http(sim.url + "/_sim/health", proc=sim_proc)
     exp = Exporter(
-        sim_proc, f"http://{LOOPBACK}:{port}", work / "exporter.yml", work / "state.json"
+        sim_proc,
+        f"http://{LOOPBACK}:{port}",
+        work / "exporter.yml",
+        work / "state.json",
+        WallClock(work / "faketime", args.clock_step),
     )
     exp.config_path.write_text(yaml.safe_dump(exp.config(args, sim.url, regions)))
+    env = exp.clock.env() if args.clock_step else None
     exp.proc = spawn(
-        ["-m", "exporter", "--config.file", str(exp.config_path)], work / "exporter.log"
+        ["-m", "exporter", "--config.file", str(exp.config_path)], work / "exporter.log", env
     )
     procs.append(exp.proc)
     wait_http(exp.url + "/readyz", timeout=300, proc=exp.proc)
@@ -459,6 +538,48 @@ class Outcome:
     done: Counter[str] = field(default_factory=Counter)
     failed_passes: float = 0.0
     minutes: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Stepper:
+    """Steps the exporter's clock back a while after each check and puts it right before the
+    next, recording what the exporter did meanwhile."""
+
+    exp: Exporter
+    every: float  # --check-every
+    outcome: Outcome
+    back_at: float | None = None
+    right_at: float | None = None
+    started: tuple[float, float, dict[tuple[str, str], float]] | None = None
+
+    def schedule(self, now: float) -> None:
+        if self.exp.clock.step:
+            self.back_at, self.right_at = now + 0.2 * self.every, None
+
+    def tick(self, now: float) -> None:
+        if self.back_at is not None and now >= self.back_at:
+            requests, success, _ = api_requests(self.exp.url)
+            self.exp.clock.set(-self.exp.clock.step)
+            self.started = (now, requests, success)
+            self.back_at, self.right_at = None, now + 0.5 * self.every
+        elif self.right_at is not None and self.started is not None and now >= self.right_at:
+            requests, success, (down, keys) = api_requests(self.exp.url)
+            ahead = max(success.values(), default=0.0) - time.time()
+            self.exp.clock.set(0.0)
+            since, before, last = self.started
+            kept = [key for key in last if key in success]
+            moved = sum(success[key] != last[key] for key in kept)
+            step = Step(now - since, requests - before, moved, down, keys, ahead)
+            self.outcome.steps.append(step)
+            print(
+                f"clock stepped back {self.exp.clock.step:g} s for {step.seconds:.0f} s: "
+                f"{step.requests:.0f} API requests, last success moved for {moved}/{len(kept)} "
+                f"keys, {down}/{keys} keys down, newest last success {ahead:+.0f} s "
+                "from the real time; clock put right",
+                flush=True,
+            )
+            self.right_at = None
 
 
 def churn_loop(
@@ -471,6 +592,8 @@ def churn_loop(
     deadline = t0 + args.minutes * 60
     next_check = t0 + args.check_every
     next_fault, next_reload = t0 + 20, t0 + 30
+    stepper = Stepper(exp, args.check_every, outcome)
+    stepper.schedule(t0)
     while time.monotonic() < deadline:
         if exp.proc.poll() is not None:
             raise SystemExit(f"exporter exited with {exp.proc.returncode}")
@@ -487,7 +610,9 @@ def churn_loop(
                 flush=True,
             )
             next_check = time.monotonic() + args.check_every
+            stepper.schedule(time.monotonic())
             continue
+        stepper.tick(now)
         if now >= next_reload:
             regions = exp.reload(args, sim.url, all_regions)
             churn.done["reload (SIGHUP)"] += 1
@@ -537,6 +662,16 @@ def report(args: argparse.Namespace, outcome: Outcome, sampler: Sampler) -> None
         f"{sum(c.vbr_mismatches for c in checks)}; regions left unchecked {unchecked}; "
         f"wait for a fresh pass max {max((c.waited for c in checks), default=0):.1f} s"
     )
+    steps = outcome.steps
+    if steps:
+        print(
+            f"clock steps back of {args.clock_step:g} s: {len(steps)}; API requests while "
+            f"stepped back min {min(s.requests for s in steps):.0f} (0: collection stopped), "
+            f"keys whose last success moved min {min(s.moved for s in steps)}, keys down at the "
+            f"end max {max(s.down for s in steps)} of {max(s.keys for s in steps)}; newest last "
+            f"success ahead of the real time at most {max(s.ahead for s in steps):+.0f} s (> 0 "
+            "would hold back the staleness alert)"
+        )
     points = sampler.points
     if len(points) < 2:
         print("too few samples for slopes")

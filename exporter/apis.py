@@ -48,6 +48,7 @@ class Api:
             api_version=self.version,
             default_host=self.default_host,
             success_field=self.success_field,
+            max_response_bytes=api.max_response_bytes,
         )
 
     def url(self, api: ApiConfig, region_id: str) -> str:

@@ -90,12 +90,13 @@ class Exporter:
     async def start(self) -> None:
         """Open, schedule the jobs (first runs now) and serve HTTP."""
         await self.open()
-        self._scheduler = RefreshScheduler(self._run_job)
+        self._scheduler = RefreshScheduler(self._run_job, wall=self._clock)
         self._scheduler.start()
         self._sync_jobs()
         middlewares, on_prepare, ssl_context = self._http
-        app = build_app(self, self._config.web.telemetry_path, middlewares, on_prepare)
         web_cfg = self._config.web
+        app = build_app(self, web_cfg.telemetry_path, middlewares, on_prepare,
+                        write_timeout=web_cfg.write_timeout)  # fmt: skip
         try:
             address = (web_cfg.listen_host, web_cfg.listen_port)
             self._runner, self.url = await listen(app, address, ssl_context)

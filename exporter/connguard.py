@@ -1,10 +1,12 @@
 """Connection guards for the HTTP listener, apart from the routes it serves.
 
 The listener is exposed to whatever can reach the port: request headers must arrive within
-`HEADER_TIMEOUT` (`make_runner`), idle keep-alive connections close after `KEEPALIVE_TIMEOUT`,
-client mistakes (malformed requests, early disconnects) are one rate-limited debug line instead
-of a traceback each, and running out of file descriptors is one warning a minute
-(`install_accept_error_handler`) instead of a traceback a second.
+`HEADER_TIMEOUT` (`make_runner`), a TLS handshake within the same time (`GuardedTCPSite`), a
+`/metrics` response must be read within `web.write_timeout` (`exporter.server`), idle keep-alive
+connections close after `KEEPALIVE_TIMEOUT`, client mistakes (malformed requests, early
+disconnects) are one rate-limited debug line instead of a traceback each, and running out of
+file descriptors is one warning a minute (`install_accept_error_handler`) instead of a traceback
+a second.
 """
 
 from __future__ import annotations
@@ -228,6 +230,41 @@ def make_runner(app: web.Application, *, header_timeout: float = HEADER_TIMEOUT)
     """The runner to serve `build_app`'s application with: no access log, no signal handling
     (the daemon has its own), and the header deadline on every connection."""
     return GuardedAppRunner(app, header_timeout=header_timeout, access_log=None)
+
+
+class GuardedTCPSite(web.TCPSite):
+    """`web.TCPSite` whose TLS handshakes must finish within `handshake_timeout` seconds.
+
+    aiohttp passes no handshake timeout, so asyncio's default (60 s) held connections that
+    never finish their handshake six times longer than the header deadline, which only starts
+    once the handshake is done.
+    """
+
+    __slots__ = ("_handshake_timeout",)
+
+    def __init__(self, *args: Any, handshake_timeout: float = HEADER_TIMEOUT, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)  # registers the site with the runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
 
 
 def install_accept_error_handler(

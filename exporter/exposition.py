@@ -6,7 +6,8 @@ followed by each region's chunk, then the small live block (self-metrics). So ea
 appears once however many regions there are, and a gzipped scrape is a concatenation of gzip
 members prepared in advance (concatenated members are one valid stream): no byte is compressed
 twice. Prometheus always asks for gzip; a scrape that does not gets the members inflated one by
-one as they are streamed, so the process never holds the plain text (about 14 times larger).
+one as they are streamed (in a worker thread, ``exporter.server``), so the process never holds
+the plain text (about 14 times larger).
 
 Static families are gauges in both formats and their sample lines are byte-identical in text
 0.0.4 and OpenMetrics; only ``_info`` headers differ (OpenMetrics ``info``), so the two gzipped

@@ -109,7 +109,7 @@ class Passes:
         current = self.table.get(key)
         if current is None:  # removed by a reload meanwhile
             return None
-        status = current.succeeded(snapshot, started_at)
+        status = current.succeeded(snapshot, started_at, time.monotonic())
         self.table.update(status, objects)
         self._self_metrics.invalidate()
         await self._state.save()
@@ -159,7 +159,8 @@ class Passes:
                                         "collector": key[2], "reason": reason})  # fmt: skip
         now = self._clock()
         status = dataclasses.replace(current, last_attempt=now, last_error=reason)
-        if current.last_success is not None and now - current.last_success > limits.max_staleness:
+        age = current.age(now, time.monotonic())
+        if age is not None and age > limits.max_staleness:
             status = dataclasses.replace(status, up=False, stale=True)
         self.table.update(status, None)
         return status
@@ -183,7 +184,7 @@ class Passes:
         if current is None:
             return None
         message = failure_message(error, limits.timeout)
-        status = current.failed(now, message, limits.max_staleness, duration)
+        status = current.failed(now, message, limits.max_staleness, duration, time.monotonic())
         self.table.update(status, None)
         self._self_metrics.refresh_errors.labels(*key).inc()
         self._self_metrics.invalidate()

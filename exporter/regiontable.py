@@ -56,6 +56,8 @@ class RegionStatus:
     stale_since: float | None = None
     # Objects exported now (records of the collector's first kind), for the status page.
     exported: int = 0
+    # Monotonic time of the last success: the wall clock may step, the data's age does not.
+    success_monotonic: float | None = None
 
     @property
     def key(self) -> Key:
@@ -66,9 +68,23 @@ class RegionStatus:
         """The snapshot ``/metrics`` serves: none before the first success or once stale."""
         return None if self.stale else self.snapshot
 
-    def succeeded(self, snapshot: Any, started_at: float) -> RegionStatus:
+    def age(self, now: float, monotonic: float | None = None) -> float | None:
+        """Seconds since the last success: the larger of what the wall clock and the monotonic
+        one say, so a wall clock stepped back can never keep old data fresh (or silence the
+        staleness that depends on it)."""
+        if self.last_success is None:
+            return None
+        ages = [now - self.last_success]
+        if monotonic is not None and self.success_monotonic is not None:
+            ages.append(monotonic - self.success_monotonic)
+        return max(ages)
+
+    def succeeded(
+        self, snapshot: Any, started_at: float, monotonic: float | None = None
+    ) -> RegionStatus:
         return dataclasses.replace(
             self,
+            success_monotonic=monotonic,
             snapshot=snapshot,
             passes=self.passes + 1,
             up=True,
@@ -82,12 +98,17 @@ class RegionStatus:
         )
 
     def failed(
-        self, now: float, message: str, max_staleness: float, duration: float
+        self,
+        now: float,
+        message: str,
+        max_staleness: float,
+        duration: float,
+        monotonic: float | None = None,
     ) -> RegionStatus:
-        """Keep the last good snapshot; it turns stale once it is older than ``max_staleness``."""
-        stale = self.snapshot is not None and (
-            self.last_success is None or now - self.last_success > max_staleness
-        )
+        """Keep the last good snapshot; it turns stale once it is older than ``max_staleness``
+        (by ``age``: ``monotonic`` is the monotonic time of ``now``)."""
+        age = self.age(now, monotonic)
+        stale = self.snapshot is not None and (age is None or age > max_staleness)
         return dataclasses.replace(
             self,
             passes=self.passes + 1,

@@ -5,10 +5,19 @@ APScheduler's asyncio scheduler runs coroutine jobs as tasks on the exporter's l
 ``max_instances=1`` skips a run while the previous one of the same job is still going. A job
 restarted (new interval) while its pass runs would skip its first run that way and wait a whole
 new interval: it runs again as soon as the running pass ends instead.
+
+APScheduler plans in wall-clock datetimes, but waits with the loop's monotonic timer: after the
+wall clock steps back an hour, it wakes, finds nothing due for an hour and goes back to sleep,
+and no pass runs until then, even once the clock is put right. A watchdog compares the two
+clocks every ``CLOCK_CHECK_SECONDS``; on a step it re-arms every job to run within its interval
+of the new wall time, so passes keep their monotonic rhythm whatever the wall clock does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -20,15 +29,31 @@ from apscheduler.triggers.interval import IntervalTrigger
 # the per-account rate limit already smooths the load, and a long spread would leave it idle.
 MAX_STAGGER_SECONDS = 1.0
 
+#: How often the wall clock is compared with the monotonic one.
+CLOCK_CHECK_SECONDS = 1.0
+#: A disagreement of the two clocks larger than this since the last check is a step (NTP slews
+#: far more slowly; a check that runs late only delays both clocks alike).
+CLOCK_STEP_SECONDS = 2.0
+
 K = TypeVar("K", bound=Hashable)
+log = logging.getLogger(__name__)
 
 
 class RefreshScheduler(Generic[K]):
     """Jobs keyed by any hashable (the daemon's are tuples); APScheduler's string IDs are made
     here from the key's position in a table, and never parsed back."""
 
-    def __init__(self, run: Callable[[K], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[K], Awaitable[None]],
+        *,
+        wall: Callable[[], float] = time.time,
+        check_every: float = CLOCK_CHECK_SECONDS,
+    ) -> None:
         self._run = run
+        self._wall = wall  # the clock APScheduler plans with (replaced by tests that step it)
+        self._check_every = check_every
+        self._watchdog: asyncio.Task[None] | None = None
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._intervals: dict[K, float] = {}
         self._ids: dict[K, str] = {}
@@ -39,10 +64,41 @@ class RefreshScheduler(Generic[K]):
     def start(self) -> None:
         """Start on the running loop (call from inside it)."""
         self._scheduler.start()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_clock())
 
     def shutdown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    async def _watch_clock(self) -> None:
+        """Re-arm the jobs whenever the wall clock steps against the monotonic one."""
+        offset = self._wall() - time.monotonic()
+        while True:
+            await asyncio.sleep(self._check_every)
+            now = self._wall()
+            step = now - time.monotonic() - offset
+            if abs(step) > CLOCK_STEP_SECONDS:
+                offset += step
+                self.rearm(now)
+                log.warning(
+                    "wall clock stepped; refresh jobs re-armed",
+                    extra={"step_seconds": round(step, 3), "jobs": len(self._intervals)},
+                )
+
+    def rearm(self, now: float) -> None:
+        """Every job runs within its interval of ``now`` (wall time): a step back leaves
+        next run times up to the step ahead, a step forward leaves them overdue."""
+        wall_now = datetime.fromtimestamp(now, UTC)
+        for job in self._scheduler.get_jobs():
+            interval = job.trigger.interval if isinstance(job.trigger, IntervalTrigger) else None
+            if job.next_run_time is None or interval is None:
+                continue
+            ahead = min(max(job.next_run_time - wall_now, timedelta(0)), interval)
+            job.modify(next_run_time=wall_now + ahead)
+        self._scheduler.wakeup()
 
     def job_ids(self) -> set[K]:
         """The keys of the scheduled jobs."""
@@ -63,7 +119,7 @@ class RefreshScheduler(Generic[K]):
                 if key in jobs and key in self._running:
                     self._again.add(key)
         new = [key for key in jobs if key not in self._intervals]
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self._wall(), UTC)
         for index, key in enumerate(new):
             interval = jobs[key]
             spread = min(interval, MAX_STAGGER_SECONDS)

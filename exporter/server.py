@@ -9,18 +9,31 @@ module keeps the routes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from exporter import statuspage
-from exporter.connguard import handler_args, install_accept_error_handler, make_runner
+from exporter.connguard import (
+    CLIENT_ERROR_LOG_INTERVAL,
+    HEADER_TIMEOUT,
+    GuardedTCPSite,
+    LogThrottle,
+    handler_args,
+    install_accept_error_handler,
+    make_runner,
+)
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
 from exporter.regiontable import RegionStatus
 from exporter.routes import ROUTES
+
+# The server's logger: these lines are about its connections.
+log = logging.getLogger("exporter.server")
 
 
 class Backend(Protocol):
@@ -107,8 +120,85 @@ def wants_gzip(accept_encoding: str) -> bool:
     return gzip >= (1.0 if identity is None else identity)
 
 
-async def stream_metrics(backend: Backend, request: web.Request) -> web.StreamResponse:
-    """The prepared exposition, negotiated (OpenMetrics, gzip), streamed with backpressure."""
+#: Bytes handed to the socket at a time. A reader that does not read holds at most this plus
+#: the transport's high-water mark (64 KiB) in its send buffer, however large a part is: a
+#: whole part would be copied into the buffer of every stalled reader.
+WRITE_SLICE = 64 * 1024
+#: Plain bytes inflated per trip to a worker thread.
+INFLATE_BATCH = 256 * 1024
+#: Default ``web.write_timeout``: seconds a ``/metrics`` response may take to be read.
+WRITE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ScrapeLimits:
+    """What bounds one ``/metrics`` response: its write deadline, and the gate plain
+    (non-gzip) scrapes take turns through to inflate off the event loop."""
+
+    write_timeout: float = WRITE_TIMEOUT
+    inflating: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    throttle: LogThrottle = field(default_factory=lambda: LogThrottle(CLIENT_ERROR_LOG_INTERVAL))
+
+
+def _take(parts: Iterator[bytes], limit: int) -> list[bytes]:
+    """Up to about ``limit`` bytes of parts (run in a worker thread: inflating is the cost)."""
+    batch: list[bytes] = []
+    size = 0
+    for part in parts:
+        batch.append(part)
+        size += len(part)
+        if size >= limit:
+            break
+    return batch
+
+
+async def _inflated(parts: Iterable[bytes], gate: asyncio.Semaphore) -> AsyncIterator[bytes]:
+    """Plain parts inflated in a worker thread, one scrape's batch at a time: health probes and
+    gzip scrapes never wait behind inflation, and concurrent plain scrapes take turns."""
+    pending = iter(parts)
+    while True:
+        async with gate:
+            batch = await asyncio.to_thread(_take, pending, INFLATE_BATCH)
+        if not batch:
+            return
+        for part in batch:
+            yield part
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> None:
+    view = memoryview(data)
+    for start in range(0, len(view), WRITE_SLICE):
+        await response.write(view[start : start + WRITE_SLICE])  # waits for the socket
+
+
+async def _write_body(
+    response: web.StreamResponse,
+    parts: Iterable[bytes],
+    live: bytes,
+    gzipped: bool,
+    limits: ScrapeLimits,
+) -> None:
+    if gzipped:  # prepared bytes: nothing to compute
+        for part in parts:
+            await _write(response, part)
+    else:
+        async for part in _inflated(parts, limits.inflating):
+            await _write(response, part)
+    await _write(response, live)
+    await response.write_eof()
+
+
+async def stream_metrics(
+    backend: Backend, request: web.Request, limits: ScrapeLimits | None = None
+) -> web.StreamResponse:
+    """The prepared exposition, negotiated (OpenMetrics, gzip), streamed with backpressure.
+
+    A response not read within ``limits.write_timeout`` is cut off and its connection closed:
+    a reader that never reads would otherwise pin the exposition it asked for (and its send
+    buffer) for as long as it likes, and aiohttp's header and keep-alive timeouts do not apply
+    while a response is written.
+    """
+    limits = limits or ScrapeLimits()
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     exposition = backend.exposition()
@@ -124,12 +214,29 @@ async def stream_metrics(backend: Backend, request: web.Request) -> web.StreamRe
     size = exposition.size(openmetrics=openmetrics, gzipped=gzipped)
     response.content_length = size + len(live)
     await response.prepare(request)
-    if request.method != "HEAD":  # HEAD: same headers, no body, keep-alive stays in sync
-        for part in parts:
-            await response.write(part)  # waits for the socket to drain: backpressure
-        await response.write(live)
-    await response.write_eof()
+    if request.method == "HEAD":  # same headers, no body, keep-alive stays in sync
+        await response.write_eof()
+        return response
+    try:
+        async with asyncio.timeout(limits.write_timeout):
+            await _write_body(response, parts, live, gzipped, limits)
+    except TimeoutError:
+        del parts, exposition  # the reader must not pin them while the connection closes
+        _cut_off(request, limits)
+        raise ConnectionResetError("response not read within web.write_timeout") from None
     return response
+
+
+def _cut_off(request: web.Request, limits: ScrapeLimits) -> None:
+    """Close the connection at once, dropping what its send buffer holds."""
+    suppressed = limits.throttle.allow("write timeout")
+    if suppressed is not None:
+        log.debug(
+            "closing connection: /metrics response not read in time",
+            extra={"timeout_seconds": limits.write_timeout, "suppressed": suppressed},
+        )
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def build_app(
@@ -137,12 +244,16 @@ def build_app(
     telemetry_path: str,
     middlewares: Sequence[Any] = (),
     on_prepare: Sequence[Any] = (),
+    *,
+    write_timeout: float = WRITE_TIMEOUT,
 ) -> web.Application:
     """``on_prepare`` callbacks run when any response sends its headers (also the streamed
-    ``/metrics``, which middlewares cannot touch once it is prepared)."""
+    ``/metrics``, which middlewares cannot touch once it is prepared). ``write_timeout``:
+    ``web.write_timeout``."""
+    limits = ScrapeLimits(write_timeout)
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        return await stream_metrics(backend, request)
+        return await stream_metrics(backend, request, limits)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -183,14 +294,22 @@ def build_app(
 
 
 async def listen(
-    app: web.Application, listen_address: tuple[str | None, int], ssl_context: Any = None
+    app: web.Application,
+    listen_address: tuple[str | None, int],
+    ssl_context: Any = None,
+    *,
+    handshake_timeout: float = HEADER_TIMEOUT,
 ) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on ``(host, port)``; the runner (to clean up) and the URL it answers on."""
+    """Serve ``app`` on ``(host, port)``; the runner (to clean up) and the URL it answers on.
+
+    A TLS handshake gets as long as request headers do (``handshake_timeout``)."""
     install_accept_error_handler(asyncio.get_running_loop())
     runner = make_runner(app)
     await runner.setup()
     host, port = listen_address
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site = GuardedTCPSite(
+        runner, host, port, ssl_context=ssl_context, handshake_timeout=handshake_timeout
+    )
     try:
         await site.start()
     except OSError:

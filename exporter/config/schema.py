@@ -75,6 +75,16 @@ def split_listen_address(address: str) -> tuple[str | None, int]:
 class WebConfig(StrictModel):
     listen_address: str = ":9756"
     telemetry_path: str = "/metrics"
+    #: A ``/metrics`` response not read within this is cut off and its connection closed: a
+    #: client that asks and never reads must not pin an old exposition (and memory) for ever.
+    write_timeout: Duration = 30.0
+
+    @field_validator("write_timeout")
+    @classmethod
+    def _check_write_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
 
     @field_validator("listen_address")
     @classmethod
@@ -166,6 +176,10 @@ class ApiConfig(StrictModel):
     retries: int = Field(default=4, ge=0, le=20)
     #: A pass refuses a TotalCount above this: a runaway answer must not eat the memory.
     max_records_per_region: int = Field(default=100_000, ge=1)
+    #: One API answer larger than this (bytes) fails its pass before it is read further: a
+    #: runaway answer must not eat the memory or stall the event loop while it is parsed.
+    #: Real answers are far smaller (a 50-record page, 50 VBRs' last datapoints: < 1 MiB).
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     #: CloudMonitor (traffic) endpoint; ``None`` is https://metrics.<region>.aliyuncs.com.
     cms_endpoint: Endpoint = None
     cms_max_requests_per_second: float = Field(default=10.0, gt=0)

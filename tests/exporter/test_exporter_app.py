@@ -166,6 +166,7 @@ async def test_content_negotiation_and_gzip(pages: Any) -> None:
     api = FakeApi(pages)
     async with api.serve() as url, Exporter(make_config(url)) as exporter:
         await wait_for(lambda: exporter.ready())
+        api.gate = asyncio.Event()  # no pass completes meanwhile: both scrapes see one exposition
         headers, plain = await scrape(exporter.url)
         assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
         headers, zipped = await scrape(exporter.url, **{"Accept-Encoding": "gzip"})
@@ -184,6 +185,7 @@ async def test_content_negotiation_and_gzip(pages: Any) -> None:
         # The strict OpenMetrics parser accepts the whole body (info family, EOF, escaping).
         families = {f.name: f for f in om_parser.text_string_to_metric_families(om_text)}
         assert families["expressconnect_physical_connection"].type == "info"
+        api.gate.set()
         names = [
             line.split()[2] for line in plain.decode().splitlines() if line.startswith("# TYPE")
         ]
