@@ -143,8 +143,13 @@ class Exporter:
         keys = list(self._passes_planned)
         self._passes.table.reconcile(keys)
         self.self_metrics.track_regions(keys)
-        regions = {(account, region) for account, region, _ in keys}
-        self._state.forget_regions(regions, keep_accounts=self._accounts.undiscovered())
+        # Times of objects no pass updates any more (region gone, collector switched off) go.
+        kinds = {
+            (account, region, self._collectors[name].state_kind)
+            for account, region, name in keys
+            if self._collectors[name].states is not None
+        }
+        self._state.forget(kinds, keep_accounts=self._accounts.undiscovered())
         self._sync_jobs()
 
     def _sync_jobs(self) -> None:

@@ -21,7 +21,7 @@ from exporter.families import RenderContext
 from exporter.logs import redact
 from exporter.regiontable import Key, RegionStatus, RegionTable, render_objects
 from exporter.selfmetrics import SelfMetrics
-from exporter.state_file import StateStore
+from exporter.state_file import Observation, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +101,20 @@ class Passes:
         try:
             async with asyncio.timeout(limits.timeout):
                 snapshot = await self._collectors[collector].collect(ctx)
-            objects = await self._render(key, snapshot, started_at)
+            objects, observation = await self._render(key, snapshot, started_at, limits)
         except NotReady as reason:
             return self._skipped(key, str(reason), limits)
         except Exception as error:  # any failure, bugs included, is a failed pass
             return self._failed(key, error, limits, started_at, time.monotonic() - started)
         current = self.table.get(key)
-        if current is None:  # removed by a reload meanwhile
+        if current is None:  # removed by a reload meanwhile: it must not touch the state file
             return None
         status = current.succeeded(snapshot, started_at)
         self.table.update(status, objects)
         self._self_metrics.invalidate()
-        await self._state.save()
+        if observation is not None:
+            self._state.record(observation)
+            await self._state.save()
         log.debug(
             "refreshed",
             extra={
@@ -164,16 +166,27 @@ class Passes:
         self.table.update(status, None)
         return status
 
-    async def _render(self, key: Key, snapshot: Any, now: float) -> Mapping[str, Any]:
+    async def _render(
+        self, key: Key, snapshot: Any, now: float, limits: PassLimits
+    ) -> tuple[Mapping[str, Any], Observation | None]:
+        """The snapshot's rendered objects, and what it changes in the state file (recorded
+        by the caller only if the key is still configured when the pass ends). An object
+        missing from the snapshot keeps its times for ``max_staleness``."""
         collector = self._collectors[key[2]]
+        observation = None
         since: Mapping[str, float] = {}
         if collector.states is not None:
             states = collector.states(snapshot)
-            since = self._state.observe(key[0], key[1], states, now, kind=collector.state_kind)
+            observation = self._state.examine(
+                key[0], key[1], states, now, kind=collector.state_kind,
+                keep_for=limits.max_staleness,
+            )  # fmt: skip
+            since = observation.since
         self._count_unknown(key, snapshot)
         ctx = RenderContext(key[0], key[1], self._tag_labels, since)
         async with self._render_gate:
-            return await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+            objects = await asyncio.to_thread(render_objects, collector, snapshot, ctx)
+        return objects, observation
 
     def _failed(
         self, key: Key, error: BaseException, limits: PassLimits, now: float, duration: float
