@@ -180,6 +180,7 @@ class Exporter:
             self._passes.set_tags(tag_label_names(config.labels.tags))
             await self._passes.rerender()
         self._apply(config)
+        await self._state.save()  # without the times of what was switched off
         self.self_metrics.loaded(ok=True, now=self._clock())
         log.info("configuration reloaded", extra={"accounts": len(config.accounts)})
         return True, "configuration reloaded"

@@ -389,6 +389,27 @@ async def test_reload_with_bad_config_keeps_serving(pages: Any, tmp_path: Path) 
             )
 
 
+async def test_a_collector_switched_off_by_reload_leaves_the_state_file(
+    pages: Any, tmp_path: Path
+) -> None:
+    api = FakeApi(pages)
+    path, state_file = tmp_path / "exporter.yml", tmp_path / "state.json"
+    async with api.serve() as url:
+        data = config_dict(url, state_file=str(state_file))
+        path.write_text(yaml.safe_dump(data))
+        loader = lambda: fast(load_config(path))  # noqa: E731
+        async with Exporter(loader(), loader=loader) as exporter:
+            await wait_for(lambda: exporter.ready())
+            await wait_for(lambda: state_file.exists())
+            assert json.loads(state_file.read_text())["accounts"]["prod"]
+            data["collectors"] = {"physical_connections": {"enabled": False}}
+            path.write_text(yaml.safe_dump(data))
+            ok, message = await exporter.reload()
+            assert ok, message
+            # Written at the reload: no times that nothing updates any more.
+            assert json.loads(state_file.read_text())["accounts"] == {}
+
+
 async def test_regions_all_uses_describe_regions(pages: Any) -> None:
     api = FakeApi(pages)
     async with api.serve() as url:
