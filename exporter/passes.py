@@ -26,6 +26,10 @@ from exporter.state_file import Observation, StateStore
 log = logging.getLogger(__name__)
 
 
+#: Distinct unknown enumeration values logged per API field; more are counted, not logged.
+MAX_UNKNOWN_LOGGED_PER_FIELD = 100
+
+
 @dataclass(frozen=True, slots=True)
 class PassLimits:
     timeout: float
@@ -67,7 +71,10 @@ class Passes:
         self._collectors = collectors
         self._clock = clock
         self._tag_labels: tuple[tuple[str, str], ...] = ()
-        self._unknown_logged: set[tuple[str, str]] = set()
+        # Per API field, the unknown values logged so far (bounded), and the fields whose
+        # bound was reached.
+        self._unknown_logged: dict[str, set[str]] = {}
+        self._unknown_full: set[str] = set()
         self._bugs_logged: set[tuple[Key, type[BaseException]]] = set()
         # One render at a time: rendering holds the GIL anyway, and parallel renders of many
         # regions would multiply the transient memory of their line lists.
@@ -217,11 +224,22 @@ class Passes:
         return status
 
     def _count_unknown(self, key: Key, snapshot: Any) -> None:
+        """Count every unknown value; log each distinct one once, up to
+        ``MAX_UNKNOWN_LOGGED_PER_FIELD`` per field (an API that invents values every pass must
+        not grow memory or the log without bound), then say once that the rest go unlogged."""
         for found in self._collectors[key[2]].unknown(snapshot):
             self._self_metrics.count_unknown(found.field)
-            if (found.field, found.value) in self._unknown_logged:
+            seen = self._unknown_logged.setdefault(found.field, set())
+            if found.value in seen or found.field in self._unknown_full:
                 continue
-            self._unknown_logged.add((found.field, found.value))
+            if len(seen) >= MAX_UNKNOWN_LOGGED_PER_FIELD:
+                self._unknown_full.add(found.field)
+                log.warning(
+                    "more unknown enumeration values; no longer logged one by one",
+                    extra={"field": found.field, "logged": len(seen)},
+                )
+                continue
+            seen.add(found.value)
             log.warning(
                 "unknown enumeration value exported as its own series",
                 extra={

@@ -5,15 +5,25 @@ the state file."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from exporter.client import ApiError
-from exporter.collectors.base import Collector, PassContext, PassError
+from exporter.collectors.base import Collector, PassContext, PassError, UnknownValue
 from exporter.families import RecordFamilies, gauge_with_context
 from exporter.logs import register_secret
-from exporter.passes import Passes, PassLimits, failure_message, is_bug
+from exporter.passes import (
+    MAX_UNKNOWN_LOGGED_PER_FIELD,
+    Passes,
+    PassLimits,
+    failure_message,
+    is_bug,
+)
 from exporter.regiontable import RegionTable
 from exporter.selfmetrics import SelfMetrics
 from exporter.state_file import StateStore
@@ -143,3 +153,31 @@ async def test_a_pass_that_ends_after_its_key_was_removed_writes_no_state(tmp_pa
     assert await running is None
     assert state.get("a", "r") == {}
     assert not (tmp_path / "state.json").exists()
+
+
+async def test_unknown_values_are_all_counted_but_logged_within_a_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An API that invents a new status every pass (60,000 after 60 passes in the probe) must
+    grow neither memory nor the log: each field logs a bounded number of values, then says so
+    once; the counter still counts every one."""
+    fleet, clock = Fleet(), Clock()
+    batches = iter(range(5))
+
+    def invented(snapshot: Lines) -> list[UnknownValue]:
+        batch = next(batches)  # a thousand new values every pass
+        return [UnknownValue("Status", f"S{batch}-{n}", "pc-1") for n in range(1000)]
+
+    collector = dataclasses.replace(toy(fleet), unknown=invented, enum_fields=("Status",))
+    table = RegionTable({"toy": collector}, 60.0)
+    table.reconcile([KEY])
+    metrics = SelfMetrics("test")
+    passes = Passes(table, StateStore(None), metrics, {"toy": collector}, clock)
+    with caplog.at_level(logging.WARNING, logger="exporter.passes"):
+        for _ in range(5):
+            await passes.run(ctx(clock), "toy", LIMITS)
+    logged = [r for r in caplog.records if r.getMessage().startswith("unknown enumeration")]
+    assert len(logged) == MAX_UNKNOWN_LOGGED_PER_FIELD
+    enough = [r for r in caplog.records if "no longer logged" in r.getMessage()]
+    assert len(enough) == 1
+    assert metrics.unknown_enum_values.labels("Status")._value.get() == 5000
