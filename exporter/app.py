@@ -146,8 +146,13 @@ class Exporter:
         keys = list(self._passes_planned)
         self._passes.table.reconcile(keys)
         self.self_metrics.track_regions(keys)
-        regions = {(account, region) for account, region, _ in keys}
-        self._state.forget_regions(regions, keep_accounts=self._accounts.undiscovered())
+        # Times of objects no pass updates any more (region gone, collector switched off) go.
+        kinds = {
+            (account, region, self._collectors[name].state_kind)
+            for account, region, name in keys
+            if self._collectors[name].states is not None
+        }
+        self._state.forget(kinds, keep_accounts=self._accounts.undiscovered())
         self._sync_jobs()
 
     def _use_families(self, config: Config) -> None:
@@ -188,6 +193,7 @@ class Exporter:
         if config.labels != old.labels or config.metrics != old.metrics:
             await self._passes.rerender()
         self._apply(config)
+        await self._state.save()  # without the times of what was switched off
         self.self_metrics.loaded(ok=True, now=self._clock())
         log.info("configuration reloaded", extra={"accounts": len(config.accounts)})
         return True, "configuration reloaded"

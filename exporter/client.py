@@ -54,10 +54,13 @@ CODE_LABEL_VALUES: dict[str, str] = {
     "answers carry a Success field only)",
     "Timeout": "no complete answer within api.request_timeout",
     "ResponseTooLarge": "the answer was larger than api.max_response_bytes (not retried)",
-    "<transport error class>": "the aiohttp exception class of a failed connection or "
-    "exchange, e.g. ClientConnectorError, ClientConnectorDNSError, ServerDisconnectedError, "
-    "ClientOSError, ClientPayloadError",
+    "<transport error class>": "the aiohttp exception class of an exchange that failed once "
+    "connected, e.g. ServerDisconnectedError, ClientOSError, ClientPayloadError (a connection "
+    "that never opened, ClientConnectorError and its kind, is no API request and not counted)",
+    "Cancelled": "the attempt was under way when its pass was cancelled (a pass timeout, a "
+    "stop): the request may have reached the API, and counts against its quota",
 }
+CANCELLED = "Cancelled"
 INVALID_CODE = "Invalid"
 _CODE_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MAX_MESSAGE = 300
@@ -91,6 +94,7 @@ class ApiError(Exception):
         http_status: int | None = None,
         request_id: str | None = None,
         retryable: bool = False,
+        reached: bool = True,
     ) -> None:
         label = code_label(code)
         if label != code:
@@ -104,6 +108,8 @@ class ApiError(Exception):
         self.http_status = http_status
         self.request_id = request_id
         self.retryable = retryable
+        #: False when no connection was made: the API never saw the request.
+        self.reached = reached
 
 
 def is_retryable(code: str, http_status: int | None) -> bool:
@@ -277,8 +283,14 @@ class AccountClient:
             started = time.monotonic()
             try:
                 body = await self._attempt(action, region_id, params)
+            except asyncio.CancelledError:
+                # Counted: the API may have the request (what its quota counts) whether or not
+                # its answer is awaited any more.
+                self._observe(region_id, action, CANCELLED, time.monotonic() - started)
+                raise
             except ApiError as error:
-                self._observe(region_id, action, error.code, time.monotonic() - started)
+                if error.reached:  # a connection that never opened is no API request
+                    self._observe(region_id, action, error.code, time.monotonic() - started)
                 if not error.retryable or attempt >= settings.retries:
                     raise
                 log.info(
@@ -374,12 +386,12 @@ def _too_large(action: str, cap: int) -> ApiError:
 def _transport_error(action: str, base: URL, error: aiohttp.ClientError) -> ApiError:
     """Name the peer and the operating system's reason, not just the exception class."""
     name = type(error).__name__
-    if isinstance(error, aiohttp.ClientConnectorError):
+    if isinstance(error, aiohttp.ClientConnectorError):  # no connection: the API saw nothing
         reason = _os_reason(error.os_error)
         text = f"cannot connect to {error.host}:{error.port} ({reason})"
-    else:
-        detail = str(error) or "connection failed"
-        text = f"{base.raw_host}:{base.port}: {detail}"
+        return ApiError(name, text, action=action, retryable=True, reached=False)
+    detail = str(error) or "connection failed"
+    text = f"{base.raw_host}:{base.port}: {detail}"
     return ApiError(name, text, action=action, retryable=True)
 
 

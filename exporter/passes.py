@@ -21,9 +21,13 @@ from exporter.families import RenderContext
 from exporter.logs import redact
 from exporter.regiontable import Key, RegionStatus, RegionTable, render_objects
 from exporter.selfmetrics import SelfMetrics
-from exporter.state_file import StateStore
+from exporter.state_file import Observation, StateStore
 
 log = logging.getLogger(__name__)
+
+
+#: Distinct unknown enumeration values logged per API field; more are counted, not logged.
+MAX_UNKNOWN_LOGGED_PER_FIELD = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,10 @@ class Passes:
         self._collectors = collectors
         self._clock = clock
         self._tag_labels: tuple[tuple[str, str], ...] = ()
-        self._unknown_logged: set[tuple[str, str]] = set()
+        # Per API field, the unknown values logged so far (bounded), and the fields whose
+        # bound was reached.
+        self._unknown_logged: dict[str, set[str]] = {}
+        self._unknown_full: set[str] = set()
         self._bugs_logged: set[tuple[Key, type[BaseException]]] = set()
         # One render at a time: rendering holds the GIL anyway, and parallel renders of many
         # regions would multiply the transient memory of their line lists.
@@ -101,18 +108,20 @@ class Passes:
         try:
             async with asyncio.timeout(limits.timeout):
                 snapshot = await self._collectors[collector].collect(ctx)
-            objects = await self._render(key, snapshot, started_at)
+            objects, observation = await self._render(key, snapshot, started_at, limits)
         except NotReady as reason:
             return self._skipped(key, str(reason), limits)
         except Exception as error:  # any failure, bugs included, is a failed pass
             return self._failed(key, error, limits, started_at, time.monotonic() - started)
         current = self.table.get(key)
-        if current is None:  # removed by a reload meanwhile
+        if current is None:  # removed by a reload meanwhile: it must not touch the state file
             return None
         status = current.succeeded(snapshot, started_at, time.monotonic())
         self.table.update(status, objects)
         self._self_metrics.invalidate()
-        await self._state.save()
+        if observation is not None:
+            self._state.record(observation)
+            await self._state.save()
         log.debug(
             "refreshed",
             extra={
@@ -165,17 +174,28 @@ class Passes:
         self.table.update(status, None)
         return status
 
-    async def _render(self, key: Key, snapshot: Any, now: float) -> Mapping[str, Any]:
+    async def _render(
+        self, key: Key, snapshot: Any, now: float, limits: PassLimits
+    ) -> tuple[Mapping[str, Any], Observation | None]:
+        """The snapshot's rendered objects, and what it changes in the state file (recorded
+        by the caller only if the key is still configured when the pass ends). An object
+        missing from the snapshot keeps its times for ``max_staleness``."""
         collector = self._collectors[key[2]]
+        observation = None
         since: Mapping[str, float] = {}
         if collector.states is not None:
             states = collector.states(snapshot)
-            since = self._state.observe(key[0], key[1], states, now, kind=collector.state_kind)
+            observation = self._state.examine(
+                key[0], key[1], states, now, kind=collector.state_kind,
+                keep_for=limits.max_staleness,
+            )  # fmt: skip
+            since = observation.since
         self._count_unknown(key, snapshot)
         ctx = RenderContext(key[0], key[1], self._tag_labels, since)
         rendered = self.table.renderer(key[2])  # its tables as filtered by ``metrics:``
         async with self._render_gate:
-            return await asyncio.to_thread(render_objects, rendered, snapshot, ctx)
+            objects = await asyncio.to_thread(render_objects, rendered, snapshot, ctx)
+        return objects, observation
 
     def _failed(
         self, key: Key, error: BaseException, limits: PassLimits, now: float, duration: float
@@ -206,11 +226,22 @@ class Passes:
         return status
 
     def _count_unknown(self, key: Key, snapshot: Any) -> None:
+        """Count every unknown value; log each distinct one once, up to
+        ``MAX_UNKNOWN_LOGGED_PER_FIELD`` per field (an API that invents values every pass must
+        not grow memory or the log without bound), then say once that the rest go unlogged."""
         for found in self._collectors[key[2]].unknown(snapshot):
             self._self_metrics.count_unknown(found.field)
-            if (found.field, found.value) in self._unknown_logged:
+            seen = self._unknown_logged.setdefault(found.field, set())
+            if found.value in seen or found.field in self._unknown_full:
                 continue
-            self._unknown_logged.add((found.field, found.value))
+            if len(seen) >= MAX_UNKNOWN_LOGGED_PER_FIELD:
+                self._unknown_full.add(found.field)
+                log.warning(
+                    "more unknown enumeration values; no longer logged one by one",
+                    extra={"field": found.field, "logged": len(seen)},
+                )
+                continue
+            seen.add(found.value)
             log.warning(
                 "unknown enumeration value exported as its own series",
                 extra={

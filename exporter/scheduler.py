@@ -3,8 +3,9 @@ overlapping; each job has its own interval.
 
 APScheduler's asyncio scheduler runs coroutine jobs as tasks on the exporter's loop;
 ``max_instances=1`` skips a run while the previous one of the same job is still going. A job
-restarted (new interval) while its pass runs would skip its first run that way and wait a whole
-new interval: it runs again as soon as the running pass ends instead.
+restarted (new interval), or switched off and on again, while its pass runs would skip its first
+run that way (or run beside it, under a new ID) and wait a whole new interval: it runs again as
+soon as the running pass ends instead.
 
 APScheduler plans in wall-clock datetimes, but waits with the loop's monotonic timer: after the
 wall clock steps back an hour, it wakes, finds nothing due for an hour and goes back to sleep,
@@ -111,19 +112,24 @@ class RefreshScheduler(Generic[K]):
         """
         for key in self.job_ids():
             if key not in jobs or self._intervals.get(key) != jobs[key]:
-                # A restarted job keeps its ID: APScheduler then skips its first run while the
-                # old one still runs (one instance per ID), and ``_again`` runs it at its end.
-                job_id = self._ids[key] if key in jobs else self._ids.pop(key)
-                self._scheduler.remove_job(job_id)
+                # A job removed while its pass runs keeps its ID until that pass ends (``_job``):
+                # if it comes back meanwhile, APScheduler's one-instance rule still covers it.
+                self._scheduler.remove_job(self._ids[key])
                 self._intervals.pop(key, None)
-                if key in jobs and key in self._running:
-                    self._again.add(key)
+                if key not in jobs and key not in self._running:
+                    del self._ids[key]
         new = [key for key in jobs if key not in self._intervals]
         now = datetime.fromtimestamp(self._wall(), UTC)
         for index, key in enumerate(new):
             interval = jobs[key]
             spread = min(interval, MAX_STAGGER_SECONDS)
             first = now + timedelta(seconds=spread * index / max(1, len(new)))
+            if key in self._running:
+                # Back (restarted, or switched off and on) while its previous pass runs: no
+                # first run beside it, which APScheduler would skip with a warning, leaving a
+                # whole interval; ``_job`` runs it as soon as that pass ends.
+                self._again.add(key)
+                first = now + timedelta(seconds=interval)
             self._intervals[key] = interval
             if key not in self._ids:
                 self._serial += 1
@@ -152,3 +158,5 @@ class RefreshScheduler(Generic[K]):
         finally:
             self._running.discard(key)
             self._again.discard(key)
+            if key not in self._intervals:  # removed while it ran, and not back
+                self._ids.pop(key, None)

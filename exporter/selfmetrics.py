@@ -49,8 +49,9 @@ class SelfMetrics:
         self.registry.register(GC_COLLECTOR)
         self.api_requests = Counter(
             API_REQUESTS,
-            "VPC API requests by action and result code (Success, the API's error code, or a "
-            "transport error class); every attempt, retries included.",
+            "API requests by action and result code (Success, the API's error code, a "
+            "transport error class, or Cancelled); every attempt that reached the API or may "
+            "have, retries included.",
             ["account", "region_id", "action", "code"],
             registry=self.registry,
         )

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,12 +47,28 @@ class ConnectionState:
     kind: str = DEFAULT_KIND
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One complete snapshot of one kind of object in a region, examined and not yet recorded:
+    the entries of that kind to keep, those missing since when, and the times to render."""
+
+    account: str
+    region_id: str
+    kind: str
+    entries: Mapping[str, ConnectionState]
+    absent: Mapping[str, float]
+    since: Mapping[str, float]
+
+
 class StateStore:
     """In memory always; on disk too when a path is configured."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._regions: dict[tuple[str, str], dict[str, ConnectionState]] = {}
+        # (account, region, kind) → object ID → when a complete pass first missed it. In memory
+        # only: after a restart the clock starts again at the first pass that misses it.
+        self._absent: dict[tuple[str, str, str], dict[str, float]] = {}
         self._dirty = False
         self._lock = asyncio.Lock()
 
@@ -92,14 +108,34 @@ class StateStore:
         now: float,
         *,
         kind: str = DEFAULT_KIND,
+        keep_for: float = 0.0,
     ) -> dict[str, float]:
-        """Record a complete snapshot of one kind; returns ID → since when its status holds.
+        """Record a complete snapshot of one kind; returns ID → since when its status holds."""
+        observation = self.examine(account, region_id, objects, now, kind=kind, keep_for=keep_for)
+        self.record(observation)
+        return dict(observation.since)
 
-        Objects of this kind missing from the snapshot are forgotten: a complete pass is the
-        truth, and the file must not grow with every line ever seen under churn.
+    def examine(
+        self,
+        account: str,
+        region_id: str,
+        objects: Iterable[StatefulObject],
+        now: float,
+        *,
+        kind: str = DEFAULT_KIND,
+        keep_for: float = 0.0,
+    ) -> Observation:
+        """What a complete snapshot of one kind changes, without changing anything yet: a pass
+        records it only if its key is still configured when it ends (``record``).
+
+        Objects of this kind missing from the snapshot keep their times for ``keep_for``
+        seconds after the first pass that missed them (an object that disappears briefly and
+        comes back keeps its times), then are forgotten: the file must not grow with every line
+        ever seen under churn.
         """
         old = self._regions.get((account, region_id), {})
-        new = {i: e for i, e in old.items() if e.kind != kind}
+        absent_before = self._absent.get((account, region_id, kind), {})
+        entries: dict[str, ConnectionState] = {}
         since: dict[str, float] = {}
         for obj in objects:
             before = old.get(obj.id)
@@ -109,23 +145,55 @@ class StateStore:
                 entry = ConnectionState(before.first_seen, obj.status, now, kind)
             else:
                 entry = before
-            new[obj.id] = entry
+            entries[obj.id] = entry
             since[obj.id] = entry.status_since
+        absent: dict[str, float] = {}
+        for object_id, entry in old.items():
+            if entry.kind != kind or object_id in entries:
+                continue
+            gone_at = absent_before.get(object_id, now)
+            if now - gone_at < keep_for:
+                entries[object_id] = entry
+                absent[object_id] = gone_at
+        return Observation(account, region_id, kind, entries, absent, since)
+
+    def record(self, observation: Observation) -> None:
+        """Apply ``examine``'s result; entries of other kinds in the region are left alone."""
+        region = (observation.account, observation.region_id)
+        old = self._regions.get(region, {})
+        new = {i: e for i, e in old.items() if e.kind != observation.kind}
+        new.update(observation.entries)
         if new != old:
             self._dirty = True
-        self._regions[(account, region_id)] = new
-        return since
+        self._regions[region] = new
+        absent_key = (*region, observation.kind)
+        if observation.absent:
+            self._absent[absent_key] = dict(observation.absent)
+        else:
+            self._absent.pop(absent_key, None)
 
-    def forget_regions(
-        self, keep: Iterable[tuple[str, str]], keep_accounts: Iterable[str] = ()
+    def forget(
+        self, keep: Iterable[tuple[str, str, str]], keep_accounts: Iterable[str] = ()
     ) -> None:
-        """Drop regions no longer configured, except those of ``keep_accounts``."""
+        """Keep only the objects of ``keep``'s (account, region, kind): regions no longer
+        configured, and kinds whose collector was switched off, go (a file must not hold times
+        nothing updates); accounts in ``keep_accounts`` (regions not known yet) keep all."""
         wanted = set(keep)
         accounts = set(keep_accounts)
-        for key in list(self._regions):
-            if key not in wanted and key[0] not in accounts:
-                del self._regions[key]
+        for region in list(self._regions):
+            if region[0] in accounts:
+                continue
+            entries = self._regions[region]
+            kept = {i: e for i, e in entries.items() if (*region, e.kind) in wanted}
+            if kept != entries:
                 self._dirty = True
+            if kept:
+                self._regions[region] = kept
+            else:
+                del self._regions[region]
+        for absent_key in list(self._absent):
+            if absent_key not in wanted and absent_key[0] not in accounts:
+                del self._absent[absent_key]
 
     def _serialise(self) -> bytes:
         accounts: dict[str, dict[str, dict[str, dict[str, object]]]] = {}

@@ -201,22 +201,25 @@ class Listing(Generic[R]):
     region_param: str = "RegionId"
 
 
+async def _read_page(
+    ctx: PassContext, listing: Listing[R], params: Mapping[str, str], number: int
+) -> tuple[int, list[R]]:
+    """One page: its ``TotalCount`` and its typed records."""
+    request = {
+        **params,
+        listing.region_param: ctx.region_id,
+        "PageNumber": str(number),
+        "PageSize": str(ctx.page_size),
+    }
+    body = await ctx.client.call(listing.action, ctx.region_id, request)
+    return total_count(body), _typed(ctx, listing, body)
+
+
 async def _fetch_pages(
     ctx: PassContext, listing: Listing[R], params: Mapping[str, str]
 ) -> list[tuple[int, list[R]]]:
     """Page 1 tells the total; the rest are fetched by a bounded pool of workers."""
-
-    async def page(number: int) -> tuple[int, list[R]]:
-        request = {
-            **params,
-            listing.region_param: ctx.region_id,
-            "PageNumber": str(number),
-            "PageSize": str(ctx.page_size),
-        }
-        body = await ctx.client.call(listing.action, ctx.region_id, request)
-        return total_count(body), _typed(ctx, listing, body)
-
-    first = await page(1)
+    first = await _read_page(ctx, listing, params, 1)
     total = first[0]
     if total > ctx.max_records:
         raise PassError(
@@ -228,7 +231,7 @@ async def _fetch_pages(
 
     async def worker() -> None:
         for number in pending:  # shared iterator: each page is taken by one worker
-            results[number] = await page(number)
+            results[number] = await _read_page(ctx, listing, params, number)
 
     workers = [asyncio.create_task(worker()) for _ in range(ctx.page_concurrency)]
     try:
@@ -266,7 +269,30 @@ async def _one_pass(ctx: PassContext, listing: Listing[R], params: Mapping[str, 
             by_id[listing.key(record)] = record
     if len(by_id) != total:
         raise CountDrift(f"read {len(by_id)} distinct records, TotalCount says {total}")
+    if len(pages) > 1:
+        await _check_ends(ctx, listing, params, pages)
     return [by_id[key] for key in sorted(by_id)]
+
+
+async def _check_ends(
+    ctx: PassContext,
+    listing: Listing[R],
+    params: Mapping[str, str],
+    pages: Sequence[tuple[int, list[R]]],
+) -> None:
+    """Read the first and the last page again: both must hold the same records as before.
+
+    An object deleted and another created while the pages were read leave ``TotalCount`` and
+    the number of records as they were, yet the deleted one was read and one that exists was
+    missed where the pages shifted. Whatever the (undocumented) order of the list, such a change
+    moves the records of the first page (new objects listed first, or a deletion there) or of
+    the last one (new objects listed last, or a deletion anywhere before it shifts it).
+    """
+    for number in (1, len(pages)):
+        again_total, again = await _read_page(ctx, listing, params, number)
+        before = {listing.key(record) for record in pages[number - 1][1]}
+        if again_total != pages[0][0] or {listing.key(record) for record in again} != before:
+            raise CountDrift(f"the listing changed during the pass (page {number} moved)")
 
 
 async def list_all(
@@ -274,8 +300,9 @@ async def list_all(
 ) -> list[R]:
     """Every record of a paged list action, sorted by key, or an exception.
 
-    A pass whose ``TotalCount`` moves while it runs is redone once; a second drift fails the
-    pass, because a half-read region must never be published.
+    A pass whose ``TotalCount`` moves while it runs, or whose first or last page holds other
+    records when read again at its end, is redone once; a second drift fails the pass, because
+    a half-read region must never be published.
     """
     params = params or {}
     try:

@@ -129,7 +129,7 @@ def test_code_shaped_codes_are_kept_and_every_kind_is_documented() -> None:
     for code in ("Forbidden.RAM", "Throttling.User", "HTTP502", "InvalidRegionId.NotFound"):
         assert code_label(code) == code
     assert code_label("C" * 64) == "C" * 64
-    for fixed in ("Success", "Invalid", "InvalidResponse", "Timeout", "Unsuccessful"):
+    for fixed in ("Success", "Invalid", "InvalidResponse", "Timeout", "Unsuccessful", "Cancelled"):
         assert fixed in CODE_LABEL_VALUES
     assert {"<API code>", "HTTP<status>", "<transport error class>"} <= CODE_LABEL_VALUES.keys()
 
@@ -142,8 +142,28 @@ async def test_refused_connections_name_the_peer_and_the_reason(session: Any) ->
     seen: Seen = []
     with pytest.raises(ApiError) as info:
         await call(make_client(session, f"http://127.0.0.1:{port}", seen))
-    assert info.value.code == "ClientConnectorError" and seen[0][3] == "ClientConnectorError"
+    assert info.value.code == "ClientConnectorError"
     assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in str(info.value)
+    # No connection, no API request: the CloudMonitor quota input must not count it.
+    assert seen == []
+
+
+async def test_an_attempt_cancelled_in_flight_is_counted(session: Any) -> None:
+    """A pass timeout cancels a request the API already has: it counts against the quota."""
+    api = FakeApi({"cn-hangzhou": []})
+    api.gate = asyncio.Event()  # the answer never comes
+    seen: Seen = []
+    async with api.serve() as url:
+        task = asyncio.create_task(call(make_client(session, url, seen, timeout=30.0)))
+        deadline = time.monotonic() + 5
+        while not api.requests:
+            assert time.monotonic() < deadline, "the request never arrived"
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        api.gate.set()
+    assert [entry[2:4] for entry in seen] == [("DescribeRegions", "Cancelled")]
 
 
 async def test_timeouts_name_the_peer(session: Any) -> None:

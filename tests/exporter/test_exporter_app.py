@@ -347,7 +347,9 @@ async def test_deleted_connection_vanishes_and_status_change_is_tracked(
             assert changed_at is not None and changed_at > first_change
             assert value(body, name, **steady) == steady_since
         saved = json.loads(state_file.read_text())
-        assert "pc-uf6terminated03" not in saved["accounts"]["prod"]["cn-shanghai"]
+        # Its series went at once; its times stay for refresh.max_staleness in case it comes
+        # back (docs/configuration.md), then go (tests/exporter/test_passes.py).
+        assert "pc-uf6terminated03" in saved["accounts"]["prod"]["cn-shanghai"]
         # Restart: the status-change times come back from the state file, not "now".
         async with Exporter(cfg) as again:
             await wait_for(lambda: again.ready())
@@ -387,6 +389,27 @@ async def test_reload_with_bad_config_keeps_serving(pages: Any, tmp_path: Path) 
             assert not series(
                 body, "expressconnect_physical_connection_info", region_id="cn-shanghai"
             )
+
+
+async def test_a_collector_switched_off_by_reload_leaves_the_state_file(
+    pages: Any, tmp_path: Path
+) -> None:
+    api = FakeApi(pages)
+    path, state_file = tmp_path / "exporter.yml", tmp_path / "state.json"
+    async with api.serve() as url:
+        data = config_dict(url, state_file=str(state_file))
+        path.write_text(yaml.safe_dump(data))
+        loader = lambda: fast(load_config(path))  # noqa: E731
+        async with Exporter(loader(), loader=loader) as exporter:
+            await wait_for(lambda: exporter.ready())
+            await wait_for(lambda: state_file.exists())
+            assert json.loads(state_file.read_text())["accounts"]["prod"]
+            data["collectors"] = {"physical_connections": {"enabled": False}}
+            path.write_text(yaml.safe_dump(data))
+            ok, message = await exporter.reload()
+            assert ok, message
+            # Written at the reload: no times that nothing updates any more.
+            assert json.loads(state_file.read_text())["accounts"] == {}
 
 
 async def test_regions_all_uses_describe_regions(pages: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.collectors.physical_connections import PhysicalConnection
-from exporter.state_file import StateStore
+from exporter.state_file import DEFAULT_KIND, StateStore
 
 
 def conn(pc: str, status: str) -> PhysicalConnection:
@@ -45,7 +45,7 @@ async def test_forget_keeps_accounts_whose_regions_are_not_known_yet(tmp_path: P
     store.observe("a", "r1", [conn("pc-1", "Enabled")], 1.0)
     store.observe("a", "r2", [conn("pc-2", "Enabled")], 1.0)
     store.observe("all-account", "r9", [conn("pc-9", "Enabled")], 1.0)
-    store.forget_regions([("a", "r1")], keep_accounts=["all-account"])
+    store.forget([("a", "r1", DEFAULT_KIND)], keep_accounts=["all-account"])
     assert store.get("a", "r1") and not store.get("a", "r2") and store.get("all-account", "r9")
 
 

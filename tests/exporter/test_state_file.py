@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import state as state_module
+from exporter import state_file as state_module
 from exporter.state_file import StateStore
 
 
@@ -90,6 +90,36 @@ def test_a_line_missing_from_a_complete_pass_is_forgotten() -> None:
     assert store.observe("a", "r", [], 20.0) == {}
     assert store.get("a", "r") == {}
     assert store.observe("a", "r", [Thing("pc-1", "Enabled")], 30.0) == {"pc-1": 30.0}
+
+
+def test_a_brief_absence_keeps_the_times_and_a_long_one_forgets_them() -> None:
+    store = StateStore(None)
+    store.observe("a", "r", [Thing("pc-1", "Confirmed")], 10.0, keep_for=100.0)
+    assert store.observe("a", "r", [], 20.0, keep_for=100.0) == {}  # not rendered meanwhile
+    since = store.observe("a", "r", [Thing("pc-1", "Confirmed")], 30.0, keep_for=100.0)
+    assert since == {"pc-1": 10.0} and store.get("a", "r")["pc-1"].first_seen == 10.0
+    for now in (40.0, 139.0):  # missing again: the absence counts from its first pass
+        store.observe("a", "r", [], now, keep_for=100.0)
+    assert set(store.get("a", "r")) == {"pc-1"}
+    store.observe("a", "r", [], 140.0, keep_for=100.0)
+    assert store.get("a", "r") == {}
+
+
+def test_examined_snapshots_change_nothing_until_recorded() -> None:
+    store = StateStore(None)
+    observation = store.examine("a", "r", [Thing("pc-1", "Enabled")], 1.0)
+    assert observation.since == {"pc-1": 1.0} and store.get("a", "r") == {}
+    store.record(observation)
+    assert set(store.get("a", "r")) == {"pc-1"}
+
+
+def test_kinds_of_collectors_switched_off_are_forgotten() -> None:
+    store = StateStore(None)
+    store.observe("a", "r", [Thing("pc-1", "Enabled")], 1.0)
+    store.observe("a", "r", [Thing("bgp-1", "Up")], 1.0, kind="bgp_peer")
+    store.observe("a", "gone", [Thing("pc-2", "Enabled")], 1.0)
+    store.forget([("a", "r", "physical_connection")])
+    assert set(store.get("a", "r")) == {"pc-1"} and store.get("a", "gone") == {}
 
 
 def test_kinds_in_one_region_do_not_forget_each_other() -> None:

@@ -41,7 +41,8 @@ async def test_health_checks_page_without_region_id_and_cover_every_vbr() -> Non
     ctx = context(cen(CHECKS), page_size=3)
     snap = await health_checks.collect(ctx)
     requests = calls(ctx).of(health_checks.ACTION)
-    assert [r["PageNumber"] for r in requests] == ["1", "2"]
+    # Two pages, then both read again: the listing did not move while it was paged.
+    assert [r["PageNumber"] for r in requests] == ["1", "2", "1", "2"]
     assert all(r["VbrInstanceRegionId"] == REGION and "RegionId" not in r for r in requests)
     assert {v.id: v.configured for v in snap.vbrs} == {
         "vbr-a": True,
