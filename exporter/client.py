@@ -313,6 +313,7 @@ class AccountClient:
             secret=credential.access_key_secret,
             method="POST",
             host=host,
+            path=base.raw_path or "/",
             action=action,
             version=settings.api_version,
             params=params,

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,12 +90,17 @@ class Passes:
         if self.table.get(key) is None:
             return None
         needs = self._collectors[collector].needs
-        if needs is not None and not await self._wait_for(key, needs, limits.wait):
+        if needs is not None and self._collectors[collector].needs_late:
+            if (failure := self._input_failure(key, needs)) is not None:
+                return self._failed(key, PassError(failure), limits, self._clock(), 0.0)
+            ctx = dataclasses.replace(ctx, needed=self._needed(key, needs, limits.wait))
+        elif needs is not None and not await self._wait_for(key, needs, limits.wait):
             failure = self._input_failure(key, needs)
             if failure is not None:
                 return self._failed(key, PassError(failure), limits, self._clock(), 0.0)
             reason = f"waiting for the {needs} collector's data of this region"
             return self._skipped(key, reason, limits)
+        ctx = dataclasses.replace(ctx, account_sibling=self._account_sibling(key[0]))
         started_at = self._clock()
         started = time.monotonic()
         try:
@@ -111,6 +116,8 @@ class Passes:
             return None
         status = current.succeeded(snapshot, started_at)
         self.table.update(status, objects)
+        for tally in self._collectors[collector].tallies:
+            self._self_metrics.add_tally(tally.name, key[0], tally.count(snapshot))
         self._self_metrics.invalidate()
         await self._state.save()
         log.debug(
@@ -138,6 +145,33 @@ class Passes:
                 return False
             await asyncio.sleep(0.1)
         return True
+
+    def _needed(self, key: Key, needs: str, wait: float) -> Callable[[], Awaitable[object]]:
+        """``ctx.needed`` of a ``needs_late`` pass: the same wait as before an ordinary pass,
+        taken inside it."""
+
+        async def needed() -> object:
+            if await self._wait_for(key, needs, wait):
+                found = self.sibling(key)(needs)
+                if found is not None:
+                    return found
+            if (failure := self._input_failure(key, needs)) is not None:
+                raise PassError(failure)
+            raise NotReady(f"waiting for the {needs} collector's data of this region")
+
+        return needed
+
+    def _account_sibling(self, account: str) -> Callable[[str], Mapping[str, object | None]]:
+        """A collector's last good snapshot in every region of ``account``."""
+
+        def find(name: str) -> Mapping[str, object | None]:
+            return {
+                status.region_id: status.exposed
+                for status in self.table.statuses()
+                if status.account == account and status.collector == name
+            }
+
+        return find
 
     def _input_failure(self, key: Key, needs: str) -> str | None:
         """Why this pass fails at once: ``needs`` failed in this region with no data to serve
