@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from exporter.client import ApiError
-from exporter.collectors import traffic
+from exporter.collectors import COLLECTORS, traffic
 from exporter.collectors.base import NotReady, PassContext, PassError
+from exporter.config import ConfigError, parse_config
+from exporter.plan import build_plan
 
 Row = tuple[str, int, float]  # instance, ms, value
 
@@ -205,3 +207,16 @@ async def test_reading_starts_before_the_inventory_and_stops_when_the_pass_is_sk
             break
         await asyncio.sleep(0.01)
     assert read.task.cancelled()
+
+
+def test_query_is_a_setting_of_the_traffic_collector_per_account() -> None:
+    named = {"traffic": {"query": "named"}}
+    accounts = [
+        {"name": "a", "regions": ["cn-hangzhou"]},
+        {"name": "b", "regions": ["cn-hangzhou"], "collectors": named},
+    ]
+    plan = build_plan(parse_config({"accounts": accounts}, "t"), COLLECTORS)
+    queries = [getattr(plan.collectors[(n, "traffic")].settings, "query") for n in "ab"]  # noqa: B009
+    assert queries == [None, "named"]  # None: the default, namespace
+    with pytest.raises(ConfigError, match=r"collectors.traffic.query: must be one of"):
+        parse_config({"collectors": {"traffic": {"query": "all"}}, "accounts": accounts}, "t")
