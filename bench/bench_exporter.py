@@ -452,7 +452,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 def check_fleet(state: ExporterState, truth: dict[str, Any], args: argparse.Namespace) -> None:
     """Everything the simulator holds is exported, and every pass succeeded."""
-    assert all(up == 1 for up, _, _ in state.passes.values()), "a pass failed"
+    failed = sorted(key for key, (up, _, _) in state.passes.items() if up != 1)
+    assert not failed, f"passes failed: {failed}"
     assert len(state.passes) == 3 * args.regions, sorted(state.passes)
     for family, key in zip(COUNT_FAMILIES, ("connections", "vbrs", "bgp_peers"), strict=True):
         exported = sum(state.counts[family].values())
