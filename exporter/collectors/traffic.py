@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 import time
 import weakref
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
@@ -82,6 +81,24 @@ METRICS: dict[str, float] = {
     "VbrHealthyCheckLatency": 1e-6,  # µs → s
     "VbrHealthyCheckLossRate": 1e-2,  # % → ratio
 }
+# The largest plausible raw value per metric (bit/s, packets/s, µs, %); a value outside
+# [0, this] is treated as absent, like the range-checked VPC numbers.
+_MAX_RAW: dict[str, float] = {
+    "RateInFromIDCToVpc": 1e13,  # 10 Tbit/s, far above any VBR
+    "RateOutFromVpcToIDC": 1e13,
+    "PkgsInFromIDCToVpc": 1e10,
+    "PkgsOutFromVpcToIDC": 1e10,
+    "PkgsDropInFromIDCToVpc": 1e10,
+    "PkgsDropOutFromVpcToIDC": 1e10,
+    "VbrHealthyCheckLatency": 1e9,  # 1000 s
+    "VbrHealthyCheckLossRate": 100.0,
+}
+#: A datapoint older than max(this, 3 × Period) is not exported: a metric whose data stopped
+#: must not be shown beside fresh ones under their (newest) sample time.
+MIN_MAX_AGE = 900.0
+#: A datapoint this far ahead of the exporter's clock is not exported (a wrong time would win
+#: "newest" and hide staleness).
+MAX_AHEAD = 300.0
 # Statistics in the order a datapoint is read: this namespace documents ``Value``.
 _STATISTICS = ("Value", "Average", "Maximum")
 
@@ -122,6 +139,8 @@ def period_for(interval: float) -> int:
 
 def parse_datapoints(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """``Datapoints`` is a JSON string holding an array (an array is accepted too)."""
+    if "Datapoints" not in body:  # the documented answer always has it ("[]" when empty)
+        raise PassError(f"{ACTION}: answer without Datapoints")
     raw = body.get("Datapoints")
     if raw is None or raw == "":
         return []
@@ -375,7 +394,7 @@ async def collect(ctx: PassContext) -> TrafficSnapshot:
     return TrafficSnapshot(
         account=ctx.account,
         region_id=ctx.region_id,
-        vbrs=_assemble(set(vbr_ids), results),
+        vbrs=_assemble(set(vbr_ids), results, ctx.clock(), period),
         calls=calls,
         unmatched=unmatched,
         completed_at=ctx.clock(),
@@ -383,12 +402,21 @@ async def collect(ctx: PassContext) -> TrafficSnapshot:
     )
 
 
-def _assemble(known: set[str], results: Iterable[MetricPoints]) -> tuple[VbrMetrics, ...]:
-    """Per VBR, each metric's newest value in base units (points of unknown VBRs ignored)."""
+def _usable(metric: str, stamp: float, value: float, window: tuple[float, float]) -> bool:
+    """A value within the metric's range, at a time inside ``window`` (oldest, latest)."""
+    return 0.0 <= value <= _MAX_RAW[metric] and window[0] <= stamp <= window[1]
+
+
+def _assemble(
+    known: set[str], results: Iterable[MetricPoints], now: float, period: int
+) -> tuple[VbrMetrics, ...]:
+    """Per VBR, each metric's newest value in base units: points of unknown VBRs, values out
+    of range and times too old (max(3 × Period, 15 min)) or ahead of ``now`` are ignored."""
+    window = (now - max(MIN_MAX_AGE, 3.0 * period), now + MAX_AHEAD)
     newest: dict[str, dict[str, tuple[float, float]]] = {}
     for metric, points in results:
         for instance, stamp, value in points:
-            if instance not in known or not math.isfinite(value):
+            if instance not in known or not _usable(metric, stamp, value, window):
                 continue
             seen = newest.setdefault(instance, {})
             if metric not in seen or stamp > seen[metric][0]:

@@ -6,6 +6,7 @@ one account share (once per round, failing every region it covers, learning regi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from exporter.config import ConfigError, parse_config
 from exporter.plan import build_plan
 
 Row = tuple[str, int, float]  # instance, ms, value
+NOW = 130.0  # the passes' clock: the scripted points are at 60 s and 120 s
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def context(
         }
 
     return PassContext(client=endpoint, account="a", region_id=region, interval=60,
-                       needed=needed, account_sibling=account_sibling)  # fmt: skip
+                       needed=needed, account_sibling=account_sibling,
+                       clock=lambda: NOW)  # fmt: skip
 
 
 async def test_pages_are_joined_duplicates_kept_once_and_strangers_dropped() -> None:
@@ -220,3 +223,93 @@ def test_query_is_a_setting_of_the_traffic_collector_per_account() -> None:
     assert queries == [None, "named"]  # None: the default, namespace
     with pytest.raises(ConfigError, match=r"collectors.traffic.query: must be one of"):
         parse_config({"collectors": {"traffic": {"query": "all"}}, "accounts": accounts}, "t")
+
+
+# -- issue 20: hostile or odd answers ---------------------------------------------------------
+
+
+class Scripted:
+    """Answers each call with ``answer(metric)``; records which calls were cancelled."""
+
+    account = "a"
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.started: list[str] = []
+        self.cancelled: list[str] = []
+
+    async def call(self, action: str, region_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        metric = params["MetricName"]
+        self.started.append(metric)
+        try:
+            return await self.answer(metric)  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            self.cancelled.append(metric)
+            raise
+
+
+@pytest.mark.parametrize("query", ["namespace", "named"])
+async def test_a_failed_call_cancels_the_passes_other_calls(query: str) -> None:
+    """Issue 20 item 4: no CloudMonitor call of a failed pass runs on into the next one."""
+    forever = asyncio.Event()
+
+    async def answer(metric: str) -> dict[str, Any]:
+        if metric == "RateInFromIDCToVpc":
+            await asyncio.sleep(0)
+            raise ApiError("InternalError", "boom", action=traffic.ACTION)
+        await forever.wait()
+        return {}
+
+    client = Scripted(answer)
+    ctx = context(client, ("vbr-1",))  # type: ignore[arg-type]
+    ctx = dataclasses.replace(ctx, page_concurrency=len(traffic.METRICS),
+                              settings=traffic.TrafficSettings(query=query))  # fmt: skip
+    with pytest.raises(ApiError, match="boom"):
+        await traffic.collect(ctx)
+    others = [m for m in client.started if m != "RateInFromIDCToVpc"]
+    assert others and sorted(client.cancelled) == sorted(others)
+
+
+@pytest.mark.parametrize(
+    "body", [{"Success": True, "Code": "200"}, {"Success": True, "Code": "200", "Period": "60"}]
+)
+async def test_an_answer_without_datapoints_fails_the_pass(body: dict[str, Any]) -> None:
+    """Issue 20 item 9: an answer without ``Datapoints`` is not "no data"."""
+
+    async def answer(metric: str) -> dict[str, Any]:
+        return body
+
+    with pytest.raises(PassError, match="without Datapoints"):
+        await traffic.collect(context(Scripted(answer), ("vbr-1",)))  # type: ignore[arg-type]
+
+
+async def test_values_out_of_range_are_not_exported() -> None:
+    """Issue 20 item 14: negative and absurd values are absent, like range-checked VPC ones."""
+    endpoint = Endpoint([[("vbr-neg", 120_000, -8.0), ("vbr-huge", 120_000, 1e308),
+                          ("vbr-ok", 120_000, 8.0)]])  # fmt: skip
+    snapshot = await traffic.collect(context(endpoint, ("vbr-neg", "vbr-huge", "vbr-ok")))
+    assert [v.id for v in snapshot.vbrs] == ["vbr-ok"]
+    loss = {v.id: v.get("VbrHealthyCheckLossRate") for v in snapshot.vbrs}
+    assert loss == {"vbr-ok": 0.08}  # 8 % is in range for the loss rate too
+
+
+async def test_old_and_future_datapoints_are_not_exported() -> None:
+    """Issue 20 items 8 and 13: a metric whose newest point is hours old, a time in seconds
+    read as ms (1970) or years ahead is not exported, and does not set the sample time."""
+    now = 10_000_000.0
+    fresh, old, ahead = int(now - 120) * 1000, int(now - 3 * 3600) * 1000, int(now + 3e8) * 1000
+
+    async def answer(metric: str) -> dict[str, Any]:
+        rows = [{"instanceId": "vbr-1", "timestamp": fresh, "Value": 5.0}]
+        if metric.startswith("Rate"):  # traffic stopped three hours ago
+            rows = [{"instanceId": "vbr-1", "timestamp": old, "Value": 800.0}]
+        if metric.startswith("PkgsIn"):  # seconds sent as ms, and a time years ahead
+            rows = [{"instanceId": "vbr-1", "timestamp": int(now), "Value": 1.0},
+                    {"instanceId": "vbr-1", "timestamp": ahead, "Value": 2.0}]  # fmt: skip
+        return {"Code": "200", "Success": True, "Datapoints": json.dumps(rows)}
+
+    ctx = dataclasses.replace(context(Scripted(answer), ("vbr-1",)), clock=lambda: now)  # type: ignore[arg-type]
+    (vbr,) = (await traffic.collect(ctx)).vbrs
+    assert vbr.get("RateInFromIDCToVpc") is None and vbr.get("PkgsInFromIDCToVpc") is None
+    assert vbr.get("PkgsOutFromVpcToIDC") == 5.0
+    assert vbr.newest_sample == fresh / 1000
