@@ -118,6 +118,7 @@ class Passes:
         self.table.update(status, objects)
         for tally in self._collectors[collector].tallies:
             self._self_metrics.add_tally(tally.name, key[0], tally.count(snapshot))
+        await self._refit_dependents(key, snapshot, started_at)
         self._self_metrics.invalidate()
         await self._state.save()
         log.debug(
@@ -145,6 +146,21 @@ class Passes:
                 return False
             await asyncio.sleep(0.1)
         return True
+
+    async def _refit_dependents(self, key: Key, snapshot: Any, now: float) -> None:
+        """Collectors that read ``key``'s collector and declare ``refit``: their exposed
+        snapshot in this region, kept to what the new one holds, is rendered again."""
+        for name, collector in self._collectors.items():
+            status = self.table.get((key[0], key[1], name))
+            if collector.needs != key[2] or collector.refit is None or status is None:
+                continue
+            if status.exposed is None:
+                continue
+            kept = collector.refit(status.exposed, snapshot)
+            if kept is status.exposed:
+                continue
+            objects = await self._render(status.key, kept, now)
+            self.table.update(dataclasses.replace(status, snapshot=kept), objects)
 
     def _needed(self, key: Key, needs: str, wait: float) -> Callable[[], Awaitable[object]]:
         """``ctx.needed`` of a ``needs_late`` pass: the same wait as before an ordinary pass,

@@ -176,6 +176,9 @@ class Collector(Generic[S]):
     # The pass starts at once and waits for ``needs`` itself (``ctx.needed()``), where it
     # uses it: its own API calls need not queue behind the other collector's pass.
     needs_late: bool = False
+    # This collector's snapshot kept to what a new snapshot of ``needs`` still holds (a
+    # deleted object's series go with it at once, not at this collector's next pass).
+    refit: Callable[[S, Any], S] | None = None
     tallies: tuple[Tally[S], ...] = ()
     default_interval: float | None = None
     timeout_policy: Literal["refresh", "interval"] = "interval"

@@ -475,12 +475,23 @@ FAMILIES: tuple[Family[VbrMetrics], ...] = (
 )
 
 
+def refit(snapshot: TrafficSnapshot, inventory: object) -> TrafficSnapshot:
+    """The snapshot without the VBRs a new inventory no longer lists (same object when none
+    went), so a deleted VBR's traffic goes with it."""
+    ids = set(_vbr_ids(inventory))
+    kept = tuple(vbr for vbr in snapshot.vbrs if vbr.id in ids)
+    if len(kept) == len(snapshot.vbrs):
+        return snapshot
+    return dataclasses.replace(snapshot, vbrs=kept)
+
+
 COLLECTOR: Collector[TrafficSnapshot] = Collector(
     name=NAME,
     api="cms",
     collect=collect,
     needs=VBR_COLLECTOR,
     needs_late=True,
+    refit=refit,
     default_interval=300.0,
     settings_model=TrafficSettings,
     tallies=(

@@ -4,6 +4,7 @@ errors that come back as HTTP 200, and its dependency on the VBR inventory."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,9 +152,7 @@ async def test_namespace_read_costs_metrics_times_pages_per_answering_endpoint(
     for region in REGIONS:  # every region has its own VBRs' figures, and its own up
         up = {"account": ACCOUNT.name, "region_id": region, "collector": traffic.NAME}
         assert value(body, "expressconnect_region_up", **up) == 1
-        exported = {
-            k["vbr_id"] for k in series(body, traffic.SAMPLE_TIME, region_id=region)
-        }
+        exported = {k["vbr_id"] for k in series(body, traffic.SAMPLE_TIME, region_id=region)}
         assert exported and exported <= {
             v.vbr_id for v in simulator.vbr_infos(ACCOUNT.name, region)
         }
@@ -250,6 +249,55 @@ async def test_fails_at_once_when_the_vbr_inventory_failed(
         and "Forbidden.RAM" in str(s.last_error)
         for s in statuses
     )
+
+
+async def test_a_deleted_vbrs_traffic_goes_with_the_vbr_pass(sim: tuple[Simulator, str]) -> None:
+    """Issue 20 item 16: the VBR pass that no longer lists a VBR takes its traffic series at
+    once, not at the next traffic pass; the other VBRs keep theirs."""
+    simulator, url = sim
+    exporter = Exporter(config(url))
+    await exporter.open()
+    try:
+        assert await exporter.refresh_everything()
+        region = REGIONS[0]
+        with_traffic = {s["vbr_id"] for s in series(exporter.body(), traffic.SAMPLE_TIME,
+                                                    region_id=region)}  # fmt: skip
+        gone = sorted(with_traffic)[0]
+        simulator.remove_vbr(gone)
+        status = await exporter.refresh(ACCOUNT.name, region, "virtual_border_routers")
+        assert status is not None and status.up
+        body = exporter.body()
+        left = {s["vbr_id"] for s in series(body, traffic.SAMPLE_TIME, region_id=region)}
+        assert left == with_traffic - {gone}
+        assert not series(body, traffic.TRAFFIC, vbr_id=gone)
+    finally:
+        await exporter.stop()
+
+
+async def test_traffic_ages_out_with_its_vbr_input(sim: tuple[Simulator, str]) -> None:
+    """Issue 20 item 5: once the VBR inventory is stale (failing longer than max_staleness),
+    traffic passes fail (counted, up 0) and traffic series age out too, instead of being
+    skipped while old series stay exported with up 1."""
+    simulator, url = sim
+    offset = [0.0]
+    exporter = Exporter(config(url), clock=lambda: time.time() + offset[0])
+    await exporter.open()
+    try:
+        assert await exporter.refresh_everything()
+        assert series(exporter.body(), traffic.TRAFFIC)
+        simulator.add_fault({"kind": "Forbidden.RAM", "action": "DescribeVirtualBorderRouters"})
+        offset[0] = 2 * 3600.0  # beyond refresh.max_staleness (1h)
+        await exporter.refresh_everything()
+        body = exporter.body()
+        assert not series(body, traffic.TRAFFIC)
+        for region in REGIONS:
+            up = {"account": ACCOUNT.name, "region_id": region, "collector": traffic.NAME}
+            assert value(body, "expressconnect_region_up", **up) == 0
+        statuses = [s for s in exporter.region_statuses() if s.collector == traffic.NAME]
+        assert all("virtual_border_routers collector failed" in str(s.last_error)
+                   for s in statuses)  # fmt: skip
+    finally:
+        await exporter.stop()
 
 
 def test_period_is_the_interval_rounded_down_to_a_minute() -> None:
