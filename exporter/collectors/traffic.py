@@ -327,26 +327,42 @@ def _vbr_ids(inventory: object) -> list[str]:
     return [vbr.id for vbr in getattr(inventory, "vbrs", ())]
 
 
-async def _joined_read(ctx: PassContext, period: int) -> tuple[_Read, list[str]]:
-    """The read this region's points come from, and its inventory. Reading starts before the
-    inventory is there; a shared read that holds none of this region's VBRs came from an
-    endpoint that does not answer them: this region reads its own endpoint, now and later."""
+async def _joined_read(
+    ctx: PassContext, period: int
+) -> tuple[_Read | None, list[str], list[MetricPoints]]:
+    """The read this region's points come from (None: not needed), its inventory and the
+    points. Reading starts before the inventory is there; a region without VBRs needs no read
+    (a failed one does not fail it); a shared read that holds none of this region's VBRs came
+    from an endpoint that does not answer them: this region reads its own, now and later."""
     reads = _account_reads(ctx.client)
     read = reads.read_for(ctx, period)
     needed, waiting = asyncio.ensure_future(ctx.needed()), read.follow()
-    try:  # a failed read fails the pass at once, inventory or not
-        inventory, results = await asyncio.gather(needed, waiting)
+
+    async def outcome() -> list[MetricPoints] | Exception:
+        try:
+            return await waiting
+        except Exception as error:  # judged once the inventory says whether it matters
+            return error
+
+    try:
+        inventory, results = await asyncio.gather(needed, outcome())
     except BaseException:
         for pending in (needed, waiting):
             pending.cancel()
         await asyncio.gather(needed, waiting, return_exceptions=True)
         raise
     vbr_ids = _vbr_ids(inventory)
-    if read.region_id != ctx.region_id and vbr_ids and not _answers(results, set(vbr_ids)):
+    if isinstance(results, Exception):
+        if not vbr_ids:
+            return None, vbr_ids, []
+        raise results
+    if not vbr_ids:  # the read still counts its strangers where it was made
+        return read, vbr_ids, results
+    if read.region_id != ctx.region_id and not _answers(results, set(vbr_ids)):
         reads.own.add(ctx.region_id)
         read = reads.read_for(ctx, period)
-        await read.follow()
-    return read, vbr_ids
+        results = await read.follow()
+    return read, vbr_ids, results
 
 
 def _answers(results: Iterable[MetricPoints], known: set[str]) -> bool:
@@ -387,9 +403,8 @@ async def collect(ctx: PassContext) -> TrafficSnapshot:
         results = await _named(dataclasses.replace(ctx, client=counting), vbr_ids, period)
         calls = counting.calls
     else:
-        read, vbr_ids = await _joined_read(ctx, period)
-        results = read.task.result()
-        if read.region_id == ctx.region_id:
+        read, vbr_ids, results = await _joined_read(ctx, period)
+        if read is not None and read.region_id == ctx.region_id:
             calls, unmatched = read.client.calls, _unmatched(ctx, results)
     return TrafficSnapshot(
         account=ctx.account,

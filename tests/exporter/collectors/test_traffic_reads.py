@@ -313,3 +313,11 @@ async def test_old_and_future_datapoints_are_not_exported() -> None:
     assert vbr.get("RateInFromIDCToVpc") is None and vbr.get("PkgsInFromIDCToVpc") is None
     assert vbr.get("PkgsOutFromVpcToIDC") == 5.0
     assert vbr.newest_sample == fresh / 1000
+
+
+async def test_a_region_without_vbrs_is_not_failed_by_a_read_it_does_not_need() -> None:
+    """An empty inventory needs no CloudMonitor data: the pass succeeds even if the read
+    failed (a region with no VBRs is a successful pass)."""
+    endpoint = Endpoint([[("vbr-1", 60_000, 8.0)], [("vbr-2", 60_000, 8.0)]], fail_page=2)
+    snapshot = await traffic.collect(context(endpoint, ()))
+    assert snapshot.vbrs == () and snapshot.unmatched == 0
