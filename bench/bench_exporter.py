@@ -15,7 +15,9 @@ traffic has CloudMonitor's own (``--cms-rate``).
    a. the first round, both collectors at once, against their summed requests;
    b. the next VBR round (``--vbr-interval`` later), alone: VBR and BGP peer listings' pages;
       the traffic round it enables is waited for too (every series is in ``/metrics`` before
-      the scrapes);
+      the scrapes); its CloudMonitor calls are set against 8 × (regions with VBRs +
+      ceil(VBRs / 1000)), and that whole round against the larger of the VPC and CloudMonitor
+      bounds (``--cms-scope``, ``--traffic-query``);
    c. a physical-connection round alone (after the scrapes: a SIGHUP reload that changes
       refresh.interval, restarting those jobs, and switches the VBR jobs off).
 2. Scrapes. ``scrapers`` concurrent clients scrape ``/metrics`` the way Prometheus does
@@ -334,6 +336,18 @@ def parse_args() -> argparse.Namespace:
         "--cms-rate", type=float, default=50.0, help="cms_max_requests_per_second (traffic)"
     )
     parser.add_argument(
+        "--cms-scope",
+        choices=("global", "regional"),
+        default="global",
+        help="the simulator's CloudMonitor scope (every region's VBRs on any endpoint, or own)",
+    )
+    parser.add_argument(
+        "--traffic-query",
+        choices=("namespace", "named"),
+        default="namespace",
+        help="collectors.traffic.query",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="--lines 2000 --regions 4 --duration 5 (unless given)"
     )
     parser.add_argument(
@@ -380,11 +394,13 @@ def exporter_config(
             "request_timeout": "30s",
             "max_records_per_region": 100_000,
             "cms_max_requests_per_second": args.cms_rate,
+            # The region in the path tells the simulator which region's endpoint is asked.
+            "cms_endpoint": sim_url + "/{region_id}",
         },
         "collectors": {
             PC: {"enabled": True},
             VBR: {"enabled": vbr, "interval": args.vbr_interval},
-            TRAFFIC: {"enabled": vbr},
+            TRAFFIC: {"enabled": vbr, "query": args.traffic_query},
         },
         "accounts": [{"name": "bench", "credentials": ACCESS_KEY, "regions": list(regions)}],
         "labels": {"tags": ["env", "team"]},
@@ -409,6 +425,8 @@ def start_simulator(
             "--regions",
             ",".join(regions),
             "--no-lifecycle",
+            "--cms-scope",
+            args.cms_scope,
             "--seed",
             "1",
         ],
@@ -434,7 +452,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 def check_fleet(state: ExporterState, truth: dict[str, Any], args: argparse.Namespace) -> None:
     """Everything the simulator holds is exported, and every pass succeeded."""
-    assert all(up == 1 for up, _, _ in state.passes.values()), "a pass failed"
+    failed = sorted(key for key, (up, _, _) in state.passes.items() if up != 1)
+    assert not failed, f"passes failed: {failed}"
     assert len(state.passes) == 3 * args.regions, sorted(state.passes)
     for family, key in zip(COUNT_FAMILIES, ("connections", "vbrs", "bgp_peers"), strict=True):
         exported = sum(state.counts[family].values())
@@ -503,7 +522,41 @@ def refresh_rounds(
     moment = exp.reload(exporter_config(args, regions, sim_url, exp.port))
     vbr = wait_round(exp.url, VBR, moment, 900)
     rounds.append(make_round("VBRs + BGP peers alone", (VBR,), first, vbr, args))
-    return rounds, wait_round(exp.url, TRAFFIC, moment, 1800)
+    done = wait_round(exp.url, TRAFFIC, moment, 1800)
+    for line in cms_lines(args, first, done):
+        print(line, flush=True)
+    return rounds, done
+
+
+# ---------------------------------------------------------------- CloudMonitor (traffic)
+
+
+def cms_bound(state: ExporterState) -> int:
+    """CloudMonitor calls one traffic round may need: 8 × (regions with VBRs + ceil(VBRs /
+    1000)), namespace-wide reads in either scope."""
+    vbrs = state.counts["expressconnect_region_virtual_border_routers"]
+    with_vbrs = sum(1 for n in vbrs.values() if n > 0)
+    return 8 * (with_vbrs + -(-int(sum(vbrs.values())) // 1000))
+
+
+def cms_lines(args: argparse.Namespace, before: ExporterState, after: ExporterState) -> list[str]:
+    """The first traffic round's CloudMonitor calls against their bound, and the round that
+    enabled VBRs and traffic together (every region's VBR and traffic pass) against the larger
+    of the VPC bound (VBR requests / rate) and the CloudMonitor bound (calls / cms rate)."""
+    calls = after.collector_requests(TRAFFIC) - before.collector_requests(TRAFFIC)
+    bound = cms_bound(after)
+    vpc = after.collector_requests(VBR) - before.collector_requests(VBR)
+    windows = [after.window(VBR), after.window(TRAFFIC)]
+    wall = max(w.end for w in windows) - min(w.start for w in windows)
+    larger = max(vpc / args.rate, calls / args.cms_rate, CHAIN[VBR] * args.latency)
+    return [
+        f"  CloudMonitor calls, first traffic round ({args.traffic_query}, {args.cms_scope} "
+        f"scope): {calls:.0f}, bound {bound} ({calls / bound if bound else float('nan'):.2f}x, "
+        "target <= 1)",
+        f"  VBRs + BGP + traffic (first round)  wall {wall:7.2f} s, larger bound {larger:7.2f} s "
+        f"(VPC {vpc / args.rate:.2f} s, CloudMonitor {calls / args.cms_rate:.2f} s), ratio "
+        f"{wall / larger:.3f} (target <= 1.15)",
+    ]
 
 
 def combined_round(

@@ -65,6 +65,9 @@ class Exporter:
         self._passes_planned: dict[Key, PassPlan] = {}
         self.self_metrics = SelfMetrics(__version__)
         self.self_metrics.declare_enum_fields(f for c in collectors for f in c.enum_fields)
+        self.self_metrics.declare_tallies(
+            {c.name: tuple((t.name, t.help) for t in c.tallies) for c in collectors}
+        )
         self._state = StateStore(config.state_file)
         self._state.load()
         self._accounts = Accounts(credential_factory, self.self_metrics.observe_request)

@@ -117,6 +117,8 @@ def is_retryable(code: str, http_status: int | None) -> bool:
     never auth or parameter errors."""
     if code.startswith("Throttling") or code in _RETRYABLE_CODES:
         return True
+    if code.isascii() and code.isdigit() and 500 <= int(code) <= 599:
+        return True  # a 5xx status given as the Code of an HTTP 200 body (CloudMonitor)
     return http_status is not None and http_status >= 500
 
 
@@ -334,6 +336,7 @@ class AccountClient:
             secret=credential.access_key_secret,
             method="POST",
             host=host,
+            path=base.raw_path or "/",
             action=action,
             version=settings.api_version,
             params=params,
@@ -446,11 +449,28 @@ def _decode(action: str, status: int, raw: bytes, *, success_field: bool = False
     if status >= 300:
         raise _answer_error(action, status, body, str(body.get("Code") or f"HTTP{status}"))
     if success_field:
-        answer_code = body.get("Code")
-        failed = str(body.get("Success")).lower() == "false"  # a bool, or the text "false"
-        if failed or answer_code not in (None, "", "200", 200):
-            raise _answer_error(action, status, body, str(answer_code or "Unsuccessful"))
+        _check_success(action, status, body)
     return body
+
+
+def _check_success(action: str, status: int, body: dict[str, Any]) -> None:
+    """An HTTP 200 answer of an API that reports errors in its body (CloudMonitor): an error
+    when ``Success`` is false (a bool, or the text) or ``Code`` is not 200; and only the
+    documented success shape, ``Success`` true or ``Code`` 200, is a success (``{}`` is not)."""
+    answer_code = body.get("Code")
+    success = str(body.get("Success")).lower()
+    code_ok = answer_code in ("200", 200)
+    if success == "false" or answer_code not in (None, "", "200", 200):
+        code = "Unsuccessful" if answer_code in (None, "", "200", 200) else str(answer_code)
+        raise _answer_error(action, status, body, code)
+    if success != "true" and not code_ok:
+        raise ApiError(
+            "InvalidResponse",
+            "answer without Success or Code",
+            action=action,
+            http_status=status,
+            retryable=True,
+        )
 
 
 def _answer_error(action: str, status: int, body: dict[str, Any], code: str) -> ApiError:

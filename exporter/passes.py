@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,12 +97,17 @@ class Passes:
         if self.table.get(key) is None:
             return None
         needs = self._collectors[collector].needs
-        if needs is not None and not await self._wait_for(key, needs, limits.wait):
+        if needs is not None and self._collectors[collector].needs_late:
+            if (failure := self._input_failure(key, needs)) is not None:
+                return self._failed(key, PassError(failure), limits, self._clock(), 0.0)
+            ctx = dataclasses.replace(ctx, needed=self._needed(key, needs, limits.wait))
+        elif needs is not None and not await self._wait_for(key, needs, limits.wait):
             failure = self._input_failure(key, needs)
             if failure is not None:
                 return self._failed(key, PassError(failure), limits, self._clock(), 0.0)
             reason = f"waiting for the {needs} collector's data of this region"
             return self._skipped(key, reason, limits)
+        ctx = dataclasses.replace(ctx, account_sibling=self._account_sibling(key[0]))
         started_at = self._clock()
         started = time.monotonic()
         try:
@@ -118,6 +123,9 @@ class Passes:
             return None
         status = current.succeeded(snapshot, started_at, time.monotonic())
         self.table.update(status, objects)
+        for tally in self._collectors[collector].tallies:
+            self._self_metrics.add_tally(tally.name, key[0], tally.count(snapshot))
+        await self._refit_dependents(key, snapshot, started_at)
         self._self_metrics.invalidate()
         if observation is not None:
             self._state.record(observation)
@@ -147,6 +155,48 @@ class Passes:
                 return False
             await asyncio.sleep(0.1)
         return True
+
+    async def _refit_dependents(self, key: Key, snapshot: Any, now: float) -> None:
+        """Collectors that read ``key``'s collector and declare ``refit``: their exposed
+        snapshot in this region, kept to what the new one holds, is rendered again."""
+        for name, collector in self._collectors.items():
+            status = self.table.get((key[0], key[1], name))
+            if collector.needs != key[2] or collector.refit is None or status is None:
+                continue
+            if status.exposed is None:
+                continue
+            kept = collector.refit(status.exposed, snapshot)
+            if kept is status.exposed:
+                continue
+            objects = await self._render(status.key, kept, now)
+            self.table.update(dataclasses.replace(status, snapshot=kept), objects)
+
+    def _needed(self, key: Key, needs: str, wait: float) -> Callable[[], Awaitable[object]]:
+        """``ctx.needed`` of a ``needs_late`` pass: the same wait as before an ordinary pass,
+        taken inside it."""
+
+        async def needed() -> object:
+            if await self._wait_for(key, needs, wait):
+                found = self.sibling(key)(needs)
+                if found is not None:
+                    return found
+            if (failure := self._input_failure(key, needs)) is not None:
+                raise PassError(failure)
+            raise NotReady(f"waiting for the {needs} collector's data of this region")
+
+        return needed
+
+    def _account_sibling(self, account: str) -> Callable[[str], Mapping[str, object | None]]:
+        """A collector's last good snapshot in every region of ``account``."""
+
+        def find(name: str) -> Mapping[str, object | None]:
+            return {
+                status.region_id: status.exposed
+                for status in self.table.statuses()
+                if status.account == account and status.collector == name
+            }
+
+        return find
 
     def _input_failure(self, key: Key, needs: str) -> str | None:
         """Why this pass fails at once: ``needs`` failed in this region with no data to serve

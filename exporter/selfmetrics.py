@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -43,6 +43,10 @@ class SelfMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self._cache: dict[tuple[bool, bool], tuple[float, bytes]] = {}
         self._tracked: set[tuple[str, str, str]] = set()
+        # Collectors' own counters (``Collector.tallies``), by name; which ones each has.
+        self._tallies: dict[str, Counter] = {}
+        self._tallies_of: dict[str, tuple[str, ...]] = {}
+        self._tally_accounts: set[tuple[str, str]] = set()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -112,7 +116,32 @@ class SelfMetrics:
         for labels in wanted - self._tracked:
             self.refresh_errors.labels(*labels)
         self._tracked = wanted
+        accounts = {(name, a) for a, _, c in wanted for name in self._tallies_of.get(c, ())}
+        for name, account in self._tally_accounts - accounts:
+            with contextlib.suppress(KeyError):
+                self._tallies[name].remove(account)
+        for name, account in accounts - self._tally_accounts:
+            self._tallies[name].labels(account)
+        self._tally_accounts = accounts
         self.invalidate()
+
+    def declare_tallies(self, by_collector: Mapping[str, Iterable[tuple[str, str]]]) -> None:
+        """Counters the collectors declare (name, help), per account; ``track_regions`` makes
+        each present at 0 for the accounts its collector runs for."""
+        for collector, tallies in by_collector.items():
+            names = []
+            for name, help_text in tallies:
+                if name not in self._tallies:
+                    self._tallies[name] = Counter(
+                        name, help_text, ["account"], registry=self.registry
+                    )
+                names.append(name)
+            self._tallies_of[collector] = tuple(names)
+
+    def add_tally(self, name: str, account: str, amount: int) -> None:
+        if amount > 0:
+            self._tallies[name].labels(account).inc(amount)
+            self.invalidate()
 
     def loaded(self, *, ok: bool, now: float) -> None:
         """A configuration (re)load: accepted, or rejected with the previous one kept."""

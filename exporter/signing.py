@@ -113,8 +113,10 @@ def sign_v3_headers(
     body: bytes = b"",
     security_token: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
+    path: str = "/",
 ) -> dict[str, str]:
-    """Every header a V3 request needs, ``Authorization`` included (all headers sent are signed)."""
+    """Every header a V3 request needs, ``Authorization`` included (all headers sent are signed;
+    ``path``: the endpoint's path, part of the canonical request)."""
     headers = {
         "host": host,
         "x-acs-action": action,
@@ -129,7 +131,7 @@ def sign_v3_headers(
         headers[k.lower()] = v
     signed = sorted(headers)
     request = v3_canonical_request(
-        method, "/", params, headers, signed, headers["x-acs-content-sha256"]
+        method, path, params, headers, signed, headers["x-acs-content-sha256"]
     )
     signature = v3_signature(secret, v3_string_to_sign(request))
     headers["Authorization"] = v3_authorization(access_key_id, signed, signature)

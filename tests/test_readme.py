@@ -67,6 +67,7 @@ def test_readme_metrics_tables_match_the_family_tables() -> None:
     families = [f for c in COLLECTORS for group in c.records for f in group.families]
     expected = {f.name for f in families}
     expected |= {count.name for c in COLLECTORS for count in c.counts}
+    expected |= {tally.name for c in COLLECTORS for tally in c.tallies}
     expected |= {h.name for h in regiontable.HEALTH_FAMILIES}
     expected |= {
         value

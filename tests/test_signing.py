@@ -89,6 +89,32 @@ def test_sign_v3_headers_reproduces_vector_and_round_trips_authorization() -> No
     assert parts["SignedHeaders"] == ";".join(sorted(V3_HEADERS))
 
 
+def test_sign_v3_headers_signs_the_endpoints_path() -> None:
+    """An endpoint with a path (a proxy, ``https://host/cn-beijing``) is signed with that path,
+    as the server recomputes the canonical request from the path it was sent to."""
+    common = {
+        "access_key_id": "YourAccessKeyId",
+        "secret": "YourAccessKeySecret",
+        "method": "POST",
+        "host": V3_HEADERS["host"],
+        "action": "RunInstances",
+        "version": "2014-05-26",
+        "params": V3_QUERY,
+        "date": V3_HEADERS["x-acs-date"],
+        "nonce": V3_HEADERS["x-acs-signature-nonce"],
+    }
+    root = signing.sign_v3_headers(**common)  # type: ignore[arg-type]
+    pathed = signing.sign_v3_headers(**common, path="/cn-beijing")  # type: ignore[arg-type]
+    signed = sorted(h for h in pathed if h != "Authorization")
+    request = signing.v3_canonical_request(
+        "POST", "/cn-beijing", V3_QUERY, pathed, signed, pathed["x-acs-content-sha256"]
+    )
+    expected = signing.v3_signature("YourAccessKeySecret", signing.v3_string_to_sign(request))
+    parts = signing.parse_v3_authorization(pathed["Authorization"])
+    assert parts is not None and parts["Signature"] == expected
+    assert pathed["Authorization"] != root["Authorization"]
+
+
 def test_parse_v3_authorization_rejects_other_schemes() -> None:
     assert signing.parse_v3_authorization("Basic abc") is None
     assert signing.parse_v3_authorization("ACS3-HMAC-SHA256 Credential=a") is None

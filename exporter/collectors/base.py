@@ -92,6 +92,10 @@ class CollectorConfig(StrictModel):
         return value
 
 
+async def _no_input() -> object:
+    raise NotReady("this collector declares no input to wait for")
+
+
 @dataclass(frozen=True, slots=True)
 class PassContext:
     """Everything one pass over one (account, region) may use."""
@@ -111,6 +115,13 @@ class PassContext:
     # This collector's settings for this account, every unset field resolved
     # (an instance of its ``settings_model``; ``enabled`` and ``interval`` always set).
     settings: CollectorConfig = field(default_factory=CollectorConfig)
+    # For a collector with ``needs_late``: waits (up to ``refresh.timeout``) for the ``needs``
+    # snapshot of this region and returns it; raises ``NotReady`` when none came in time and
+    # ``PassError`` when that collector failed here with nothing to serve.
+    needed: Callable[[], Awaitable[object]] = _no_input
+    # Another collector's last good snapshot in every region of this account, by region
+    # (``None`` where it has none).
+    account_sibling: Callable[[str], Mapping[str, object | None]] = lambda name: {}
 
 
 class NotReady(Exception):
@@ -118,6 +129,16 @@ class NotReady(Exception):
 
     Not an error: the pass is skipped, nothing is counted and the status is unchanged.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class Tally(Generic[S]):
+    """A counter of the exporter's own (``account`` label, present at 0 for every account the
+    collector runs for); ``count`` is what one published snapshot adds to it."""
+
+    name: str
+    help: str
+    count: Callable[[S], int]
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,13 @@ class Collector(Generic[S]):
     # Another collector whose snapshot this one reads (``ctx.sibling``): a pass waits for its
     # first snapshot, and is skipped, not failed, while there is none.
     needs: str | None = None
+    # The pass starts at once and waits for ``needs`` itself (``ctx.needed()``), where it
+    # uses it: its own API calls need not queue behind the other collector's pass.
+    needs_late: bool = False
+    # This collector's snapshot kept to what a new snapshot of ``needs`` still holds (a
+    # deleted object's series go with it at once, not at this collector's next pass).
+    refit: Callable[[S, Any], S] | None = None
+    tallies: tuple[Tally[S], ...] = ()
     default_interval: float | None = None
     timeout_policy: Literal["refresh", "interval"] = "interval"
     settings_model: type[CollectorConfig] = CollectorConfig

@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests/s per (account, region, action) before Throttling.User (default off)",
     )
     parser.add_argument(
+        "--cms-scope",
+        choices=("global", "regional"),
+        default="global",
+        help="CloudMonitor endpoints answer every region's VBRs (global, default) or only "
+        "their own region's (regional)",
+    )
+    parser.add_argument(
         "--no-lifecycle", action="store_true", help="keep statuses still (no provider progress)"
     )
 
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ScenarioError, ValueError) as exc:
         return _fail(str(exc))
+    sim.cms_settings({"scope": args.cms_scope})
     if args.rate_limit > 0:
         sim.add_rate_limit({"rate": args.rate_limit})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

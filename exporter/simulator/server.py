@@ -22,7 +22,13 @@ from aiohttp import web
 
 from exporter.region_ids import REGION_IDS, endpoint_host
 from exporter.simulator.auth import IncomingRequest
-from exporter.simulator.cms.actions import CmsError, cms_error_body, is_cms, success_false
+from exporter.simulator.cms.actions import (
+    CmsError,
+    cms_error_body,
+    endpoint_region,
+    is_cms,
+    success_false,
+)
 from exporter.simulator.cms.routes import add_cms_routes
 from exporter.simulator.control import add_control_routes
 from exporter.simulator.errors import ErrorAnswer, common, error_body, new_request_id
@@ -234,7 +240,8 @@ class _ApiHandler:
 
         if is_cms(params):  # CloudMonitor: told apart from the VPC API by its Version
             account_uid = caller.account.uid
-            payload = sim.cms_api.handle(action, params, account, account_uid, request_id)
+            where = endpoint_region(request.host, request.path)
+            payload = sim.cms_api.handle(action, params, account, account_uid, request_id, where)
         elif resilience_api.handles(action, params):  # CEN (by its Version), failover tests, VBR HA
             payload = self.resilience_api.handle(
                 action, params, caller.account, request_id, total_delta

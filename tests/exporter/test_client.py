@@ -224,7 +224,7 @@ async def test_version_and_default_endpoint_are_settings(session: Any) -> None:
 
 async def test_success_field_turns_200_answers_into_errors_only_when_set(session: Any) -> None:
     failed = {"Success": False, "Code": "InvalidParameter", "Message": "no such metric"}
-    coded = {"Code": "500", "Message": "x"}
+    coded = {"Code": "400", "Message": "x"}
     bare = {"Success": False}
     fine = {"Success": True, "Code": "200", "Datapoints": "[]"}
     api = FakeApi({"cn-hangzhou": []})
@@ -243,13 +243,60 @@ async def test_success_field_turns_200_answers_into_errors_only_when_set(session
             codes.append(info.value.code)
         api.faults = [(200, fine)]
         assert await call(cms_style) == fine
-    assert codes == ["InvalidParameter", "500", "Unsuccessful"]
+    assert codes == ["InvalidParameter", "400", "Unsuccessful"]
     assert [entry[3] for entry in seen] == ["Success", *codes, "Success"]
+
+
+async def test_success_false_with_code_200_is_unsuccessful_not_200(session: Any) -> None:
+    """``Success:"false"`` beside ``Code:"200"``: the label says what happened, not "200"."""
+    api = FakeApi({"cn-hangzhou": []})
+    seen: Seen = []
+    async with api.serve() as url:
+        client = make_client(session, url, seen, success_field=True)
+        for body in ({"Success": "false", "Code": "200"}, {"Success": False, "Code": 200}):
+            api.faults = [(200, body)]
+            with pytest.raises(ApiError) as info:
+                await call(client)
+            assert info.value.code == "Unsuccessful" and not info.value.retryable
+    assert [entry[3] for entry in seen] == ["Unsuccessful", "Unsuccessful"]
+
+
+async def test_a_5xx_code_in_a_200_answer_is_retried(session: Any) -> None:
+    api = FakeApi({"cn-hangzhou": []})
+    api.faults = [
+        (200, {"Success": False, "Code": "500", "Message": "InternalError"}),
+        (200, {"Success": True, "Code": "200", "Datapoints": "[]"}),
+    ]
+    seen: Seen = []
+    async with api.serve() as url:
+        body = await call(make_client(session, url, seen, retries=2, success_field=True))
+    assert body["Success"] is True
+    assert [entry[3] for entry in seen] == ["500", "Success"]
+
+
+@pytest.mark.parametrize("body", [{}, {"Datapoints": "[]"}, {"RequestId": "r", "Message": ""}])
+async def test_a_200_answer_without_the_success_shape_is_not_success(
+    session: Any, body: dict[str, Any]
+) -> None:
+    """``{}`` (or a body with neither ``Success`` nor ``Code``) is not an answer: it would
+    publish an empty pass as success. Counted as InvalidResponse, and retried."""
+    api = FakeApi({"cn-hangzhou": []})
+    seen: Seen = []
+    async with api.serve() as url:
+        client = make_client(session, url, seen, success_field=True)
+        api.faults = [(200, body)]
+        with pytest.raises(ApiError) as info:
+            await call(client)
+    assert info.value.code == "InvalidResponse" and info.value.retryable
+    assert "without Success or Code" in str(info.value)
 
 
 async def test_success_field_errors_are_retried_like_any_other(session: Any) -> None:
     api = FakeApi({"cn-hangzhou": []})
-    api.faults = [(200, {"Success": False, "Code": "Throttling.User", "Message": "slow down"})]
+    api.faults = [
+        (200, {"Success": False, "Code": "Throttling.User", "Message": "slow down"}),
+        (200, {"Success": True, "Code": "200", "Regions": {"Region": []}}),
+    ]
     seen: Seen = []
     async with api.serve() as url:
         body = await call(make_client(session, url, seen, retries=2, success_field=True))

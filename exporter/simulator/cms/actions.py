@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.region_ids import REGION_IDS
 from exporter.simulator.cms.metrics import (
     HEALTH_METRICS,
     LATENCY,
@@ -98,6 +99,7 @@ class Instance:
     vbr_id: str
     user_id: str
     state: VbrState
+    region: str = ""
 
 
 Group = tuple[Instance, list[int]]  # a VBR and the timestamps it has points at
@@ -123,9 +125,16 @@ class CmsApi:
         self.state = state
 
     def handle(
-        self, action: str, params: dict[str, str], account: str, uid: int, request_id: str
+        self,
+        action: str,
+        params: dict[str, str],
+        account: str,
+        uid: int,
+        request_id: str,
+        endpoint: str | None = None,
     ) -> bytes:
-        """The answer to a CMS action; CmsError/ErrorAnswer for failures."""
+        """The answer to a CMS action; CmsError/ErrorAnswer for failures. ``endpoint``: the
+        region whose endpoint was asked (``regional`` scope answers only its VBRs)."""
         if action not in CMS_ACTIONS:
             raise ErrorAnswer(
                 "InvalidAction.NotFound",
@@ -138,7 +147,7 @@ class CmsApi:
         try:
             if action == "DescribeMetricMetaList":
                 return _meta_list(params, request_id)
-            return self._metrics(action, params, account, uid, request_id)
+            return self._metrics(action, params, account, uid, request_id, endpoint)
         except CmsError as exc:
             if self.state.settings.errors_as_200:
                 raise CmsError(str(exc.status), exc.message, 200) from None
@@ -146,10 +155,18 @@ class CmsApi:
 
     # -- DescribeMetricList / DescribeMetricLast ----------------------------------------------
     def _metrics(
-        self, action: str, params: dict[str, str], account: str, uid: int, request_id: str
+        self,
+        action: str,
+        params: dict[str, str],
+        account: str,
+        uid: int,
+        request_id: str,
+        endpoint: str | None = None,
     ) -> bytes:
         query = parse_query(action, params, time.time())
         instances = self.select(account, uid, params.get("Dimensions"))
+        if self.state.settings.scope == "regional" and endpoint is not None:
+            instances = [i for i in instances if i.region == endpoint]
         if action == "DescribeMetricLast":
             points = self._last(instances, query)
         else:
@@ -208,7 +225,7 @@ class CmsApi:
                 )
                 share = 1.0 / sharing[vbr.pc_id]
                 state = VbrState(flowing, (mbps or 1000.0) * 1e6, vbr.health_check, share)
-                out.append(Instance(vbr.id, str(uid), state))
+                out.append(Instance(vbr.id, str(uid), state, vbr.region))
         return out
 
     def value(self, inst: Instance, metric: str, ts: int, period: int) -> float | None:
@@ -254,6 +271,18 @@ class CmsApi:
         if self.state.settings.extra_statistics:
             out.update(Average=value, Maximum=value, Minimum=value)
         return out
+
+
+def endpoint_region(host: str, path: str) -> str | None:
+    """The region an endpoint serves: ``metrics.<region>.aliyuncs.com``, or a first path
+    segment that is a region ID (``http://127.0.0.1:port/{region_id}``); None: central."""
+    name = host.split(":")[0]
+    if name.startswith("metrics.") and name.endswith(".aliyuncs.com"):
+        middle = name[len("metrics.") : -len(".aliyuncs.com")]
+        if middle in REGION_IDS:
+            return middle
+    first = path.strip("/").split("/")[0]
+    return first if first in REGION_IDS else None
 
 
 def _find(store: VbrStore, vbr_id: str) -> Vbr | None:

@@ -17,6 +17,7 @@ from exporter.simulator.cms.metrics import Override, merged_override
 from exporter.simulator.faults import RateLimitSpec, RequestPolicer
 
 DEFAULT_QPS = 50.0
+SCOPES = ("global", "regional")
 _MAX_SEGMENTS = 200  # per VBR; older history is forgotten
 
 
@@ -25,16 +26,21 @@ class CmsSettings:
     """``errors_as_200``: action errors (bad parameters, unknown metric) answer HTTP 200 with
     ``Success: false`` and a numeric ``Code`` instead of HTTP 4xx; ``extra_statistics``:
     datapoints carry ``Average``/``Maximum``/``Minimum`` besides ``Value``; ``qps``: calls per
-    second per (account, action) before ``Throttling.User`` (None: unlimited)."""
+    second per (account, action) before ``Throttling.User`` (None: unlimited); ``scope``:
+    ``global``, every endpoint answers every region's VBRs, or ``regional``, an endpoint
+    answers only the VBRs of its own region (which one holds is not documented)."""
 
     errors_as_200: bool = False
     extra_statistics: bool = False
     qps: float | None = DEFAULT_QPS
+    scope: str = "global"
 
     def changed(self, changes: dict[str, Any]) -> CmsSettings:
-        unknown = set(changes) - {"errors_as_200", "extra_statistics", "qps"}
+        unknown = set(changes) - {"errors_as_200", "extra_statistics", "qps", "scope"}
         if unknown:
             raise ValueError(f"unknown CMS settings: {sorted(unknown)}")
+        if changes.get("scope", self.scope) not in SCOPES:
+            raise ValueError(f"scope: one of {', '.join(SCOPES)}, got {changes['scope']!r}")
         for key in ("errors_as_200", "extra_statistics"):
             if key in changes and not isinstance(changes[key], bool):
                 raise ValueError(f"{key}: must be true or false, got {changes[key]!r}")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from exporter.simulator import Account, Simulator, SimulatorThread
+from exporter.simulator.cms.actions import endpoint_region
 from exporter.simulator.cms.metrics import METRICS
 from exporter.simulator.cms.state import CmsState, newest_point_ms
 from exporter.simulator.scenario import ScenarioError
@@ -389,6 +390,7 @@ def test_settings_route(fresh_sim: tuple[Simulator, str]) -> None:
         "errors_as_200": False,
         "extra_statistics": False,
         "qps": 50.0,
+        "scope": "global",
     }
     status, body = control(url, "PATCH", "cms/settings", {"qps": None, "errors_as_200": True})
     assert status == 200 and body["qps"] is None and body["errors_as_200"] is True
@@ -396,6 +398,49 @@ def test_settings_route(fresh_sim: tuple[Simulator, str]) -> None:
     assert status == 400 and "qps" in body["error"]
     status, body = control(url, "PATCH", "cms/settings", {"speed": 1})
     assert status == 400 and "speed" in body["error"]
+    status, body = control(url, "PATCH", "cms/settings", {"scope": "local"})
+    assert status == 400 and "scope" in body["error"]
+    status, body = control(url, "PATCH", "cms/settings", {"scope": "regional"})
+    assert status == 200 and body["scope"] == "regional"
+
+
+def test_endpoint_region_from_host_or_path() -> None:
+    assert endpoint_region("metrics.cn-shanghai.aliyuncs.com", "/") == "cn-shanghai"
+    assert endpoint_region("127.0.0.1:8080", "/cn-beijing") == "cn-beijing"
+    assert endpoint_region("127.0.0.1:8080", "/") is None
+    assert endpoint_region("metrics.aliyuncs.com", "/") is None
+
+
+def _whole_namespace(url: str) -> set[str]:
+    """Instances of one namespace-wide read (no Dimensions), every page."""
+    params = {"Namespace": NS, "MetricName": METRICS_IN, "Length": "5"}
+    seen: set[str] = set()
+    while True:
+        answer = cms(url, "DescribeMetricLast", params)
+        seen |= {p["instanceId"] for p in datapoints(answer)}
+        token = answer.json.get("NextToken")
+        if not token:
+            return seen
+        params = {**params, "NextToken": token}
+
+
+def test_scope_global_answers_every_region_regional_only_its_own(
+    fresh_sim: tuple[Simulator, str],
+) -> None:
+    sim, url = fresh_sim
+    sim.cms_settings({"qps": None})
+    by_region: dict[str, set[str]] = {}
+    for vbr_id in active(sim):
+        by_region.setdefault(sim.vbr_info(vbr_id).region, set()).add(vbr_id)
+    assert len(by_region) >= 3
+    region, own = sorted(by_region.items())[0]
+    everything = _whole_namespace(f"{url}/{region}")  # global, the default
+    assert everything >= set().union(*by_region.values())
+    sim.cms_settings({"scope": "regional"})
+    regional = _whole_namespace(f"{url}/{region}")
+    assert regional >= own
+    assert regional == {v for v in everything if sim.vbr_info(v).region == region}
+    assert _whole_namespace(url) == everything  # a central endpoint answers every region
 
 
 # -- scenarios ----------------------------------------------------------------------------------
