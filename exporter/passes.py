@@ -125,7 +125,7 @@ class Passes:
         self.table.update(status, objects)
         for tally in self._collectors[collector].tallies:
             self._self_metrics.add_tally(tally.name, key[0], tally.count(snapshot))
-        await self._refit_dependents(key, snapshot, started_at)
+        await self._refit_dependents(key, snapshot, started_at, limits)
         self._self_metrics.invalidate()
         if observation is not None:
             self._state.record(observation)
@@ -156,7 +156,9 @@ class Passes:
             await asyncio.sleep(0.1)
         return True
 
-    async def _refit_dependents(self, key: Key, snapshot: Any, now: float) -> None:
+    async def _refit_dependents(
+        self, key: Key, snapshot: Any, now: float, limits: PassLimits
+    ) -> None:
         """Collectors that read ``key``'s collector and declare ``refit``: their exposed
         snapshot in this region, kept to what the new one holds, is rendered again."""
         for name, collector in self._collectors.items():
@@ -168,7 +170,8 @@ class Passes:
             kept = collector.refit(status.exposed, snapshot)
             if kept is status.exposed:
                 continue
-            objects = await self._render(status.key, kept, now)
+            # Rendering only: the state file is the dependent's own passes' to record.
+            objects, _ = await self._render(status.key, kept, now, limits)
             self.table.update(dataclasses.replace(status, snapshot=kept), objects)
 
     def _needed(self, key: Key, needs: str, wait: float) -> Callable[[], Awaitable[object]]:
