@@ -88,6 +88,23 @@ class RefreshScheduler(Generic[K]):
                     "wall clock stepped; refresh jobs re-armed",
                     extra={"step_seconds": round(step, 3), "jobs": len(self._intervals)},
                 )
+            elif self._out_of_rhythm(now):
+                # A step and its correction inside one check: no step is seen, yet APScheduler
+                # may have planned (and gone to sleep) by the stepped clock.
+                self.rearm(now)
+
+    def _out_of_rhythm(self, now: float) -> bool:
+        """Whether a job's next run is further than its interval (plus the step tolerance)
+        from ``now``: never the case while both clocks agree."""
+        wall_now = datetime.fromtimestamp(now, UTC)
+        slack = timedelta(seconds=CLOCK_STEP_SECONDS)
+        for job in self._scheduler.get_jobs():
+            interval = job.trigger.interval if isinstance(job.trigger, IntervalTrigger) else None
+            if job.next_run_time is None or interval is None:
+                continue
+            if abs(job.next_run_time - wall_now) > interval + slack:
+                return True
+        return False
 
     def rearm(self, now: float) -> None:
         """Every job runs within its interval of ``now`` (wall time): a step back leaves

@@ -76,3 +76,28 @@ async def test_passes_keep_running_when_the_wall_clock_steps(
         assert await runs_reach(runs, put_right_at + 3), "no pass after the clock was put right"
     finally:
         scheduler.shutdown()
+
+
+async def test_a_step_put_right_within_one_check_does_not_stop_the_passes(
+    clock: SteppedClock,
+) -> None:
+    """The watchdog compares the clocks once a check: a step back and its correction in between
+    are never seen as a step, yet APScheduler may have planned by the stepped clock (and gone to
+    sleep for the hour). The jobs' rhythm itself gives it away."""
+    runs: list[float] = []
+
+    async def run(key: str) -> None:
+        runs.append(time.monotonic())
+
+    scheduler = RefreshScheduler(run, wall=clock, check_every=1.0)
+    scheduler.start()
+    try:
+        scheduler.set_jobs({"job": INTERVAL})
+        assert await runs_reach(runs, 2)
+        clock.offset = -3600.0
+        await asyncio.sleep(INTERVAL * 2)  # APScheduler plans by the stepped clock meanwhile
+        clock.offset = 0.0  # put right before the watchdog looks
+        put_right_at = len(runs)
+        assert await runs_reach(runs, put_right_at + 3), "no pass after the clock was put right"
+    finally:
+        scheduler.shutdown()
