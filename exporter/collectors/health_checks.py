@@ -24,14 +24,13 @@ from typing import Any
 from exporter.collectors.base import (
     Collector,
     Listing,
-    NotReady,
     PassContext,
     PassSnapshot,
     list_all,
 )
 from exporter.collectors.fields import bounded, text
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
-from exporter.collectors.virtual_border_routers import VbrSnapshot
+from exporter.collectors.virtual_border_routers import vbr_inventory
 from exporter.families import Family, RecordFamilies, gauge, info
 
 NAME = "health_checks"
@@ -112,9 +111,7 @@ HEALTH_CHECKS = Listing(
 
 async def collect(ctx: PassContext) -> HealthCheckSnapshot:
     """CEN's list joined with the VBR inventory; a failed listing fails the whole pass."""
-    inventory = ctx.sibling(VBR_COLLECTOR)
-    if not isinstance(inventory, VbrSnapshot):
-        raise NotReady("no virtual border router inventory for this region yet")
+    inventory = vbr_inventory(ctx)
     started = time.monotonic()
     checks = await list_all(ctx, HEALTH_CHECKS)
     # Checks of VBRs outside this inventory (another region, another owner) are not ours.

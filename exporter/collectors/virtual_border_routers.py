@@ -19,6 +19,7 @@ from typing import Any
 from exporter.collectors.base import (
     Collector,
     Listing,
+    NotReady,
     PassContext,
     PassSnapshot,
     UnknownValue,
@@ -182,6 +183,18 @@ async def collect(ctx: PassContext) -> VbrSnapshot:
         completed_at=ctx.clock(),
         duration_seconds=time.monotonic() - started,
     )
+
+
+def vbr_inventory(ctx: PassContext) -> VbrSnapshot:
+    """The VBRs of this pass's region, for a collector that joins with them (its ``needs``).
+
+    ``NotReady`` until this collector's first good snapshot of the region: such a pass is
+    skipped, not failed.
+    """
+    snapshot = ctx.sibling(NAME)
+    if not isinstance(snapshot, VbrSnapshot):
+        raise NotReady("no virtual border router inventory for this region yet")
+    return snapshot
 
 
 def _bandwidth(vbr: VirtualBorderRouter) -> float | None:
