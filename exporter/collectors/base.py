@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import field_validator
 
-from exporter.families import CountFamily, RecordFamilies
+from exporter.families import CountFamily, Family, RecordFamilies
 from exporter.models import Duration, StrictModel
 from exporter.state_file import DEFAULT_KIND, StatefulObject
 
@@ -156,6 +156,25 @@ class Collector(Generic[S]):
     default_interval: float | None = None
     timeout_policy: Literal["refresh", "interval"] = "interval"
     settings_model: type[CollectorConfig] = CollectorConfig
+
+
+class Identified(Protocol):
+    """A record named by its ID alone."""
+
+    @property
+    def id(self) -> str: ...
+
+
+N = TypeVar("N", bound=Identified)
+
+
+def per_id(
+    label: str, records: Callable[[S], Iterable[N]], families: tuple[Family[N], ...]
+) -> RecordFamilies[S, N]:
+    """``families`` once per record of ``records``, the record named by its ID as ``label``:
+    the family-table entry of every record kind named by one ID (one named by more, or by
+    another field, declares its ``RecordFamilies`` itself)."""
+    return RecordFamilies(records, lambda record: ((label, record.id),), families)
 
 
 # --------------------------------------------------------------------------- paging

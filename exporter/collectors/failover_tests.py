@@ -35,6 +35,7 @@ from exporter.collectors.base import (
     PassError,
     PassSnapshot,
     UnknownValue,
+    per_id,
     redone_on_drift,
     run_workers,
     total_count,
@@ -407,11 +408,7 @@ COLLECTOR: Collector[FailoverSnapshot] = Collector(
     needs=VBR_COLLECTOR,
     default_interval=600.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.jobs,
-            identity=lambda job: (("job_id", job.id),),
-            families=JOB_FAMILIES,
-        ),
+        per_id("job_id", lambda snapshot: snapshot.jobs, JOB_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.resources,
             identity=lambda resource: (
@@ -420,16 +417,8 @@ COLLECTOR: Collector[FailoverSnapshot] = Collector(
             ),
             families=RESOURCE_FAMILIES,
         ),
-        RecordFamilies(
-            records=lambda snapshot: snapshot.lines,
-            identity=lambda line: (("physical_connection_id", line.id),),
-            families=LINE_FAMILIES,
-        ),
-        RecordFamilies(
-            records=lambda snapshot: snapshot.groups,
-            identity=lambda group: (("vbr_ha_id", group.id),),
-            families=GROUP_FAMILIES,
-        ),
+        per_id("physical_connection_id", lambda snapshot: snapshot.lines, LINE_FAMILIES),
+        per_id("vbr_ha_id", lambda snapshot: snapshot.groups, GROUP_FAMILIES),
     ),
     unknown=_unknown,
     enum_fields=("FailoverTestJobStatus", "VbrHaStatus"),

@@ -27,6 +27,7 @@ from exporter.collectors.base import (
     PassContext,
     PassSnapshot,
     list_all,
+    per_id,
 )
 from exporter.collectors.fields import bounded, text
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
@@ -173,11 +174,7 @@ COLLECTOR: Collector[HealthCheckSnapshot] = Collector(
     needs=VBR_COLLECTOR,
     default_interval=600.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.vbrs,
-            identity=lambda vbr: (("vbr_id", vbr.id),),
-            families=CONFIGURED_FAMILIES,
-        ),
+        per_id("vbr_id", lambda snapshot: snapshot.vbrs, CONFIGURED_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.checks,
             identity=lambda check: (("vbr_id", check.vbr_id),),

@@ -24,6 +24,7 @@ from exporter.collectors.base import (
     PassSnapshot,
     UnknownValue,
     list_all,
+    per_id,
 )
 from exporter.collectors.fields import bounded, tags, text
 from exporter.collectors.physical_connections import BYTES_PER_MBIT
@@ -284,11 +285,7 @@ COLLECTOR: Collector[VbrSnapshot] = Collector(
     collect=collect,
     default_interval=60.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.vbrs,
-            identity=lambda vbr: (("vbr_id", vbr.id),),
-            families=VBR_FAMILIES,
-        ),
+        per_id("vbr_id", lambda snapshot: snapshot.vbrs, VBR_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.peers,
             identity=lambda peer: (("vbr_id", peer.vbr_id), ("bgp_peer_id", peer.id)),
