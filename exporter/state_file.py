@@ -15,12 +15,14 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
 
 _FORMAT_VERSION = 1
 #: The kind of object when none is given: the exporter's first collector.
@@ -58,6 +60,21 @@ class Observation:
     entries: Mapping[str, ConnectionState]
     absent: Mapping[str, float]
     since: Mapping[str, float]
+
+
+def _recorded(
+    examine: Callable[Concatenate[StateStore, P], Observation],
+) -> Callable[Concatenate[StateStore, P], dict[str, float]]:
+    """``examine`` and ``record`` in one call, with ``examine``'s parameters: for a caller
+    with nothing to check in between (a pass checks that its key is still configured)."""
+
+    def observe(store: StateStore, /, *args: P.args, **kwargs: P.kwargs) -> dict[str, float]:
+        """Record a complete snapshot of one kind; returns ID → since when its status holds."""
+        observation = examine(store, *args, **kwargs)
+        store.record(observation)
+        return dict(observation.since)
+
+    return observe
 
 
 class StateStore:
@@ -100,21 +117,6 @@ class StateStore:
         entries = self._regions.get((account, region_id), {})
         return {i: e for i, e in entries.items() if kind is None or e.kind == kind}
 
-    def observe(
-        self,
-        account: str,
-        region_id: str,
-        objects: Iterable[StatefulObject],
-        now: float,
-        *,
-        kind: str = DEFAULT_KIND,
-        keep_for: float = 0.0,
-    ) -> dict[str, float]:
-        """Record a complete snapshot of one kind; returns ID → since when its status holds."""
-        observation = self.examine(account, region_id, objects, now, kind=kind, keep_for=keep_for)
-        self.record(observation)
-        return dict(observation.since)
-
     def examine(
         self,
         account: str,
@@ -156,6 +158,9 @@ class StateStore:
                 entries[object_id] = entry
                 absent[object_id] = gone_at
         return Observation(account, region_id, kind, entries, absent, since)
+
+    # ``examine`` then ``record`` at once, with ``examine``'s own parameters.
+    observe = _recorded(examine)
 
     def record(self, observation: Observation) -> None:
         """Apply ``examine``'s result; entries of other kinds in the region are left alone."""

@@ -12,13 +12,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import field_validator
 
-from exporter.families import CountFamily, RecordFamilies
+from exporter.families import CountFamily, Family, RecordFamilies
 from exporter.models import Duration, StrictModel
 from exporter.state_file import DEFAULT_KIND, StatefulObject
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_PAGE_CONCURRENCY = 4
 DEFAULT_MAX_RECORDS = 100_000
@@ -185,6 +186,25 @@ class Collector(Generic[S]):
     settings_model: type[CollectorConfig] = CollectorConfig
 
 
+class Identified(Protocol):
+    """A record named by its ID alone."""
+
+    @property
+    def id(self) -> str: ...
+
+
+N = TypeVar("N", bound=Identified)
+
+
+def per_id(
+    label: str, records: Callable[[S], Iterable[N]], families: tuple[Family[N], ...]
+) -> RecordFamilies[S, N]:
+    """``families`` once per record of ``records``, the record named by its ID as ``label``:
+    the family-table entry of every record kind named by one ID (one named by more, or by
+    another field, declares its ``RecordFamilies`` itself)."""
+    return RecordFamilies(records, lambda record: ((label, record.id),), families)
+
+
 # --------------------------------------------------------------------------- paging
 
 
@@ -205,6 +225,16 @@ def total_count(body: Mapping[str, Any]) -> int:
     return total
 
 
+def within_max_records(ctx: PassContext, action: str, total: int) -> int:
+    """``total``, unless a region lists more records than a pass may hold (the pass fails)."""
+    if total > ctx.max_records:
+        raise PassError(
+            f"{action} says TotalCount {total}, above api.max_records_per_region "
+            f"({ctx.max_records})"
+        )
+    return total
+
+
 def listed(body: Mapping[str, Any], wrapper: str, item: str) -> list[Mapping[str, Any]]:
     """The records of ``{wrapper: {item: [...]}}``; an absent wrapper is an empty page."""
     outer = body.get(wrapper)
@@ -214,6 +244,40 @@ def listed(body: Mapping[str, Any], wrapper: str, item: str) -> list[Mapping[str
     if not isinstance(items, list):
         raise PassError(f"{wrapper}.{item} is not a list")
     return [record for record in items if isinstance(record, Mapping)]
+
+
+async def run_workers(count: int, worker: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``count`` copies of ``worker`` (which take their work from one shared iterator).
+
+    The first one to fail for good loses the whole pass: the others are cancelled, awaited,
+    and its exception is raised, so no call of a lost pass keeps running.
+    """
+    workers = [asyncio.create_task(worker()) for _ in range(count)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+
+
+async def redone_on_drift(ctx: PassContext, attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, redone once if the listing moved while it was paged (``CountDrift``).
+
+    A second drift in a row fails the pass, because a half-read region must never be published.
+    """
+    try:
+        return await attempt()
+    except CountDrift as drift:
+        log.info(
+            "count drifted, redoing the pass",
+            extra={"account": ctx.account, "region_id": ctx.region_id, "reason": str(drift)},
+        )
+        try:
+            return await attempt()
+        except CountDrift as again:
+            raise PassError(f"count drifted twice in a row: {again}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,12 +312,7 @@ async def _fetch_pages(
 ) -> list[tuple[int, list[R]]]:
     """Page 1 tells the total; the rest are fetched by a bounded pool of workers."""
     first = await _read_page(ctx, listing, params, 1)
-    total = first[0]
-    if total > ctx.max_records:
-        raise PassError(
-            f"{listing.action} says TotalCount {total}, above api.max_records_per_region "
-            f"({ctx.max_records})"
-        )
+    total = within_max_records(ctx, listing.action, first[0])
     pending = iter(range(2, max(1, math.ceil(total / ctx.page_size)) + 1))
     results: dict[int, tuple[int, list[R]]] = {1: first}
 
@@ -261,14 +320,7 @@ async def _fetch_pages(
         for number in pending:  # shared iterator: each page is taken by one worker
             results[number] = await _read_page(ctx, listing, params, number)
 
-    workers = [asyncio.create_task(worker()) for _ in range(ctx.page_concurrency)]
-    try:
-        await asyncio.gather(*workers)
-    except BaseException:
-        for task in workers:  # one page failed for good: the pass is lost, stop the others
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
+    await run_workers(ctx.page_concurrency, worker)
     return [results[number] for number in sorted(results)]
 
 
@@ -333,14 +385,4 @@ async def list_all(
     a half-read region must never be published.
     """
     params = params or {}
-    try:
-        return await _one_pass(ctx, listing, params)
-    except CountDrift as drift:
-        log.info(
-            "count drifted, redoing the pass",
-            extra={"account": ctx.account, "region_id": ctx.region_id, "reason": str(drift)},
-        )
-        try:
-            return await _one_pass(ctx, listing, params)
-        except CountDrift as again:
-            raise PassError(f"count drifted twice in a row: {again}") from None
+    return await redone_on_drift(ctx, lambda: _one_pass(ctx, listing, params))

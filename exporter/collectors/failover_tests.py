@@ -20,7 +20,6 @@ one per group). If any call fails, nothing of the pass is published.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import sys
@@ -32,16 +31,19 @@ from typing import Any
 from exporter.collectors.base import (
     Collector,
     CountDrift,
-    NotReady,
     PassContext,
     PassError,
     PassSnapshot,
     UnknownValue,
+    per_id,
+    redone_on_drift,
+    run_workers,
     total_count,
+    within_max_records,
 )
 from exporter.collectors.fields import bounded, text, timestamp
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
-from exporter.collectors.virtual_border_routers import VbrSnapshot
+from exporter.collectors.virtual_border_routers import VbrSnapshot, vbr_inventory
 from exporter.families import Family, RecordFamilies, gauge, info, state_set
 
 log = logging.getLogger(__name__)
@@ -197,12 +199,7 @@ async def _jobs_once(ctx: PassContext) -> tuple[list[FailoverTestJob], int]:
         if token:
             params["NextToken"] = token
         body = await ctx.client.call(JOBS_ACTION, ctx.region_id, params)
-        total = total_count(body)
-        if total > ctx.max_records:
-            raise PassError(
-                f"{JOBS_ACTION} says TotalCount {total}, above api.max_records_per_region "
-                f"({ctx.max_records})"
-            )
+        total = within_max_records(ctx, JOBS_ACTION, total_count(body))
         totals.add(total)
         for record in _job_records(body):
             try:
@@ -224,17 +221,7 @@ async def _jobs_once(ctx: PassContext) -> tuple[list[FailoverTestJob], int]:
 
 async def list_jobs(ctx: PassContext) -> tuple[list[FailoverTestJob], int]:
     """Every job of the region, redone once if the list moved while it was paged."""
-    try:
-        return await _jobs_once(ctx)
-    except CountDrift as drift:
-        log.info(
-            "count drifted, redoing the pass",
-            extra={"account": ctx.account, "region_id": ctx.region_id, "reason": str(drift)},
-        )
-        try:
-            return await _jobs_once(ctx)
-        except CountDrift as again:
-            raise PassError(f"count drifted twice in a row: {again}") from None
+    return await redone_on_drift(ctx, lambda: _jobs_once(ctx))
 
 
 async def group_of(ctx: PassContext, vbr_id: str) -> VbrHa | None:
@@ -276,14 +263,7 @@ async def list_groups(ctx: PassContext, vbr_ids: Iterable[str]) -> tuple[list[Vb
             if kept is None or (group.vbr_id, group.peer_vbr_id) < (kept.vbr_id, kept.peer_vbr_id):
                 found[group.id] = group
 
-    workers = [asyncio.create_task(worker()) for _ in range(ctx.page_concurrency)]
-    try:
-        await asyncio.gather(*workers)
-    except BaseException:
-        for task in workers:  # one call failed for good: the pass is lost, stop the others
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        raise
+    await run_workers(ctx.page_concurrency, worker)
     return [found[key] for key in sorted(found)], calls
 
 
@@ -314,9 +294,7 @@ def _known_lines(inventory: VbrSnapshot) -> set[str]:
 
 async def collect(ctx: PassContext) -> FailoverSnapshot:
     """Jobs and groups complete, or an exception: nothing half-read is published."""
-    inventory = ctx.sibling(VBR_COLLECTOR)
-    if not isinstance(inventory, VbrSnapshot):
-        raise NotReady("no virtual border router inventory for this region yet")
+    inventory = vbr_inventory(ctx)
     started = time.monotonic()
     jobs, job_calls = await list_jobs(ctx)
     groups, group_calls = await list_groups(ctx, (vbr.id for vbr in inventory.vbrs))
@@ -430,11 +408,7 @@ COLLECTOR: Collector[FailoverSnapshot] = Collector(
     needs=VBR_COLLECTOR,
     default_interval=600.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.jobs,
-            identity=lambda job: (("job_id", job.id),),
-            families=JOB_FAMILIES,
-        ),
+        per_id("job_id", lambda snapshot: snapshot.jobs, JOB_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.resources,
             identity=lambda resource: (
@@ -443,16 +417,8 @@ COLLECTOR: Collector[FailoverSnapshot] = Collector(
             ),
             families=RESOURCE_FAMILIES,
         ),
-        RecordFamilies(
-            records=lambda snapshot: snapshot.lines,
-            identity=lambda line: (("physical_connection_id", line.id),),
-            families=LINE_FAMILIES,
-        ),
-        RecordFamilies(
-            records=lambda snapshot: snapshot.groups,
-            identity=lambda group: (("vbr_ha_id", group.id),),
-            families=GROUP_FAMILIES,
-        ),
+        per_id("physical_connection_id", lambda snapshot: snapshot.lines, LINE_FAMILIES),
+        per_id("vbr_ha_id", lambda snapshot: snapshot.groups, GROUP_FAMILIES),
     ),
     unknown=_unknown,
     enum_fields=("FailoverTestJobStatus", "VbrHaStatus"),

@@ -24,14 +24,14 @@ from typing import Any
 from exporter.collectors.base import (
     Collector,
     Listing,
-    NotReady,
     PassContext,
     PassSnapshot,
     list_all,
+    per_id,
 )
 from exporter.collectors.fields import bounded, text
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
-from exporter.collectors.virtual_border_routers import VbrSnapshot
+from exporter.collectors.virtual_border_routers import vbr_inventory
 from exporter.families import Family, RecordFamilies, gauge, info
 
 NAME = "health_checks"
@@ -112,9 +112,7 @@ HEALTH_CHECKS = Listing(
 
 async def collect(ctx: PassContext) -> HealthCheckSnapshot:
     """CEN's list joined with the VBR inventory; a failed listing fails the whole pass."""
-    inventory = ctx.sibling(VBR_COLLECTOR)
-    if not isinstance(inventory, VbrSnapshot):
-        raise NotReady("no virtual border router inventory for this region yet")
+    inventory = vbr_inventory(ctx)
     started = time.monotonic()
     checks = await list_all(ctx, HEALTH_CHECKS)
     # Checks of VBRs outside this inventory (another region, another owner) are not ours.
@@ -176,11 +174,7 @@ COLLECTOR: Collector[HealthCheckSnapshot] = Collector(
     needs=VBR_COLLECTOR,
     default_interval=600.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.vbrs,
-            identity=lambda vbr: (("vbr_id", vbr.id),),
-            families=CONFIGURED_FAMILIES,
-        ),
+        per_id("vbr_id", lambda snapshot: snapshot.vbrs, CONFIGURED_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.checks,
             identity=lambda check: (("vbr_id", check.vbr_id),),

@@ -22,12 +22,12 @@ from exporter.collectors.base import (
     UnknownValue,
     filter_params,
     list_all,
+    per_id,
 )
 from exporter.collectors.fields import NO_EXTRA, bounded, tags, text, timestamp
 from exporter.families import (
     CountFamily,
     Family,
-    RecordFamilies,
     RenderContext,
     gauge,
     gauge_with_context,
@@ -246,13 +246,7 @@ COLLECTOR: Collector[RegionSnapshot] = Collector(
     api="vpc",
     collect=collect,
     timeout_policy="refresh",
-    records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.connections,
-            identity=lambda conn: (("physical_connection_id", conn.id),),
-            families=FAMILIES,
-        ),
-    ),
+    records=(per_id("physical_connection_id", lambda snapshot: snapshot.connections, FAMILIES),),
     counts=(
         CountFamily(
             REGION_COUNT,

@@ -19,10 +19,12 @@ from typing import Any
 from exporter.collectors.base import (
     Collector,
     Listing,
+    NotReady,
     PassContext,
     PassSnapshot,
     UnknownValue,
     list_all,
+    per_id,
 )
 from exporter.collectors.fields import bounded, tags, text
 from exporter.collectors.physical_connections import BYTES_PER_MBIT
@@ -184,6 +186,18 @@ async def collect(ctx: PassContext) -> VbrSnapshot:
     )
 
 
+def vbr_inventory(ctx: PassContext) -> VbrSnapshot:
+    """The VBRs of this pass's region, for a collector that joins with them (its ``needs``).
+
+    ``NotReady`` until this collector's first good snapshot of the region: such a pass is
+    skipped, not failed.
+    """
+    snapshot = ctx.sibling(NAME)
+    if not isinstance(snapshot, VbrSnapshot):
+        raise NotReady("no virtual border router inventory for this region yet")
+    return snapshot
+
+
 def _bandwidth(vbr: VirtualBorderRouter) -> float | None:
     return None if vbr.bandwidth_mbps is None else vbr.bandwidth_mbps * BYTES_PER_MBIT
 
@@ -271,11 +285,7 @@ COLLECTOR: Collector[VbrSnapshot] = Collector(
     collect=collect,
     default_interval=60.0,
     records=(
-        RecordFamilies(
-            records=lambda snapshot: snapshot.vbrs,
-            identity=lambda vbr: (("vbr_id", vbr.id),),
-            families=VBR_FAMILIES,
-        ),
+        per_id("vbr_id", lambda snapshot: snapshot.vbrs, VBR_FAMILIES),
         RecordFamilies(
             records=lambda snapshot: snapshot.peers,
             identity=lambda peer: (("vbr_id", peer.vbr_id), ("bgp_peer_id", peer.id)),

@@ -49,9 +49,19 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def new_dashboard(board: Board, description: str, since: str) -> dash.Dashboard:
-    """The settings every dashboard of the set has, and its data-source variable first."""
-    return (
+Variable = cogbuilder.Builder[model.VariableModel]
+
+
+def new_dashboard(
+    board: Board,
+    description: str,
+    since: str,
+    *extra: Variable,
+    before: Sequence[Variable] = (),
+) -> dash.Dashboard:
+    """The settings every dashboard of the set has, and its variables in this order: the data
+    source, ``before``, the account and region every dashboard narrows by, then ``extra``."""
+    d = (
         dash.Dashboard(board.title)
         .uid(board.uid)
         .description(description)
@@ -61,8 +71,10 @@ def new_dashboard(board: Board, description: str, since: str) -> dash.Dashboard:
         .refresh("1m")
         .timezone("utc")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .with_variable(datasource_variable())
     )
+    for variable in (datasource_variable(), *before, account_variable(), region_variable(), *extra):
+        d = d.with_variable(variable)
+    return d
 
 
 def link(board: Board) -> dash.DashboardLink:

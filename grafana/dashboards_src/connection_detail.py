@@ -23,11 +23,9 @@ from grafana.dashboards_src.board import (
     CONNECTION_UID,
     DATASOURCE,
     Board,
-    account_variable,
     fleet_link,
     label_variable,
     new_dashboard,
-    region_variable,
     resilience_link,
 )
 from grafana.dashboards_src.metrics import (
@@ -74,6 +72,7 @@ from grafana.dashboards_src.panels import (
 )
 from grafana.dashboards_src.queries import (
     ESTABLISHED,
+    ONE,
     PROBE_LOSS,
     SEL,
     of_connection,
@@ -93,30 +92,21 @@ from grafana.dashboards_src.states import (
 )
 from promql.fragments import DAY, LINE_ID, LINE_KEY, PEER_KEY, VBR_KEY, copy_label
 
-# The selected line's series.
-ONE = f'physical_connection_id="$connection", {SEL}'
-
 
 def build() -> dash.Dashboard:
     one = ONE
-    d = (
-        new_dashboard(
-            BOARD,
-            "One Express Connect physical connection: its data, history and peer.",
-            "now-24h",
-        )
-        .with_variable(account_variable())
-        .with_variable(region_variable())
-        .with_variable(
-            label_variable(
-                "connection",
-                "Connection",
-                f'label_values({INFO}{{account=~"$account", region_id=~"$region"}}, '
-                "physical_connection_id)",
-                multi=False,
-                description="Physical connection id (pc-...)",
-            )
-        )
+    d = new_dashboard(
+        BOARD,
+        "One Express Connect physical connection: its data, history and peer.",
+        "now-24h",
+        label_variable(
+            "connection",
+            "Connection",
+            f'label_values({INFO}{{account=~"$account", region_id=~"$region"}}, '
+            "physical_connection_id)",
+            multi=False,
+            description="Physical connection id (pc-...)",
+        ),
     )
     d = lease_and_info(state_stats(d.with_row(dash.Row("Now")), one), one)
     d = connection_bgp_now(d.with_row(dash.Row("Virtual border routers and BGP")), one)

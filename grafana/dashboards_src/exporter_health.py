@@ -17,10 +17,8 @@ from grafana_foundation_sdk.models.common import (
 from grafana.dashboards_src.board import (
     DATASOURCE,
     Board,
-    account_variable,
     label_variable,
     new_dashboard,
-    region_variable,
 )
 from grafana.dashboards_src.metrics import (
     API_DURATION,
@@ -81,23 +79,19 @@ def collector_variable() -> dash.QueryVariable:
 
 def build() -> dash.Dashboard:
     job = 'job=~"$job"'
-    d = (
-        new_dashboard(
-            BOARD,
-            "Can the exporter's data be trusted: refresh passes per collector, API calls, process.",
-            "now-6h",
-        )
-        .with_variable(
+    d = new_dashboard(
+        BOARD,
+        "Can the exporter's data be trusted: refresh passes per collector, API calls, process.",
+        "now-6h",
+        collector_variable(),
+        before=[
             label_variable(
                 "job",
                 "Job",
                 f"label_values({BUILD_INFO}, job)",
                 description="Prometheus scrape job of the exporter",
             )
-        )
-        .with_variable(account_variable())
-        .with_variable(region_variable())
-        .with_variable(collector_variable())
+        ],
     )
     d = health_summary(d.with_row(dash.Row("Exporter")), job)
     d = health_collectors(d.with_row(dash.Row("Collectors")), job)

@@ -21,11 +21,9 @@ from grafana.dashboards_src.board import (
     DATASOURCE,
     FLEET_UID,
     Board,
-    account_variable,
     connection_link,
     label_variable,
     new_dashboard,
-    region_variable,
 )
 from grafana.dashboards_src.metrics import (
     BANDWIDTH,
@@ -111,22 +109,16 @@ LINES_ORDER = [
 
 
 def build() -> dash.Dashboard:
-    d = (
-        new_dashboard(
-            BOARD,
-            "Every Express Connect physical connection: state, locks, expiry, alerts.",
-            "now-6h",
-        )
-        .with_variable(account_variable())
-        .with_variable(region_variable())
-        .with_variable(
-            label_variable(
-                "status",
-                "Status",
-                f"label_values({STATUS}, status)",
-                description="Filters the line table and the status timeline",
-            )
-        )
+    d = new_dashboard(
+        BOARD,
+        "Every Express Connect physical connection: state, locks, expiry, alerts.",
+        "now-6h",
+        label_variable(
+            "status",
+            "Status",
+            f"label_values({STATUS}, status)",
+            description="Filters the line table and the status timeline",
+        ),
     )
     d = summary(d.with_row(dash.Row("Summary")))
     d = attention_tables(status_bars(d.with_row(dash.Row("Status"))))

@@ -23,11 +23,9 @@ from grafana.dashboards_src.metrics import (
     VBR_INFO,
     VBR_STATUS,
 )
-from grafana.dashboards_src.queries import SEL, on_line
+from grafana.dashboards_src.queries import ONE, SEL, on_line, only_where, with_labels
 from promql.fragments import DAY, LINE_ID, LINE_KEY, REGION_KEY, VBR_KEY, copy_label
 
-# The selected line's series.
-ONE = f'physical_connection_id="$connection", {SEL}'
 PARTNER_ID = "partner_physical_connection_id"
 PAIR_KEY = f"{LINE_KEY}, {PARTNER_ID}"
 JOB_KEY = f"{REGION_KEY}, job_id"
@@ -72,12 +70,12 @@ def legs() -> str:
 
 def of_legs(expr: str) -> str:
     """``expr`` (keyed by line) for the two legs only."""
-    return f"(\n{expr}\n)\nand on ({LINE_KEY})\n{legs()}"
+    return only_where(expr, LINE_KEY, legs())
 
 
 def with_leg(expr: str) -> str:
     """``expr`` (keyed by line) for the two legs, each with its ``leg`` label."""
-    return f"(\n{expr}\n)\n* on ({LINE_KEY}) group_left (leg)\n{legs()}"
+    return with_labels(expr, LINE_KEY, "leg", legs())
 
 
 def leg_vbrs() -> str:

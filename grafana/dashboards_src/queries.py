@@ -33,6 +33,8 @@ from promql.fragments import (
 
 # The series of the accounts and regions the dashboard variables select.
 SEL = 'account=~"$account", region_id=~"$region"'
+# The series of the line the ``connection`` variable selects.
+ONE = f'physical_connection_id="$connection", {SEL}'
 # The only BGP session state that carries routes.
 ESTABLISHED = "Established"
 # Health-check loss from which a line counts as losing probes (1 %): CloudMonitor reports small
@@ -60,10 +62,19 @@ def state_code(
     return f"max by ({key}) (\n  " + "\n  or ".join(terms) + "\n)"
 
 
+def with_labels(expr: str, on: str, labels: str, right: str) -> str:
+    """``expr`` with ``labels`` copied from ``right``: one series of value 1 per ``on``."""
+    return f"(\n{expr}\n)\n" + group_left(on, labels, right, spaced=True)
+
+
+def only_where(expr: str, on: str, right: str) -> str:
+    """``expr`` only where ``right`` has a series with the same ``on`` labels."""
+    return f"(\n{expr}\n)\nand on ({on})\n{right}"
+
+
 def with_name(expr: str, selector: str) -> str:
     """Attach the line's ``name`` label (from the info metric) to a per-connection series."""
-    info = f"max by ({LINE_KEY}, name) ({INFO}{{{selector}}})"
-    return f"(\n{expr}\n)\n" + group_left(LINE_KEY, "name", info, spaced=True)
+    return with_labels(expr, LINE_KEY, "name", f"max by ({LINE_KEY}, name) ({INFO}{{{selector}}})")
 
 
 # --- VBR / BGP PromQL helpers -----------------------------------------------------------------
@@ -85,7 +96,7 @@ def on_line(expr: str, selector: str) -> str:
 
 def of_connection(expr: str, connection_selector: str) -> str:
     """Keep only the VBR or BGP series of the line(s) ``connection_selector`` selects."""
-    return f"(\n{expr}\n)\nand on ({VBR_KEY})\n{VBR_INFO}{{{connection_selector}}}"
+    return only_where(expr, VBR_KEY, f"{VBR_INFO}{{{connection_selector}}}")
 
 
 def established_per_line(selector: str) -> str:
@@ -189,4 +200,4 @@ def peer_series(metric: str, connection: str, by: str = "") -> str:
 def with_peer_ip(expr: str) -> str:
     """Attach the session's ``peer_ip_address`` (from the peer info metric) for legends."""
     info = f"max by ({PEER_KEY}, peer_ip_address) ({BGP_INFO}{{{SEL}}})"
-    return f"(\n{expr}\n)\n" + group_left(PEER_KEY, "peer_ip_address", info, spaced=True)
+    return with_labels(expr, PEER_KEY, "peer_ip_address", info)

@@ -20,11 +20,9 @@ from grafana.dashboards_src.board import (
     DATASOURCE,
     RESILIENCE_UID,
     Board,
-    account_variable,
     connection_link,
     label_variable,
     new_dashboard,
-    region_variable,
 )
 from grafana.dashboards_src.metrics import (
     HA_CREATED,
@@ -56,7 +54,6 @@ from grafana.dashboards_src.pairs import (
     LINE_ROUTES,
     LOSS_LIMIT,
     MAX_TEST_AGE,
-    ONE,
     PAIR_AVAILABILITY,
     PAIR_KEY,
     PARTNER_ID,
@@ -88,6 +85,7 @@ from grafana.dashboards_src.panels import (
     value_map,
 )
 from grafana.dashboards_src.queries import (
+    ONE,
     SEL,
     established_per_line,
     on_line,
@@ -215,11 +213,11 @@ def vbr_table() -> table.Panel:
     )
 
 
-def tests_table(
-    title: str, description: str, resources: str, span: int, *, legs: bool = False
-) -> table.Panel:
-    """Failover test jobs, one row per job and line it covers (``resources``: those rows;
-    ``legs``: they carry the pair's ``leg`` label)."""
+def tests_table(title: str, description: str, span: int, *, legs: bool = False) -> table.Panel:
+    """Failover test jobs, one row per job and line it covers (``legs``: only the lines of the
+    selected pair, each row with its ``leg``)."""
+    lines = f"max by ({JOB_KEY}, {LINE_ID}) ({TEST_RESOURCE}{{{SEL}}})"
+    resources = with_leg(lines) if legs else lines
     info = f"max by ({JOB_KEY}, name, job_type) ({TEST_INFO}{{{SEL}}})"
     status = f"max by ({JOB_KEY}, status) ({TEST_STATUS}{{{SEL}}} == 1)"
     rows = f"* on ({JOB_KEY}) group_right ()\n{resources}"
@@ -352,14 +350,12 @@ def availability_table() -> table.Panel:
 def fleet(d: dash.Dashboard) -> dash.Dashboard:
     d = fleet_stats(d.with_row(dash.Row("Fleet")))
     d = d.with_panel(risk_table()).with_panel(vbr_table())
-    resources = f"max by ({JOB_KEY}, {LINE_ID}) ({TEST_RESOURCE}{{{SEL}}})"
     d = d.with_panel(
         tests_table(
             "Failover tests",
             "Every failover test job, one row per line it covers: a line is down on purpose "
             "while its job is Starting, Testing or Stopping. Stopped is set once the job has "
             "Stopped (a running job's StopTime may be its planned end).",
-            resources,
             24,
         )
     )
@@ -656,12 +652,10 @@ def pair_history(d: dash.Dashboard) -> dash.Dashboard:
 def pair(d: dash.Dashboard) -> dash.Dashboard:
     d = pair_stats(d.with_row(dash.Row("Redundant pair of $connection")))
     d = d.with_panel(legs_table()).with_panel(health_check_table())
-    resources = f"max by ({JOB_KEY}, {LINE_ID}) ({TEST_RESOURCE}{{{SEL}}})"
     d = d.with_panel(
         tests_table(
             "Failover tests of the pair",
             "The failover tests covering either leg, one row per job and leg.",
-            with_leg(resources),
             12,
             legs=True,
         )
@@ -678,26 +672,20 @@ def pair(d: dash.Dashboard) -> dash.Dashboard:
 
 
 def build() -> dash.Dashboard:
-    d = (
-        new_dashboard(
-            BOARD,
-            "Will each redundant pair fail over: health checks, failover tests, HA groups, "
-            "route parity and availability.",
-            "now-24h",
-        )
-        .with_variable(account_variable())
-        .with_variable(region_variable())
-        .with_variable(
-            label_variable(
-                "connection",
-                "Line of a pair",
-                f'label_values({INFO}{{account=~"$account", region_id=~"$region", '
-                'redundant_physical_connection_id!=""}, physical_connection_id)',
-                multi=False,
-                description="A line of a redundant pair (pc-...): the pair section shows it "
-                "and its partner",
-            )
-        )
+    d = new_dashboard(
+        BOARD,
+        "Will each redundant pair fail over: health checks, failover tests, HA groups, "
+        "route parity and availability.",
+        "now-24h",
+        label_variable(
+            "connection",
+            "Line of a pair",
+            f'label_values({INFO}{{account=~"$account", region_id=~"$region", '
+            'redundant_physical_connection_id!=""}, physical_connection_id)',
+            multi=False,
+            description="A line of a redundant pair (pc-...): the pair section shows it "
+            "and its partner",
+        ),
     )
     return pair(fleet(d))
 
