@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.deploy.pki import PKI
 from tests.exporter.ecx_fakeapi import load_recorded_pages
 
 
@@ -21,3 +23,9 @@ def recorded() -> dict[str, list[dict[str, Any]]]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> PKI:
+    """Certificates made in the test (the web config and TLS tests)."""
+    return PKI(tmp_path / "pki")
