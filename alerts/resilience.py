@@ -16,6 +16,11 @@ Definitions (see docs/runbooks.md, "Resilience"):
   alerts (equal account, region_id, physical_connection_id). Pair-wide pages
   (ExpressConnectRedundancyLost, ExpressConnectRedundantPairBgpDown) are never held back: a
   test on one leg while the other leg is down is a real outage.
+* Alerts about a line (or a VBR on it) are built with the generator's ``connection_alert``: they
+  carry the line's labels (name, circuit code, access point, provider, ``redundancy_pair_id``)
+  and link the line's dashboard like every other line alert, so that Alertmanager's grouping
+  by line makes one line one incident. The overrun of a test job and a stuck HA group are not
+  about one line: they link the region's view.
 * *available* line (for the SLA): was Enabled, is Enabled and Normal, has at least one BGP
   session Established and none of its VBRs loses ``availability_loss_ratio`` or more of its
   health-check probes. A pair is available while either of its lines is.
@@ -157,7 +162,7 @@ def failover_test_alerts(b: _Builder) -> list[dict[str, Any]]:
         f"and on({JOB})\n(max by ({JOB}) ({running}) == 1)"
     )
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectFailoverTestRunning",
             b.with_name(LINE_WINDOW),
             "info",
@@ -229,7 +234,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
     days = max_age // DAY
     pair = "{{ $labels.partner_physical_connection_id }}"
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectRedundantPairSameAccessPoint",
             b.with_name(same_ap),
             "warning",
@@ -239,7 +244,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
             "{{ $labels.access_point_id }}: one failure of that site takes both down, the pair "
             "is not redundant there.",
         ),
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectRedundantPairNotFailoverTested",
             b.with_name(f"(\n{_indent(stale)}\n)\nor\n(\n{_indent(never)}\n)"),
             "info",
@@ -251,7 +256,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
             "{{ else }}not been failover-tested for {{ $value | humanizeDuration }}{{ end }}: "
             "nothing shows the pair (still) fails over.",
         ),
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectRouteParity",
             b.with_name(parity),
             "warning",
@@ -279,7 +284,7 @@ def vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
         f"and on({ID})\n{PARTNER}"
     )
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectVbrWithoutFailover",
             b.with_name(exposed),
             "warning",
