@@ -83,6 +83,8 @@ _config: dict[str, Any] = {
     # (virtual_border_routers defaults to 1m, an account may lengthen it), or DataStale fires
     # between two normal passes of a slower collector.
     "refresh_interval_seconds": 300,
+    # Collectors slower than that by default (health_checks, failover_tests: 10m), and theirs.
+    "collector_interval_seconds": health.slow_collectors(300),
     "region_down_intervals": 2,
     "stale_intervals": 3,
     "expiry_warning_seconds": 30 * DAY,

@@ -205,6 +205,10 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
         {"for": {"ExpressConnectRedundantPairSameAccessPoint": "13m"}},
         "rules_resilience_test.yml",
     ),
+    "resilience collectors counted in shorter intervals": (
+        {"collector_interval_seconds": {"health_checks": 540, "failover_tests": 540}},
+        "rules_resilience_test.yml",
+    ),
     "lower availability loss threshold": (
         {"availability_loss_ratio": 0.05},
         "rules_resilience_test.yml",

@@ -92,6 +92,7 @@ def rules(path: Path) -> Path:
     config["failover_test_grace"] = "15s"
     # RegionDown after 2 x 2s, DataStale after 3 x 2s: the region test waits for them.
     config["refresh_interval_seconds"] = 2
+    config["collector_interval_seconds"] = {}  # the resilience collectors run every 2s here too
     path.write_text(render(config))
     return path
 
