@@ -11,21 +11,21 @@ from typing import Any
 
 from alerts.generate import (
     _VBR_WHO,
-    ID,
     LINE_TRAFFIC,
     LINE_UTILISATION,
     ON_VBR_LINE,
     SESSION,
-    VBR,
     VBR_LINE_NORMAL,
     _block,
     _Builder,
     _indent,
-    _seconds_to_duration,
 )
+from alerts.health import seconds_to_duration as _seconds_to_duration
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
+from promql.fragments import LINE_KEY as ID
+from promql.fragments import VBR_KEY as VBR
 from promql.fragments import on_vbr_line
 
 
