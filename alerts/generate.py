@@ -52,9 +52,8 @@ from alerts import health, incident
 from alerts.health import seconds_to_duration as _seconds_to_duration
 from exporter import regiontable
 from exporter.collectors import physical_connections as pc
-from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
-from promql.fragments import DAY, on_vbr_line
+from promql.fragments import DAY, LINE_ID, copy_label, on_vbr_line
 from promql.fragments import LINE_KEY as ID
 from promql.fragments import PEER_KEY as PEER
 from promql.fragments import REGION_KEY as REGION
@@ -83,6 +82,8 @@ _config: dict[str, Any] = {
     # (virtual_border_routers defaults to 1m, an account may lengthen it), or DataStale fires
     # between two normal passes of a slower collector.
     "refresh_interval_seconds": 300,
+    # Collectors slower than that by default (health_checks, failover_tests: 10m), and theirs.
+    "collector_interval_seconds": health.slow_collectors(300),
     "region_down_intervals": 2,
     "stale_intervals": 3,
     "expiry_warning_seconds": 30 * DAY,
@@ -189,6 +190,8 @@ LINE_LABELS = record("physical_connection_alert_labels")
 PAIR_KEY = record("physical_connection_redundancy_pair")
 # Gives a per-VBR series its line's ID (the VBRs on a line the exporter sees).
 ON_VBR_LINE = on_vbr_line(VBR_LINE)
+# label_replace arguments naming a line as another line's partner.
+AS_PARTNER = copy_label("partner_physical_connection_id", LINE_ID)
 
 
 def _matchers(*parts: str) -> str:
@@ -325,104 +328,117 @@ _WHO = (
 )
 
 
-def connection_rules(b: _Builder) -> list[dict[str, Any]]:
+def _line_records(b: _Builder) -> list[dict[str, Any]]:
+    """*was Enabled* and *down* (see the module docstring) per line."""
     c = b.c
-    status = pc.STATUS
-    enabled = b.m(status, 'status="Enabled"')
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
     enabled_ts = b.m(pc.ENABLED)
-    paired_info = b.m(pc.INFO, 'redundant_physical_connection_id!=""')
-    not_up = b.m(status, 'status!~"Enabled|Terminating|Terminated"')
-    terminating = b.m(status, 'status=~"Terminating|Terminated"')
-    over = b.m(status, 'status=~"Terminated|Canceled"')
-    confirmed = b.m(status, 'status="Confirmed"')
-    provisioning = b.m(status, 'status=~"{}"'.format("|".join(c["provisioning_statuses"])))
-    failed = b.m(status, 'status=~"{}"'.format("|".join(c["failed_statuses"])))
-    any_status = b.m(status)
-    region_up = b.m(regiontable.REGION_UP, f'collector="{pc.NAME}"')
-    partner_of = '"partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"'
-    younger = incident.younger_leg(ID, PARTNER_CREATED, b.m(pc.CREATION))
-    records: list[dict[str, Any]] = [
+    return [
         {
             "record": WAS_ENABLED,
             "expr": _block(
                 f"""
-                group by ({ID}) (
-                    max_over_time({enabled}[{c["was_enabled_window"]}]) == 1
-                  or
-                    {enabled_ts} > 0
-                )
-                """
+            group by ({ID}) (
+                max_over_time({enabled}[{c["was_enabled_window"]}]) == 1
+              or
+                {enabled_ts} > 0
+            )
+            """
             ),
         },
         {
             "record": DOWN,
             "expr": _block(
                 f"""
-                group by ({ID}) ({enabled} == 0)
-                and on({ID})
-                {WAS_ENABLED}
-                """
+            group by ({ID}) ({enabled} == 0)
+            and on({ID})
+            {WAS_ENABLED}
+            """
             ),
         },
+    ]
+
+
+def _partner_records(b: _Builder) -> list[dict[str, Any]]:
+    """Each leg's partner (either leg may name the other), the partner's state and age."""
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
+    paired_info = b.m(pc.INFO, 'redundant_physical_connection_id!=""')
+    return [
         {
             "record": PARTNER,
             "expr": _block(
                 f"""
-                group by ({ID}, partner_physical_connection_id) (
-                    label_replace(
-                      {paired_info},
-                      "partner_physical_connection_id", "$1",
-                      "redundant_physical_connection_id", "(.+)"
-                    )
-                  or
-                    label_replace(
-                      label_replace(
-                        {paired_info},
-                        "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
-                      ),
-                      "physical_connection_id", "$1", "redundant_physical_connection_id", "(.+)"
-                    )
+            group by ({ID}, partner_physical_connection_id) (
+                label_replace(
+                  {paired_info},
+                  "partner_physical_connection_id", "$1",
+                  "redundant_physical_connection_id", "(.+)"
                 )
-                """
+              or
+                label_replace(
+                  label_replace(
+                    {paired_info},
+                    "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+                  ),
+                  "physical_connection_id", "$1", "redundant_physical_connection_id", "(.+)"
+                )
+            )
+            """
             ),
         },
         {
             "record": PARTNER_ENABLED,
             "expr": _block(
                 f"""
-                {PARTNER}
-                * on(account, region_id, partner_physical_connection_id) group_left()
-                label_replace(
-                  {enabled},
-                  "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
-                )
-                """
+            {PARTNER}
+            * on(account, region_id, partner_physical_connection_id) group_left()
+            label_replace(
+              {enabled},
+              "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+            )
+            """
             ),
         },
         {
             "record": PARTNER_DOWN,
             "expr": _block(
                 f"""
-                {PARTNER}
-                * on(account, region_id, partner_physical_connection_id) group_left()
-                label_replace(
-                  {DOWN},
-                  "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
-                )
-                """
+            {PARTNER}
+            * on(account, region_id, partner_physical_connection_id) group_left()
+            label_replace(
+              {DOWN},
+              "partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"
+            )
+            """
             ),
         },
+    ]
+
+
+def connection_records(b: _Builder) -> list[dict[str, Any]]:
+    """The shared per-line records, and the labels every per-connection alert joins in."""
+    younger = incident.younger_leg(ID, PARTNER_CREATED, b.m(pc.CREATION))
+    return [
+        *_line_records(b),
+        *_partner_records(b),
         {
             "record": PARTNER_CREATED,
             "expr": _block(
                 f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
-                f"group_left()\nlabel_replace(max by ({ID}) ({b.m(pc.CREATION)}), {partner_of})"
+                f"group_left()\nlabel_replace(max by ({ID}) ({b.m(pc.CREATION)}), {AS_PARTNER})"
             ),
         },
         {"record": PAIR_KEY, "expr": _block(incident.pair_key_expr(ID, PARTNER, younger))},
         {"record": LINE_LABELS, "expr": _block(incident.line_labels_expr(ID, b.info, PAIR_KEY))},
     ]
 
+
+def _state_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """A line that was Enabled and is down, terminated or locked: critical."""
+    c = b.c
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
+    not_up = b.m(pc.STATUS, 'status!~"Enabled|Terminating|Terminated"')
+    terminating = b.m(pc.STATUS, 'status=~"Terminating|Terminated"')
     alerts: list[dict[str, Any]] = []
     alerts += b.connection_alert(
         "ExpressConnectPhysicalConnectionDown",
@@ -467,6 +483,14 @@ unless on({ID}) {PARTNER_DOWN}"""
             f"Physical connection {_WHO} has business status {lock} ({why}).",
         )
 
+    return alerts
+
+
+def _expiry_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """The lease's EndTime near: critical within a week, a warning within a month."""
+    c = b.c
+    over = b.m(pc.STATUS, 'status=~"Terminated|Canceled"')
+    alerts: list[dict[str, Any]] = []
     expiry = b.m(pc.EXPIRY)
     not_over = f"unless on({ID})\n{over} == 1"
     left = (
@@ -492,6 +516,17 @@ unless on({ID}) {PARTNER_DOWN}"""
         f"{_seconds_to_duration(c['expiry_warning_seconds'])}",
         f"Physical connection {_WHO} {left} (EndTime); renew it.",
     )
+    return alerts
+
+
+def _application_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """Applications waiting for the customer, stuck with the provider, or refused."""
+    c = b.c
+    status = pc.STATUS
+    confirmed = b.m(status, 'status="Confirmed"')
+    provisioning = b.m(status, 'status=~"{}"'.format("|".join(c["provisioning_statuses"])))
+    failed = b.m(status, 'status=~"{}"'.format("|".join(c["failed_statuses"])))
+    alerts: list[dict[str, Any]] = []
     change = b.m(pc.STATUS_CHANGE)
     alerts += b.connection_alert(
         "ExpressConnectPhysicalConnectionConfirmationPending",
@@ -525,6 +560,17 @@ unless on({ID}) {PARTNER_DOWN}"""
         f"The application for physical connection {_WHO} is {{{{ $labels.status }}}}; "
         "it will not be provisioned as it stands.",
     )
+    return alerts
+
+
+def _pair_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """A leg down (its partner carries traffic), both legs down, a line vanished."""
+    c = b.c
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
+    any_status = b.m(pc.STATUS)
+    region_up = b.m(regiontable.REGION_UP, f'collector="{pc.NAME}"')
+    younger = incident.younger_leg(ID, PARTNER_CREATED, b.m(pc.CREATION))
+    alerts: list[dict[str, Any]] = []
     alerts += b.connection_alert(
         "ExpressConnectRedundancyDegraded",
         b.with_name(f"{PARTNER_ENABLED} == 1\nand on({ID})\n{DOWN}"),
@@ -560,7 +606,17 @@ unless on({ID}) {PARTNER_DOWN}"""
         f"Physical connection {_WHO} was Enabled within the last {window} and is no longer "
         "returned by DescribePhysicalConnections, while the region is read successfully.",
     )
-    return records + alerts
+    return alerts
+
+
+def connection_rules(b: _Builder) -> list[dict[str, Any]]:
+    return [
+        *connection_records(b),
+        *_state_alerts(b),
+        *_expiry_alerts(b),
+        *_application_alerts(b),
+        *_pair_alerts(b),
+    ]
 
 
 _VBR_WHO = (
@@ -577,7 +633,6 @@ def vbr_records(b: _Builder) -> list[dict[str, Any]]:
     established = b.m(vbr.BGP_STATUS, 'bgp_status="Established"')
     available = b.m(vbr.BGP_PEER_STATUS, 'status="Available"')
     active = b.m(vbr.VBR_STATUS, 'status="active"')
-    partner_of = '"partner_physical_connection_id", "$1", "physical_connection_id", "(.+)"'
     on_a_line = b.m(vbr.VBR_INFO, 'physical_connection_id!=""')
     rules = {
         VBR_LINE: f"group by ({VBR}, physical_connection_id) (\n  {on_a_line}\n)",
@@ -588,11 +643,10 @@ def vbr_records(b: _Builder) -> list[dict[str, Any]]:
   and on({PEER}) ({available} == 1)
   and on({VBR}) ({active} == 1)
 )
-* on({VBR}) group_left(physical_connection_id)
-{VBR_LINE_NORMAL}""",
+{on_vbr_line(VBR_LINE_NORMAL)}""",
         LINE_SESSIONS: f"sum by ({ID}) ({SESSION})",
         PARTNER_SESSIONS: f"{PARTNER}\n* on(account, region_id, partner_physical_connection_id) "
-        f"group_left()\nlabel_replace({LINE_SESSIONS}, {partner_of})",
+        f"group_left()\nlabel_replace({LINE_SESSIONS}, {AS_PARTNER})",
     }
     return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
 
@@ -600,7 +654,6 @@ def vbr_records(b: _Builder) -> list[dict[str, Any]]:
 def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
     peer_info = b.m(vbr.BGP_INFO)
-    active = b.m(vbr.VBR_STATUS, 'status="active"')
     alerts: list[dict[str, Any]] = []
     down = f"({SESSION} == 0)\n* on({PEER}) group_left(peer_ip_address, peer_asn)\n{peer_info}"
     # The session's state now (Active, Idle, ...) as a label, where the API reports one.
@@ -635,12 +688,17 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
         "{{ $labels.account }}, region {{ $labels.region_id }} both have BGP sessions and none "
         "of them is Established: the pair carries no routed traffic.",
     )
+    return vbr_records(b) + alerts + _vbr_alerts(b)
+
+
+def _vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """A VBR not active on an Enabled line; a session near its route limit."""
+    c = b.c
+    active = b.m(vbr.VBR_STATUS, 'status="active"')
+    alerts: list[dict[str, Any]] = []
     alerts += b.connection_alert(
         "ExpressConnectVbrNotActive",
-        b.with_name(
-            f"(max without (status) ({active}) == 0)\n"
-            f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_ENABLED}"
-        ),
+        b.with_name(f"(max without (status) ({active}) == 0)\n{on_vbr_line(VBR_LINE_ENABLED)}"),
         "warning",
         "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} is not active",
         f"{_VBR_WHO} has not been active for {c['for']['ExpressConnectVbrNotActive']} while the "
@@ -651,8 +709,7 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
         "ExpressConnectBgpRoutesNearLimit",
         b.with_name(
             f"(\n  {b.m(vbr.BGP_RECEIVED)}\n  / on({PEER})\n  ({b.m(vbr.BGP_ROUTE_LIMIT)} > 0)\n"
-            f"  >= {ratio}\n)\n"
-            f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE}"
+            f"  >= {ratio}\n)\n{ON_VBR_LINE}"
         ),
         "warning",
         "BGP session {{ $labels.bgp_peer_id }} on Express Connect line {{ $labels.name }} is "
@@ -661,139 +718,20 @@ def vbr_rules(b: _Builder) -> list[dict[str, Any]]:
         f"{_VBR_WHO} receives {{{{ $value | humanizePercentage }}}} of its RouteLimit (at least "
         f"{ratio:.0%}); past the limit the session is torn down.",
     )
-    return vbr_records(b) + alerts
-
-
-def traffic_records(b: _Builder) -> list[dict[str, Any]]:
-    """Per line and direction: the traffic of its VBRs summed, and the line utilisation (see the
-    module docstring): the share of the line's bandwidth, or of a VBR's own bandwidth where
-    that share is higher."""
-    vbr_share = f"{b.m(traffic.TRAFFIC)}\n/ on({VBR}) group_left()\n({b.m(vbr.VBR_BANDWIDTH)} > 0)"
-    line_share = f"{LINE_TRAFFIC}\n/ on({ID}) group_left()\n({b.m(pc.BANDWIDTH)} > 0)"
-    rules = {
-        LINE_TRAFFIC: (
-            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{_indent(ON_VBR_LINE)}\n)"
-        ),
-        LINE_UTILISATION: f"""max by ({ID}, direction) (
-    {_indent(line_share, "    ").strip()}
-  or
-    (
-{_indent(vbr_share, "      ")}
-    )
-{_indent(ON_VBR_LINE, "    ")}
-)""",
-    }
-    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
-
-
-def _two_severities(
-    b: _Builder,
-    name: str,
-    expr: str,
-    thresholds: tuple[float, float],
-    summary: str,
-    description: str,
-) -> list[dict[str, Any]]:
-    """``expr >= threshold`` as a warning and, at the higher threshold, as critical (its `for`
-    under ``NAME:critical``); Alertmanager holds the warning back while the critical fires."""
-    warning, critical = thresholds
-    return [
-        *b.connection_alert(
-            name, b.with_name(f"{expr} >= {warning}"), "warning", summary, description
-        ),
-        *b.connection_alert(
-            name,
-            b.with_name(f"{expr} >= {critical}"),
-            "critical",
-            summary,
-            description,
-            for_key=f"{name}:critical",
-        ),
-    ]
-
-
-_LINE_WHO = (
-    "line {{ $labels.name }} ({{ $labels.physical_connection_id }}) in account "
-    "{{ $labels.account }}, region {{ $labels.region_id }}"
-)
-
-
-def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
-    """Alerts on the traffic collector's CloudMonitor figures (per-VBR and per-line)."""
-    c = b.c
-    active = b.m(vbr.VBR_STATUS, 'status="active"')
-    # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
-    # A VBR with a BGP session down loses its probes because of it: that alert pages (it
-    # starts at the same moment, so holding back in Alertmanager alone would page twice).
-    watched = (
-        f"(\n  {b.m(traffic.HEALTH_LOSS)}\n  and on({VBR})\n  ({active} == 1)\n"
-        f"  unless on({VBR})\n  ({SESSION} == 0)\n)\n"
-        f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_NORMAL}"
-    )
-    alerts = _two_severities(
-        b,
-        "ExpressConnectLineSaturated",
-        LINE_UTILISATION,
-        (c["saturation_warning_ratio"], c["saturation_critical_ratio"]),
-        "Express Connect line {{ $labels.name }} is saturated ({{ $labels.direction }})",
-        f"Traffic {{{{ $labels.direction }}}} on {_LINE_WHO} is at "
-        "{{ $value | humanizePercentage }} of its bandwidth (the line's, or a VBR's own where "
-        "that is lower): packets are queued and dropped.",
-    )
-    alerts += _two_severities(
-        b,
-        "ExpressConnectVbrHealthCheckLoss",
-        f"(\n{_indent(watched)}\n)",
-        (c["health_check_loss_warning_ratio"], c["health_check_loss_critical_ratio"]),
-        "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} loses "
-        "health-check probes",
-        f"The health check of {_VBR_WHO} loses {{{{ $value | humanizePercentage }}}} of its "
-        "probes while the VBR is active and the line Enabled: the path between the VBR and "
-        "the customer side is lossy or down.",
-    )
-    alerts += b.connection_alert(
-        "ExpressConnectVbrDroppingPackets",
-        b.with_name(f"(\n  {b.m(traffic.DROPPED)} > 0\n)\n{ON_VBR_LINE}"),
-        "warning",
-        "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} drops packets "
-        "({{ $labels.direction }})",
-        f"{_VBR_WHO} drops {{{{ $value | humanize }}}} packets per second "
-        f"{{{{ $labels.direction }}}}, and has dropped packets for at least "
-        f"{c['for']['ExpressConnectVbrDroppingPackets']}.",
-    )
-    stale = c["cloudmonitor_stale_periods"] * c["cloudmonitor_period_seconds"]
-    old = (
-        f"(\n  time() - {b.m(traffic.SAMPLE_TIME)} > {stale}\n  and on({VBR})\n  ({active} == 1)\n)"
-    )
-    alerts.append(
-        b.alert(
-            "ExpressConnectCloudMonitorDataStale",
-            # The VBR's line, where it is on one, groups it with that line's alerts.
-            f"{old}\n{ON_VBR_LINE}\nor on({VBR})\n{old}",
-            "warning",
-            "CloudMonitor data of VBR {{ $labels.vbr_id }} is stale",
-            "The newest CloudMonitor datapoint of active VBR {{ $labels.vbr_id }} in account "
-            "{{ $labels.account }}, region {{ $labels.region_id }} is "
-            "{{ $value | humanizeDuration }} old (more than "
-            f"{c['cloudmonitor_stale_periods']} periods of "
-            f"{_seconds_to_duration(c['cloudmonitor_period_seconds'])}): its traffic and "
-            "health-check alerts see old figures.",
-        )
-    )
-    return traffic_records(b) + alerts
+    return alerts
 
 
 def build(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rule file as a dict."""
-    # Imported here: alerts/resilience.py builds on this module's records and builder.
-    from alerts import resilience
+    # Imported here: these modules build on this module's records and builder.
+    from alerts import cloudmonitor, resilience
 
     b = _Builder(config or _config)
     return {
         "groups": [
             {"name": "expressconnect.physical-connections", "rules": connection_rules(b)},
             {"name": "expressconnect.virtual-border-routers", "rules": vbr_rules(b)},
-            {"name": "expressconnect.traffic", "rules": traffic_rules(b)},
+            {"name": "expressconnect.traffic", "rules": cloudmonitor.traffic_rules(b)},
             {
                 "name": "expressconnect.capacity",
                 "rules": incident.capacity_rules(b, ID, LINE_UTILISATION, LINE_UTILISATION_P95),

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import yaml
 
 from exporter import regiontable, selfmetrics
-from exporter.collectors import traffic
+from exporter.collectors import COLLECTORS, traffic
 from promql.fragments import DAY
 
 
@@ -84,16 +84,74 @@ def quota_rule(b: Builder) -> dict[str, Any]:
     )
 
 
+def slow_collectors(refresh: int) -> dict[str, int]:
+    """The collectors whose default interval is longer than the generator's refresh interval
+    (health_checks and failover_tests: 10m against 5m), with that interval: their region
+    alerts count in their own intervals, or one failed 10m pass would already look like two
+    failed 5m intervals. The generator's default ``collector_interval_seconds``."""
+    intervals = {c.name: int(c.default_interval or 0) for c in COLLECTORS}
+    return {name: seconds for name, seconds in intervals.items() if seconds > refresh}
+
+
+def _interval_picks(c: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(collector matcher, interval) per distinct interval: ``refresh_interval_seconds`` for
+    every collector not named in ``collector_interval_seconds``."""
+    slow: Mapping[str, int] = c["collector_interval_seconds"]
+    if not slow:
+        return [("", c["refresh_interval_seconds"])]
+    picks = [(f'collector!~"{"|".join(slow)}"', c["refresh_interval_seconds"])]
+    for seconds in sorted(set(slow.values())):
+        names = "|".join(name for name, value in slow.items() if value == seconds)
+        picks.append((f'collector=~"{names}"', seconds))
+    return picks
+
+
+def region_rules(b: Builder) -> list[dict[str, Any]]:
+    """RegionDown and DataStale, counted in each collector's own refresh interval: the
+    configured one, or the longer one of ``collector_interval_seconds``."""
+    c = b.c
+    where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
+    which = "the {{ $labels.collector }} collector"
+    picks = _interval_picks(c)
+    down = []
+    for matcher, seconds in picks:
+        rule = b.alert(
+            "ExpressConnectRegionDown",
+            f"{b.m(regiontable.REGION_UP, matcher)} == 0",
+            "warning",
+            "The exporter cannot read Express Connect in {{ $labels.region_id }} "
+            "({{ $labels.collector }})",
+            f"Passes of {which} for {where} have failed for more than "
+            f"{c['region_down_intervals']} refresh intervals; the exporter serves the last good "
+            "snapshot.",
+        )
+        rule["for"] = seconds_to_duration(c["region_down_intervals"] * seconds)
+        down.append(rule)
+    last = regiontable.REGION_LAST_SUCCESS
+    stale = "\nor\n".join(
+        f"time() - {b.m(last, matcher)} > {c['stale_intervals'] * seconds}"
+        for matcher, seconds in picks
+    )
+    return [
+        *down,
+        b.alert(
+            "ExpressConnectDataStale",
+            stale,
+            "warning",
+            "Express Connect data for {{ $labels.region_id }} is stale ({{ $labels.collector }})",
+            f"The last successful pass of {which} for {where} was "
+            f"{{{{ $value | humanizeDuration }}}} ago (more than {c['stale_intervals']} refresh "
+            "intervals).",
+        ),
+    ]
+
+
 def exporter_rules(b: Builder, region_labels: str) -> list[dict[str, Any]]:
     c = b.c
-    interval = c["refresh_interval_seconds"]
-    stale = c["stale_intervals"] * interval
     up = b.job_m("up")
     rate = c["throttling_rate_window"]
     requests = selfmetrics.API_REQUESTS
     where = "account {{ $labels.account }}, region {{ $labels.region_id }}"
-    which = "the {{ $labels.collector }} collector"
-    region_up = b.m(regiontable.REGION_UP)
     throttled = b.m(requests, 'code=~"Throttling.*"')
     return [
         b.alert(
@@ -107,25 +165,7 @@ def exporter_rules(b: Builder, region_labels: str) -> list[dict[str, Any]]:
             "every line is unwatched.",
             line=None,
         ),
-        b.alert(
-            "ExpressConnectRegionDown",
-            f"{region_up} == 0",
-            "warning",
-            "The exporter cannot read Express Connect in {{ $labels.region_id }} "
-            "({{ $labels.collector }})",
-            f"Passes of {which} for {where} have failed for more than "
-            f"{c['region_down_intervals']} refresh intervals; the exporter serves the last good "
-            "snapshot.",
-        ),
-        b.alert(
-            "ExpressConnectDataStale",
-            f"time() - {b.m(regiontable.REGION_LAST_SUCCESS)} > {stale}",
-            "warning",
-            "Express Connect data for {{ $labels.region_id }} is stale ({{ $labels.collector }})",
-            f"The last successful pass of {which} for {where} was "
-            f"{{{{ $value | humanizeDuration }}}} ago (more than {c['stale_intervals']} refresh "
-            "intervals).",
-        ),
+        *region_rules(b),
         b.alert(
             "ExpressConnectApiThrottled",
             f"""

@@ -16,6 +16,11 @@ Definitions (see docs/runbooks.md, "Resilience"):
   alerts (equal account, region_id, physical_connection_id). Pair-wide pages
   (ExpressConnectRedundancyLost, ExpressConnectRedundantPairBgpDown) are never held back: a
   test on one leg while the other leg is down is a real outage.
+* Alerts about a line (or a VBR on it) are built with the generator's ``connection_alert``: they
+  carry the line's labels (name, circuit code, access point, provider, ``redundancy_pair_id``)
+  and link the line's dashboard like every other line alert, so that Alertmanager's grouping
+  by line makes one line one incident. The overrun of a test job and a stuck HA group are not
+  about one line: they link the region's view.
 * *available* line (for the SLA): was Enabled, is Enabled and Normal, has at least one BGP
   session Established and none of its VBRs loses ``availability_loss_ratio`` or more of its
   health-check probes. A pair is available while either of its lines is.
@@ -27,13 +32,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerts.generate import (
-    DAY,
-    ID,
     LINE_SESSIONS,
     PARTNER,
     PARTNER_ENABLED,
     PARTNER_SESSIONS,
-    VBR,
     VBR_LINE,
     VBR_LINE_ENABLED,
     WAS_ENABLED,
@@ -49,6 +51,9 @@ from exporter.collectors import health_checks as hc
 from exporter.collectors import physical_connections as pc
 from exporter.collectors import traffic
 from exporter.collectors import virtual_border_routers as vbr
+from promql.fragments import DAY, on_vbr_line
+from promql.fragments import LINE_KEY as ID
+from promql.fragments import VBR_KEY as VBR
 
 GROUP = "expressconnect.resilience"
 
@@ -157,7 +162,7 @@ def failover_test_alerts(b: _Builder) -> list[dict[str, Any]]:
         f"and on({JOB})\n(max by ({JOB}) ({running}) == 1)"
     )
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectFailoverTestRunning",
             b.with_name(LINE_WINDOW),
             "info",
@@ -187,18 +192,22 @@ def pair_records(b: _Builder) -> list[dict[str, Any]]:
     rules = {
         PAIR_LAST_TEST: f"max by ({ID}, partner_physical_connection_id) (\n"
         f"{_indent(_both_legs(b, b.m(ft.LINE_LAST_TEST)))}\n)",
-        LINE_ROUTES: f"sum by ({ID}) (\n  {received}\n  * on({VBR}) group_left("
-        f"physical_connection_id)\n  {VBR_LINE}\n)",
+        LINE_ROUTES: f"sum by ({ID}) (\n  {received}\n{_indent(on_vbr_line(VBR_LINE))}\n)",
         PAIR_ROUTE_DIFFERENCE: f"{PARTNER}\n* on({ID}) group_left()\n{LINE_ROUTES}\n-\n"
         f"{PARTNER}\n* {PARTNER_ON} group_left()\nlabel_replace({LINE_ROUTES}, {AS_PARTNER})",
     }
     return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
 
 
+def _in_service(b: _Builder) -> str:
+    """The line and its partner both Enabled (appended to a per-leg expression)."""
+    enabled = b.m(pc.STATUS, 'status="Enabled"')
+    return f"and on({ID}) ({enabled} == 1)\nand on({ID}) ({PARTNER_ENABLED} == 1)"
+
+
 def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
     c = b.c
-    enabled = b.m(pc.STATUS, 'status="Enabled"')
-    in_service = f"and on({ID}) ({enabled} == 1)\nand on({ID}) ({PARTNER_ENABLED} == 1)"
+    in_service = _in_service(b)
     with_ap = b.m(pc.INFO, 'access_point_id!=""')
     ap_info = f"max by ({ID}, access_point_id) ({with_ap})"
     same_ap = (
@@ -218,18 +227,10 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
         f"and {PARTNER_ON}\n(time() - label_replace({enabled_ts}, {AS_PARTNER}) > {enabled_for})\n"
         f"and on(account, region_id)\n({tested_up} == 1)\n{in_service}"
     )
-    in_window = (
-        f"unless on({ID})\n{LINE_WINDOW}\nunless {PARTNER_ON}\n"
-        f"label_replace({LINE_WINDOW}, {AS_PARTNER})"
-    )
-    parity = (
-        f"{PAIR_ROUTE_DIFFERENCE} != 0\n{in_service}\n"
-        f"and on({ID})\n({LINE_SESSIONS} > 0)\nand on({ID})\n({PARTNER_SESSIONS} > 0)\n{in_window}"
-    )
     days = max_age // DAY
     pair = "{{ $labels.partner_physical_connection_id }}"
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectRedundantPairSameAccessPoint",
             b.with_name(same_ap),
             "warning",
@@ -239,7 +240,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
             "{{ $labels.access_point_id }}: one failure of that site takes both down, the pair "
             "is not redundant there.",
         ),
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectRedundantPairNotFailoverTested",
             b.with_name(f"(\n{_indent(stale)}\n)\nor\n(\n{_indent(never)}\n)"),
             "info",
@@ -251,7 +252,23 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
             "{{ else }}not been failover-tested for {{ $value | humanizeDuration }}{{ end }}: "
             "nothing shows the pair (still) fails over.",
         ),
-        b.alert(
+        *route_parity_alerts(b),
+    ]
+
+
+def route_parity_alerts(b: _Builder) -> list[dict[str, Any]]:
+    """The two legs of a pair receive different numbers of routes (outside a test window)."""
+    in_window = (
+        f"unless on({ID})\n{LINE_WINDOW}\nunless {PARTNER_ON}\n"
+        f"label_replace({LINE_WINDOW}, {AS_PARTNER})"
+    )
+    parity = (
+        f"{PAIR_ROUTE_DIFFERENCE} != 0\n{_in_service(b)}\n"
+        f"and on({ID})\n({LINE_SESSIONS} > 0)\nand on({ID})\n({PARTNER_SESSIONS} > 0)\n{in_window}"
+    )
+    pair = "{{ $labels.partner_physical_connection_id }}"
+    return [
+        *b.connection_alert(
             "ExpressConnectRouteParity",
             b.with_name(parity),
             "warning",
@@ -275,11 +292,11 @@ def vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
     # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
     exposed = (
         f"(\n  (\n{_indent(reasons, '    ')}\n  )\n  and on({VBR})\n  ({active} == 1)\n)\n"
-        f"* on({VBR}) group_left(physical_connection_id)\n{VBR_LINE_ENABLED}\n"
+        f"{on_vbr_line(VBR_LINE_ENABLED)}\n"
         f"and on({ID})\n{PARTNER}"
     )
     return [
-        b.alert(
+        *b.connection_alert(
             "ExpressConnectVbrWithoutFailover",
             b.with_name(exposed),
             "warning",
@@ -324,7 +341,7 @@ def availability_records(b: _Builder) -> list[dict[str, Any]]:
     normal = f"max by ({ID}) ({normal_status})"
     lossy = (
         f"max by ({ID}) (\n  ({b.m(traffic.HEALTH_LOSS)} >= bool {c['availability_loss_ratio']})"
-        f"\n  * on({VBR}) group_left(physical_connection_id)\n  {VBR_LINE}\n)"
+        f"\n{_indent(on_vbr_line(VBR_LINE))}\n)"
     )
     base = f"({enabled}\n* on({ID})\n{normal})"
     line = (

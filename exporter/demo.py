@@ -11,12 +11,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import exporter
 from exporter.config import Config, parse_config, split_listen_address
 from exporter.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from exporter.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +102,61 @@ def demo_config(endpoint: str, regions: list[str], interval: float, listen: str)
         "collectors": {
             "virtual_border_routers": {"interval": interval},
             "traffic": {"interval": max(interval, 60.0)},
+            # The demo's failover test shows within a minute (10m by default).
+            "health_checks": {"interval": max(interval, 60.0)},
+            "failover_tests": {"interval": max(interval, 60.0)},
         },
         "labels": {"tags": ["env", "owner"]},
         "log": {"level": "info", "format": "logfmt"},
     }
     return parse_config(data, "<demo config>")
+
+
+DRILL_MINUTES = 4320  # the longest JobDuration the API allows (72 real minutes at 60x)
+DRILL_SECONDS = 3 * 3600.0  # the drilled leg's BGP session stays down this long (real time)
+
+
+@dataclass(frozen=True, slots=True)
+class Drill:
+    """The demo's failover test: one leg of a redundant pair down on purpose."""
+
+    physical_connection_id: str
+    job_id: str
+    bgp_peer_id: str
+
+
+def start_drill(simulator: Simulator) -> Drill | None:
+    """Run a failover test on one leg of a redundant pair, and take that leg's BGP session down
+    as a real test would (the simulator does not do it by itself): the demo then shows a line
+    down on purpose whose pages stay quiet (ExpressConnectFailoverTestRunning holds them back).
+
+    The leg is the last Enabled, Normal line whose partner is Enabled too and which has an
+    Established IPv4 session: the demo scenario's steps pick lines from the front of the
+    fleet, so they leave this one alone. A test the fleet already runs there is reused."""
+    lines = {str(c["PhysicalConnectionId"]): c for c in simulator.connections()}
+    for pc_id, line in reversed(lines.items()):
+        partner = lines.get(str(line.get("RedundantPhysicalConnectionId") or ""))
+        if partner is None or line.get("BusinessStatus") != "Normal":
+            continue
+        if line.get("Status") != "Enabled" or partner.get("Status") != "Enabled":
+            continue
+        peers = [
+            str(peer["BgpPeerId"])
+            for vbr in simulator.vbrs(connection=pc_id)
+            for peer in simulator.bgp_peers(vbr=str(vbr["VbrId"]))
+            if peer.get("BgpStatus") == "Established" and peer.get("IpVersion") == "ipv4"
+        ]
+        if not peers:
+            continue
+        try:
+            job_id = simulator.resilience.running_job(pc_id)
+        except KeyError:
+            job_id = simulator.resilience.add_failover_test(
+                [pc_id], duration=DRILL_MINUTES, name="demo-drill"
+            )
+        simulator.flap_bgp_peer(peers[0], DRILL_SECONDS)
+        return Drill(pc_id, job_id, peers[0])
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +186,15 @@ def run(args: argparse.Namespace) -> int:
         config = demo_config(sim_url, regions, interval, args.listen)
         first = simulator.connections()[:1]
         example = str(first[0]["PhysicalConnectionId"]) if first else None
+        drill = start_drill(simulator)
+        if drill:
+            log.info(
+                "failover test %s runs on %s: its BGP session %s is down on purpose, its pages"
+                " are held back",
+                drill.job_id,
+                drill.physical_connection_id,
+                drill.bgp_peer_id,
+            )
         if not args.with_alerting:
             _print_banner(config, sim_url, args.connections, regions, scenario, example)
             return asyncio.run(run_daemon(lambda: config))

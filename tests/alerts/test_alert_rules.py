@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts import resilience
-from alerts.generate import OUTPUT, _config, render
+from alerts import incident, resilience
+from alerts.generate import ID, OUTPUT, _config, render
 from exporter import regiontable, selfmetrics
 from exporter.collectors import (
     failover_tests,
@@ -205,6 +205,10 @@ MUTATIONS: dict[str, tuple[dict[str, Any], str]] = {
         {"for": {"ExpressConnectRedundantPairSameAccessPoint": "13m"}},
         "rules_resilience_test.yml",
     ),
+    "resilience collectors counted in shorter intervals": (
+        {"collector_interval_seconds": {"health_checks": 540, "failover_tests": 540}},
+        "rules_resilience_test.yml",
+    ),
     "lower availability loss threshold": (
         {"availability_loss_ratio": 0.05},
         "rules_resilience_test.yml",
@@ -372,6 +376,10 @@ def test_inhibit_rules_name_shipped_alerts_and_line_alerts_carry_the_line() -> N
     for rule in alert_rules():
         if "group_left(name, circuit_code" in rule["expr"]:
             assert "physical_connection_id" in rule["expr"], rule["alert"]
+            # ... and links the line's dashboard with the line selected, like every line alert.
+            link = rule["annotations"]["dashboard_url"]
+            assert "/d/expressconnect-connection?" in link, rule["alert"]
+            assert "var-connection={{ $labels.physical_connection_id }}" in link, rule["alert"]
 
 
 def test_rules_name_only_the_exporters_metrics() -> None:
@@ -439,8 +447,10 @@ def test_a_failover_test_holds_back_exactly_its_lines_own_alerts() -> None:
     by_name = {r["alert"]: r for r in rules}
     running = by_name["ExpressConnectFailoverTestRunning"]
     assert running["labels"]["severity"] == "info"
+    # Every held-back alert joins the line's labels on the line's ID (generate.with_name).
+    joined = f"* on({ID}) group_left({', '.join((*incident.LINE_LABELS, incident.PAIR_LABEL))})"
     for name in held:
-        assert "group_left(name)" in by_name[name]["expr"], name  # joined on the line's ID
+        assert joined in by_name[name]["expr"], name
 
 
 def test_alertmanager_routes_a_held_back_page_and_the_test_alert() -> None:

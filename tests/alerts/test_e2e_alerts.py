@@ -55,6 +55,7 @@ import yaml
 from aiohttp import web
 
 from alerts.generate import _config, render
+from exporter.collectors import COLLECTORS
 from tests.harness import (
     Prometheus,
     free_port,
@@ -604,11 +605,16 @@ def test_critical_alerts_page_and_resolve_and_a_steady_fleet_never_pages(
                 timeout=60,
                 what="CloudMonitor figures of the saturation and health-check VBRs",
             )
+            # Two regions, each read by every collector (the resilience ones included) at each
+            # of ten scrapes.
+            read = (
+                "count_over_time(expressconnect_region_up[1m]) >= 10"
+                " and min_over_time(expressconnect_region_up[1m]) == 1"
+            )
             prom.wait_until(
-                # Two regions, each with three collectors.
-                lambda: len(prom.query("count_over_time(expressconnect_region_up[1m]) >= 10")) == 6,
+                lambda: len(prom.query(read)) == 2 * len(COLLECTORS),
                 timeout=60,
-                what="ten scrapes of both regions and all three collectors",
+                what=f"ten good scrapes of both regions and all {len(COLLECTORS)} collectors",
             )
             assert not critical_ever(prom), "the steady fleet raised a critical alert"
             assert not webhook.alerts("pager"), "the steady fleet paged"

@@ -6,8 +6,11 @@ routing (grouped by line) and stops with the demo."""
 from __future__ import annotations
 
 import json
+import re
 import sys
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -70,6 +73,31 @@ def test_demo_with_alerting_runs_prometheus_and_alertmanager(tmp_path: Path) -> 
             return any(t["health"] == "up" for t in targets["activeTargets"])
 
         wait_until(scraped, 90, "Prometheus scraping the demo exporter")
+
+        # The demo's failover test: its info alert reaches Alertmanager for the drilled line,
+        # and whatever that line pages about meanwhile is held back there.
+        drilled = re.search(r"failover test \S+ runs on (pc-\S+):", log.read_text())
+        assert drilled, "the demo did not start its failover test"
+        line = drilled.group(1)
+
+        def line_alerts() -> list[dict[str, Any]]:
+            query = urllib.parse.quote(f'physical_connection_id="{line}"')
+            alerts: list[dict[str, Any]] = json.loads(
+                http_get(f"{am_url}/api/v2/alerts?filter={query}")
+            )
+            return alerts
+
+        wait_until(
+            lambda: any(
+                a["labels"]["alertname"] == "ExpressConnectFailoverTestRunning"
+                for a in line_alerts()
+            ),
+            120,
+            "the demo's failover test alert in Alertmanager",
+        )
+        for alert in line_alerts():
+            if alert["labels"]["severity"] == "critical":
+                assert alert["status"]["state"] == "suppressed", alert["labels"]
         status = json.loads(http_get(f"{am_url}/api/v2/status"))
         assert "physical_connection_id" in status["config"]["original"]
         demo.stop()
