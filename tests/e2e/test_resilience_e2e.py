@@ -7,6 +7,8 @@ simulator's control routes, never from the exporter.
 from __future__ import annotations
 
 import json
+
+import aiohttp
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +21,7 @@ from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import Account
 from tests.e2e.test_exporter_e2e import unix
-from tests.exporter.test_exporter_app import fast, get, samples, scrape, series, wait_for
+from tests.exporter.test_exporter_app import fast, get, samples, scrape, series, value, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +29,10 @@ REGIONS = ["cn-hangzhou", "cn-shanghai"]
 ACCOUNT = Account(name="alpha", access_key_id="ak-alpha", access_key_secret="sk-alpha-secret")
 
 
-def config(url: str) -> Config:
+def config(url: str, max_staleness: str = "1h") -> Config:
     data = {
         "web": {"listen_address": "127.0.0.1:0"},
-        "refresh": {"interval": "1s", "timeout": "1s", "max_staleness": "1h"},
+        "refresh": {"interval": "1s", "timeout": "1s", "max_staleness": max_staleness},
         "api": {
             "endpoint": url,
             "page_size": 2,
@@ -206,3 +208,161 @@ async def test_resilience_metrics_match_the_simulator_through_paging(
         for region in REGIONS:
             assert paged(simulator, "DescribeFailoverTestJobs", region), region
             assert paged(simulator, "DescribeCenVbrHealthCheck", region), region
+
+
+async def control(url: str, method: str, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A simulator control-plane call (the way an operator's script would make it)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{url}/_sim/{route}", json=body) as response,
+    ):
+        assert response.status in (200, 201), await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def _scraped(exporter_url: str, predicate: Any) -> bool:
+    return bool(predicate((await scrape(exporter_url))[1]))
+
+
+def line_active(body: bytes, region: str, pc: str) -> float | None:
+    return value(
+        body, ft.LINE_ACTIVE, account=ACCOUNT.name, region_id=region, physical_connection_id=pc
+    )
+
+
+async def test_a_test_started_and_stopped_at_run_time_is_followed(
+    sim: tuple[Simulator, str],
+) -> None:
+    simulator, url = sim
+    await control(url, "PATCH", "resilience/settings", {"transition_seconds": 1})
+    region = REGIONS[1]
+    busy = {j["job"]["ResourceId"][0] for j in await truth(url, "failover-tests", region)}
+    pc = next(
+        v["PhysicalConnectionId"]
+        for v in simulator.vbrs(ACCOUNT.name, region)
+        if v["PhysicalConnectionId"] not in busy
+    )
+    async with Exporter(config(url)) as exporter:
+        await wait_for(exporter.ready, timeout=30)
+        _, body = await scrape(exporter.url)
+        assert line_active(body, region, pc) == 0
+        job = (await control(url, "POST", "failover-tests", {"connections": [pc], "name": "e2e"}))[
+            "id"
+        ]
+
+        async def active_is(flag: float) -> bool:
+            return line_active((await scrape(exporter.url))[1], region, pc) == flag
+
+        await wait_for(lambda: active_is(1))
+
+        def testing(body: bytes) -> bool:
+            labels = {"account": ACCOUNT.name, "region_id": region, "job_id": job}
+            return value(body, ft.TEST_STATUS, **labels, status="Testing") == 1
+
+        # Starting lasts a (simulated) second: compare once the exporter has seen Testing
+        await wait_for(lambda: _scraped(exporter.url, testing))
+        await check_all(url, exporter.url, simulator)
+        await control(url, "POST", f"failover-tests/{job}/stop", {})
+        await wait_for(lambda: active_is(0))
+
+        async def stopped_and_seen() -> bool:
+            state = await control(url, "GET", f"failover-tests/{job}", {})
+            if state["job"]["Status"] != "Stopped":
+                return False
+            got = value(
+                (await scrape(exporter.url))[1],
+                ft.LINE_LAST_TEST,
+                account=ACCOUNT.name,
+                region_id=region,
+                physical_connection_id=pc,
+            )
+            return got == unix(state["job"]["StopTime"])
+
+        await wait_for(stopped_and_seen)
+        await check_all(url, exporter.url, simulator)
+
+
+def region_ups(body: bytes) -> dict[tuple[str, str], float]:
+    return {
+        (labels["region_id"], labels["collector"]): value(
+            body, "expressconnect_region_up", **labels
+        )
+        or 0.0
+        for labels in series(body, "expressconnect_region_up", account=ACCOUNT.name)
+    }
+
+
+async def test_a_cen_failure_in_one_region_downs_only_health_checks_there(
+    sim: tuple[Simulator, str],
+) -> None:
+    simulator, url = sim
+    broken, fine = REGIONS[1], REGIONS[0]
+    async with Exporter(config(url, max_staleness="4s")) as exporter:
+        await wait_for(exporter.ready, timeout=30)
+        before, _ = await check_all(url, exporter.url, simulator)
+        ups = region_ups(before)
+        assert len(ups) >= 8 and set(ups.values()) == {1.0}
+        simulator.add_fault(
+            {"kind": "ServiceUnavailable", "action": "DescribeCenVbrHealthCheck", "region": broken}
+        )
+
+        async def down() -> bytes | None:
+            body = (await scrape(exporter.url))[1]
+            return body if region_ups(body)[(broken, hc.NAME)] == 0 else None
+
+        body = await wait_for(down)
+        assert {k: v for k, v in region_ups(body).items() if v != 1} == {(broken, hc.NAME): 0.0}
+        # the last good snapshot is kept, so the series still match the (unchanged) truth
+        await check_all(url, exporter.url, simulator)
+
+        async def stale() -> bytes | None:
+            body = (await scrape(exporter.url))[1]
+            return body if not series(body, hc.CONFIGURED, region_id=broken) else None
+
+        body = await wait_for(stale)
+        assert {k: v for k, v in region_ups(body).items() if v != 1} == {(broken, hc.NAME): 0.0}
+        assert series(body, hc.CONFIGURED, region_id=fine)
+        check_health_checks(body, simulator, await truth(url, "health-checks", fine), fine)
+
+
+FAMILIES = (ft.HA_INFO, ft.HA_STATUS, ft.HA_CREATION)
+
+
+def ha_series(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {k: v for k, v in samples(body).items() if k[0] in FAMILIES}
+
+
+async def ha_pass_under(simulator: Simulator, exporter_url: str, status: int) -> bytes:
+    """A scrape after a complete pass in each region that saw "no group" answered with status."""
+    simulator.clear_requests()
+
+    def done() -> bool:
+        for region in REGIONS:
+            log = [r for r in simulator.requests() if r.region == region]
+            answered = [
+                i for i, r in enumerate(log) if r.action == "DescribeVbrHa" and r.status == status
+            ]
+            if not answered or not any(
+                r.action == "DescribeFailoverTestJobs" for r in log[answered[-1] :]
+            ):
+                return False
+        return True
+
+    await wait_for(done)
+    await wait_for(done)  # and one more full pass, all of it under the setting
+    return (await scrape(exporter_url))[1]
+
+
+async def test_both_no_group_answers_give_the_same_metrics(sim: tuple[Simulator, str]) -> None:
+    simulator, url = sim
+    async with Exporter(config(url)) as exporter:
+        await wait_for(exporter.ready, timeout=30)
+        await control(url, "PATCH", "resilience/settings", {"vbr_ha_not_found": "404"})
+        by_404 = await ha_pass_under(simulator, exporter.url, 404)
+        await control(url, "PATCH", "resilience/settings", {"vbr_ha_not_found": "empty"})
+        by_empty = await ha_pass_under(simulator, exporter.url, 200)
+        assert ha_series(by_404) and ha_series(by_empty) == ha_series(by_404)
+        for region in REGIONS:
+            check_ha(by_empty, await truth(url, "vbr-ha", region), region)
+        assert set(region_ups(by_empty).values()) == {1.0}
