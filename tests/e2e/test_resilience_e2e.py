@@ -83,6 +83,8 @@ def check_health_checks(
     by_vbr = {r["health_check"]["VbrInstanceId"]: r["health_check"] for r in records}
     vbrs = [v["VbrId"] for v in sim.vbrs(ACCOUNT.name, region)]
     assert vbrs and by_vbr
+    assert sorted(x["vbr_id"] for x in series(body, hc.CONFIGURED, **base)) == sorted(vbrs)
+    assert set(by_vbr) <= set(vbrs)
     got = samples(body)
     for vbr in vbrs:
         key = frozenset({**base, "vbr_id": vbr}.items())
