@@ -373,3 +373,29 @@ async def test_both_no_group_answers_give_the_same_metrics(sim: tuple[Simulator,
             for region in REGIONS:
                 check_ha(body, await truth(url, "vbr-ha", region), region)
             assert set(region_ups(body).values()) == {1.0}, reading
+
+
+async def test_health_check_only_absent_when_false_still_switches_routes(
+    sim: tuple[Simulator, str],
+) -> None:
+    """Older shapes leave HealthCheckOnly out when false: the documented default, switching."""
+    simulator, url = sim
+    await control(
+        url, "PATCH", "resilience/settings", {"health_check_only_field": "absent_when_false"}
+    )
+    async with Exporter(config(url)) as exporter:
+        await wait_for(exporter.ready, timeout=30)
+        _, body = await scrape(exporter.url)
+        switching = 0.0
+        for region in REGIONS:
+            records = await truth(url, "health-checks", region)
+            check_health_checks(body, simulator, records, region)
+            switching += sum(
+                value(body, hc.SWITCHES_ROUTES, account=ACCOUNT.name, region_id=region, vbr_id=v)
+                or 0.0
+                for v in (r["health_check"]["VbrInstanceId"] for r in records)
+            )
+        assert switching > 0
+        # the simulator's wire record (what the control route shows) leaves the field out
+        wire = [r["health_check"] for r in await truth(url, "health-checks", REGIONS[0])]
+        assert any("HealthCheckOnly" not in r for r in wire)
