@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.generate import (
-    _VBR_WHO,
+from alerts.builder import (
     LINE_TRAFFIC,
     LINE_UTILISATION,
     ON_VBR_LINE,
     SESSION,
     VBR_LINE_NORMAL,
-    _block,
-    _Builder,
-    _indent,
+    VBR_WHO,
+    Builder,
+    block,
+    indent,
 )
 from alerts.health import seconds_to_duration as _seconds_to_duration
 from exporter.collectors import physical_connections as pc
@@ -29,7 +29,7 @@ from promql.fragments import VBR_KEY as VBR
 from promql.fragments import on_vbr_line
 
 
-def traffic_records(b: _Builder) -> list[dict[str, Any]]:
+def traffic_records(b: Builder) -> list[dict[str, Any]]:
     """Per line and direction: the traffic of its VBRs summed, and the line utilisation (see the
     module docstring): the share of the line's bandwidth, or of a VBR's own bandwidth where
     that share is higher."""
@@ -37,22 +37,22 @@ def traffic_records(b: _Builder) -> list[dict[str, Any]]:
     line_share = f"{LINE_TRAFFIC}\n/ on({ID}) group_left()\n({b.m(pc.BANDWIDTH)} > 0)"
     rules = {
         LINE_TRAFFIC: (
-            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{_indent(ON_VBR_LINE)}\n)"
+            f"sum by ({ID}, direction) (\n  {b.m(traffic.TRAFFIC)}\n{indent(ON_VBR_LINE)}\n)"
         ),
         LINE_UTILISATION: f"""max by ({ID}, direction) (
-    {_indent(line_share, "    ").strip()}
+    {indent(line_share, "    ").strip()}
   or
     (
-{_indent(vbr_share, "      ")}
+{indent(vbr_share, "      ")}
     )
-{_indent(ON_VBR_LINE, "    ")}
+{indent(ON_VBR_LINE, "    ")}
 )""",
     }
-    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+    return [{"record": name, "expr": block(expr)} for name, expr in rules.items()]
 
 
 def _two_severities(
-    b: _Builder,
+    b: Builder,
     name: str,
     expr: str,
     thresholds: tuple[float, float],
@@ -83,7 +83,7 @@ _LINE_WHO = (
 )
 
 
-def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
+def traffic_rules(b: Builder) -> list[dict[str, Any]]:
     """Alerts on the traffic collector's CloudMonitor figures (per-VBR and per-line)."""
     c = b.c
     active = b.m(vbr.VBR_STATUS, 'status="active"')
@@ -108,11 +108,11 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
     alerts += _two_severities(
         b,
         "ExpressConnectVbrHealthCheckLoss",
-        f"(\n{_indent(watched)}\n)",
+        f"(\n{indent(watched)}\n)",
         (c["health_check_loss_warning_ratio"], c["health_check_loss_critical_ratio"]),
         "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} loses "
         "health-check probes",
-        f"The health check of {_VBR_WHO} loses {{{{ $value | humanizePercentage }}}} of its "
+        f"The health check of {VBR_WHO} loses {{{{ $value | humanizePercentage }}}} of its "
         "probes while the VBR is active and the line Enabled: the path between the VBR and "
         "the customer side is lossy or down.",
     )
@@ -122,14 +122,14 @@ def traffic_rules(b: _Builder) -> list[dict[str, Any]]:
         "warning",
         "VBR {{ $labels.vbr_id }} on Express Connect line {{ $labels.name }} drops packets "
         "({{ $labels.direction }})",
-        f"{_VBR_WHO} drops {{{{ $value | humanize }}}} packets per second "
+        f"{VBR_WHO} drops {{{{ $value | humanize }}}} packets per second "
         f"{{{{ $labels.direction }}}}, and has dropped packets for at least "
         f"{c['for']['ExpressConnectVbrDroppingPackets']}.",
     )
     return traffic_records(b) + alerts + [_stale_alert(b)]
 
 
-def _stale_alert(b: _Builder) -> dict[str, Any]:
+def _stale_alert(b: Builder) -> dict[str, Any]:
     """An active VBR whose newest CloudMonitor datapoint is older than a few periods."""
     c = b.c
     active = b.m(vbr.VBR_STATUS, 'status="active"')

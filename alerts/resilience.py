@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.generate import (
+from alerts.builder import (
     LINE_SESSIONS,
     PARTNER,
     PARTNER_ENABLED,
@@ -39,9 +39,9 @@ from alerts.generate import (
     VBR_LINE,
     VBR_LINE_ENABLED,
     WAS_ENABLED,
-    _block,
-    _Builder,
-    _indent,
+    Builder,
+    block,
+    indent,
     record,
 )
 from alerts.health import duration_seconds as _duration_seconds
@@ -112,14 +112,14 @@ _LINE_WHO = (
 )
 
 
-def builder(b: _Builder) -> _Builder:
+def builder(b: Builder) -> Builder:
     """A builder whose config has the resilience defaults under the caller's own values."""
     config: Mapping[str, Any] = b.c
     merged = {**DEFAULTS, **config, "for": {**DEFAULTS["for"], **config["for"]}}
     return type(b)(merged)
 
 
-def _both_legs(b: _Builder, line_series: str) -> str:
+def _both_legs(b: Builder, line_series: str) -> str:
     """``line_series`` (per line) for a line and for its partner, told apart by ``leg``."""
     return (
         f"label_replace(\n  {PARTNER}\n  * on({ID}) group_left()\n  {line_series},\n"
@@ -129,7 +129,7 @@ def _both_legs(b: _Builder, line_series: str) -> str:
     )
 
 
-def window_records(b: _Builder) -> list[dict[str, Any]]:
+def window_records(b: Builder) -> list[dict[str, Any]]:
     c = b.c
     grace = _duration_seconds(c["failover_test_grace"])
     running = b.m(ft.TEST_STATUS, 'status=~"Starting|Testing|Stopping"')
@@ -140,7 +140,7 @@ def window_records(b: _Builder) -> list[dict[str, Any]]:
       max by ({JOB}) ({running}) == 1
       unless on({JOB})
       (
-{_indent(overrun, "        ")}
+{indent(overrun, "        ")}
       )
     )
   or
@@ -149,10 +149,10 @@ def window_records(b: _Builder) -> list[dict[str, Any]]:
         LINE_WINDOW: f"group by ({ID}) (\n  {b.m(ft.TEST_RESOURCE)}\n"
         f"  * on({JOB}) group_left()\n  {JOB_WINDOW}\n)",
     }
-    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+    return [{"record": name, "expr": block(expr)} for name, expr in rules.items()]
 
 
-def failover_test_alerts(b: _Builder) -> list[dict[str, Any]]:
+def failover_test_alerts(b: Builder) -> list[dict[str, Any]]:
     c = b.c
     grace = c["failover_test_grace"]
     running = b.m(ft.TEST_STATUS, 'status=~"Starting|Testing|Stopping"')
@@ -174,7 +174,7 @@ def failover_test_alerts(b: _Builder) -> list[dict[str, Any]]:
         ),
         b.alert(
             "ExpressConnectFailoverTestOverrun",
-            f"(\n{_indent(over)}\n)\n* on({JOB}) group_left(name)\n{b.m(ft.TEST_INFO)}",
+            f"(\n{indent(over)}\n)\n* on({JOB}) group_left(name)\n{b.m(ft.TEST_INFO)}",
             "warning",
             "Failover test {{ $labels.name }} runs far past its planned duration",
             "Failover test {{ $labels.name }} ({{ $labels.job_id }}) in account "
@@ -186,26 +186,26 @@ def failover_test_alerts(b: _Builder) -> list[dict[str, Any]]:
     ]
 
 
-def pair_records(b: _Builder) -> list[dict[str, Any]]:
+def pair_records(b: Builder) -> list[dict[str, Any]]:
     """Per line of a pair: the pair's newest test, and its received routes minus the partner's."""
     received = b.m(vbr.BGP_RECEIVED)
     rules = {
         PAIR_LAST_TEST: f"max by ({ID}, partner_physical_connection_id) (\n"
-        f"{_indent(_both_legs(b, b.m(ft.LINE_LAST_TEST)))}\n)",
-        LINE_ROUTES: f"sum by ({ID}) (\n  {received}\n{_indent(on_vbr_line(VBR_LINE))}\n)",
+        f"{indent(_both_legs(b, b.m(ft.LINE_LAST_TEST)))}\n)",
+        LINE_ROUTES: f"sum by ({ID}) (\n  {received}\n{indent(on_vbr_line(VBR_LINE))}\n)",
         PAIR_ROUTE_DIFFERENCE: f"{PARTNER}\n* on({ID}) group_left()\n{LINE_ROUTES}\n-\n"
         f"{PARTNER}\n* {PARTNER_ON} group_left()\nlabel_replace({LINE_ROUTES}, {AS_PARTNER})",
     }
-    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+    return [{"record": name, "expr": block(expr)} for name, expr in rules.items()]
 
 
-def _in_service(b: _Builder) -> str:
+def _in_service(b: Builder) -> str:
     """The line and its partner both Enabled (appended to a per-leg expression)."""
     enabled = b.m(pc.STATUS, 'status="Enabled"')
     return f"and on({ID}) ({enabled} == 1)\nand on({ID}) ({PARTNER_ENABLED} == 1)"
 
 
-def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
+def pair_alerts(b: Builder) -> list[dict[str, Any]]:
     c = b.c
     in_service = _in_service(b)
     with_ap = b.m(pc.INFO, 'access_point_id!=""')
@@ -242,7 +242,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
         ),
         *b.connection_alert(
             "ExpressConnectRedundantPairNotFailoverTested",
-            b.with_name(f"(\n{_indent(stale)}\n)\nor\n(\n{_indent(never)}\n)"),
+            b.with_name(f"(\n{indent(stale)}\n)\nor\n(\n{indent(never)}\n)"),
             "info",
             "Redundant pair {{ $labels.name }} has not been failover-tested for "
             f"{days} days or more",
@@ -256,7 +256,7 @@ def pair_alerts(b: _Builder) -> list[dict[str, Any]]:
     ]
 
 
-def route_parity_alerts(b: _Builder) -> list[dict[str, Any]]:
+def route_parity_alerts(b: Builder) -> list[dict[str, Any]]:
     """The two legs of a pair receive different numbers of routes (outside a test window)."""
     in_window = (
         f"unless on({ID})\n{LINE_WINDOW}\nunless {PARTNER_ON}\n"
@@ -281,7 +281,7 @@ def route_parity_alerts(b: _Builder) -> list[dict[str, Any]]:
     ]
 
 
-def vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
+def vbr_alerts(b: Builder) -> list[dict[str, Any]]:
     configured = b.m(hc.CONFIGURED)
     switches = b.m(hc.SWITCHES_ROUTES)
     active = b.m(vbr.VBR_STATUS, 'status="active"')
@@ -291,7 +291,7 @@ def vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
     )
     # Parenthesised: `and` binds looser than `*`, the line's ID must come from the join.
     exposed = (
-        f"(\n  (\n{_indent(reasons, '    ')}\n  )\n  and on({VBR})\n  ({active} == 1)\n)\n"
+        f"(\n  (\n{indent(reasons, '    ')}\n  )\n  and on({VBR})\n  ({active} == 1)\n)\n"
         f"{on_vbr_line(VBR_LINE_ENABLED)}\n"
         f"and on({ID})\n{PARTNER}"
     )
@@ -311,7 +311,7 @@ def vbr_alerts(b: _Builder) -> list[dict[str, Any]]:
     ]
 
 
-def ha_alerts(b: _Builder) -> list[dict[str, Any]]:
+def ha_alerts(b: Builder) -> list[dict[str, Any]]:
     creating = b.m(ft.HA_STATUS, 'status="Creating"')
     expr = (
         f"(\n  time() - {b.m(ft.HA_CREATION)} > {DAY}\n  and on({HA})\n  ({creating} == 1)\n)\n"
@@ -331,7 +331,7 @@ def ha_alerts(b: _Builder) -> list[dict[str, Any]]:
     ]
 
 
-def availability_records(b: _Builder) -> list[dict[str, Any]]:
+def availability_records(b: Builder) -> list[dict[str, Any]]:
     """Per line and per pair: available now (1/0), and the share of the window it was."""
     c = b.c
     window = c["availability_window"]
@@ -341,14 +341,14 @@ def availability_records(b: _Builder) -> list[dict[str, Any]]:
     normal = f"max by ({ID}) ({normal_status})"
     lossy = (
         f"max by ({ID}) (\n  ({b.m(traffic.HEALTH_LOSS)} >= bool {c['availability_loss_ratio']})"
-        f"\n{_indent(on_vbr_line(VBR_LINE))}\n)"
+        f"\n{indent(on_vbr_line(VBR_LINE))}\n)"
     )
     base = f"({enabled}\n* on({ID})\n{normal})"
     line = (
         f"{base}\n* on({ID})\n(clamp_max({LINE_SESSIONS}, 1) or on({ID}) {base} * 0)\n"
         f"* on({ID})\n(1 - {lossy}\nor on({ID}) {base} * 0 + 1)\nand on({ID})\n{WAS_ENABLED}"
     )
-    legs = _indent(_both_legs(b, LINE_AVAILABLE))
+    legs = indent(_both_legs(b, LINE_AVAILABLE))
     pair = f"max by ({ID}, partner_physical_connection_id) (\n{legs}\n)"
     rules = {
         LINE_AVAILABLE: line,
@@ -356,10 +356,10 @@ def availability_records(b: _Builder) -> list[dict[str, Any]]:
         PAIR_AVAILABLE: pair,
         PAIR_AVAILABILITY: f"avg_over_time({PAIR_AVAILABLE}[{window}])",
     }
-    return [{"record": name, "expr": _block(expr)} for name, expr in rules.items()]
+    return [{"record": name, "expr": block(expr)} for name, expr in rules.items()]
 
 
-def rules(b: _Builder) -> list[dict[str, Any]]:
+def rules(b: Builder) -> list[dict[str, Any]]:
     """The resilience group's rules, records first."""
     r = builder(b)
     return [

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models.common import (
     VizOrientation,
 )
 
-from alerts.generate import LINE_UTILISATION_P95
+from alerts.builder import LINE_UTILISATION_P95
 from exporter.vocabulary import STATUSES
 from grafana.dashboards_src.board import (
     DATASOURCE,

@@ -11,7 +11,7 @@ selected pair are found from the line info itself, so they show before the rules
 from __future__ import annotations
 
 from alerts import resilience
-from alerts.generate import LINE_SESSIONS, PARTNER, PARTNER_SESSIONS
+from alerts.builder import LINE_SESSIONS, PARTNER, PARTNER_SESSIONS
 from grafana.dashboards_src.metrics import (
     FAILOVER_COLLECTOR,
     HA_INFO,

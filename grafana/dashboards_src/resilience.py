@@ -15,7 +15,7 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.common import VisibilityMode
 
-from alerts.generate import PARTNER
+from alerts.builder import PARTNER
 from grafana.dashboards_src.board import (
     DATASOURCE,
     RESILIENCE_UID,

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from alerts import resilience
-from alerts.generate import LINE_UTILISATION_P95
+from alerts.builder import LINE_UTILISATION_P95
 from exporter import vocabulary
 from exporter.collectors import failover_tests as ft
 from exporter.collectors import health_checks as hc

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from alerts.generate import LINE_UTILISATION
-from alerts.generate import LINE_UTILISATION_P95 as LINE_P95
+from alerts.builder import LINE_UTILISATION
+from alerts.builder import LINE_UTILISATION_P95 as LINE_P95
 from alerts.generate import _config as alert_defaults
 from alerts.resilience import LINE_AVAILABILITY, PAIR_AVAILABILITY
 from exporter.collectors import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from alerts import generate as alerts
+from alerts import builder, generate, lines, resilience
 from grafana.dashboards_src import queries
 from promql.fragments import (
     DAY,
@@ -50,15 +50,15 @@ def test_copy_label() -> None:
 
 
 def test_the_alert_rules_take_the_keys_and_the_join_from_the_fragments() -> None:
-    assert alerts.ID is LINE_KEY
-    assert alerts.REGION is REGION_KEY
-    assert alerts.VBR is VBR_KEY
-    assert alerts.PEER is PEER_KEY
-    assert alerts.DAY is DAY
-    assert on_vbr_line(alerts.VBR_LINE) == alerts.ON_VBR_LINE
+    assert lines.ID is LINE_KEY
+    assert lines.REGION is REGION_KEY
+    assert lines.VBR is VBR_KEY
+    assert lines.PEER is PEER_KEY
+    assert resilience.DAY is DAY
+    assert on_vbr_line(builder.VBR_LINE) == builder.ON_VBR_LINE
     # In the rule file the join is indented inside the expression that uses it.
     join = re.escape("* on(account, region_id, vbr_id) group_left(physical_connection_id)")
-    uses = re.findall(join + r"\n *" + re.escape(alerts.VBR_LINE) + r"\b", alerts.render())
+    uses = re.findall(join + r"\n *" + re.escape(builder.VBR_LINE) + r"\b", generate.render())
     assert len(uses) >= 3
 
 
