@@ -42,6 +42,8 @@ from exporter.collectors.base import (
     within_max_records,
 )
 from exporter.collectors.fields import bounded, text, timestamp
+from exporter.collectors.physical_connections import NAME as LINE_COLLECTOR
+from exporter.collectors.physical_connections import RegionSnapshot as LineSnapshot
 from exporter.collectors.virtual_border_routers import NAME as VBR_COLLECTOR
 from exporter.collectors.virtual_border_routers import VbrSnapshot, vbr_inventory
 from exporter.families import Family, RecordFamilies, gauge, info, state_set
@@ -271,7 +273,7 @@ async def list_groups(ctx: PassContext, vbr_ids: Iterable[str]) -> tuple[list[Vb
 
 
 def line_tests(jobs: Iterable[FailoverTestJob], known_lines: Iterable[str]) -> tuple[LineTest, ...]:
-    """Every line with a VBR and every line a job covers: under test now, and last tested when."""
+    """Every known line and every line a job covers: under test now, and last tested when."""
     active: set[str] = set()
     last: dict[str, float] = {}
     lines = set(known_lines)
@@ -285,11 +287,15 @@ def line_tests(jobs: Iterable[FailoverTestJob], known_lines: Iterable[str]) -> t
     return tuple(LineTest(line, line in active, last.get(line)) for line in sorted(lines))
 
 
-def _known_lines(inventory: VbrSnapshot) -> set[str]:
-    """The lines the region's VBRs are on (so such a line is 0, not absent, while it is not
-    under test). The physical connection inventory is not used: this collector's interval is
-    long, and a line deleted since its last pass would keep a series until the next one."""
-    return {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs} - {""}
+def _known_lines(inventory: VbrSnapshot, connections: object | None) -> set[str]:
+    """Every line of the region the exporter sees, so a line not under test is 0, not absent:
+    those of the physical connection collector's last good snapshot (``None`` while it has
+    none or does not run here) and those the region's VBRs are on. A line deleted since this
+    pass keeps its series until this collector's next pass."""
+    lines = {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs}
+    if isinstance(connections, LineSnapshot):
+        lines.update(conn.id for conn in connections.connections)
+    return lines - {""}
 
 
 async def collect(ctx: PassContext) -> FailoverSnapshot:
@@ -298,12 +304,14 @@ async def collect(ctx: PassContext) -> FailoverSnapshot:
     started = time.monotonic()
     jobs, job_calls = await list_jobs(ctx)
     groups, group_calls = await list_groups(ctx, (vbr.id for vbr in inventory.vbrs))
+    # Read after the calls: the line inventory's first pass has most likely landed by now.
+    known = _known_lines(inventory, ctx.sibling(LINE_COLLECTOR))
     return FailoverSnapshot(
         account=ctx.account,
         region_id=ctx.region_id,
         jobs=tuple(jobs),
         resources=tuple(JobResource(job.id, line) for job in jobs for line in job.resources),
-        lines=line_tests(jobs, _known_lines(inventory)),
+        lines=line_tests(jobs, known),
         groups=tuple(groups),
         calls=job_calls + group_calls,
         completed_at=ctx.clock(),

@@ -64,7 +64,8 @@ LINES = RegionSnapshot(
 
 
 def context(handler: Handler, page_size: int = 50, concurrency: int = 4) -> PassContext:
-    # The physical connection inventory is there too, and must not add lines.
+    # The physical connection inventory is there too: failover_tests gives each of its lines a
+    # flag, health_checks (per VBR) must not read it.
     siblings = {"virtual_border_routers": INVENTORY, "physical_connections": LINES}
     return PassContext(
         client=FakeCaller(handler),

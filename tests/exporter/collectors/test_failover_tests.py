@@ -82,8 +82,9 @@ async def test_stop_time_only_once_stopped_and_start_time_while_set() -> None:
 async def test_active_flag_and_last_test_per_line() -> None:
     snap = await failover_tests.collect(context(vpc(JOBS)))
     lines = {line.id: line for line in snap.lines}
-    # Every line with a VBR, plus lines only a job names (pc-6 has neither: no series).
-    assert set(lines) == {"pc-1", "pc-2", "pc-3", "pc-4", "pc-5", "pc-9"}
+    # Every line of the inventory (pc-6 has neither VBR nor job), plus one only a job names.
+    assert set(lines) == {"pc-1", "pc-2", "pc-3", "pc-4", "pc-5", "pc-6", "pc-9"}
+    assert not lines["pc-6"].active and lines["pc-6"].last_test is None
     assert {i for i, line in lines.items() if line.active} == {"pc-2", "pc-3", "pc-5"}
     dec_1 = 1_764_585_000.0  # 2025-12-01T10:30:00Z: ftj-02, newer than ftj-07 listed first
     assert lines["pc-1"].last_test == dec_1
@@ -94,6 +95,13 @@ async def test_active_flag_and_last_test_per_line() -> None:
         ("ftj-02", "pc-1"),
         ("ftj-02", "pc-2"),
     }
+
+
+async def test_without_the_line_inventory_the_lines_of_vbrs_and_jobs_have_the_flag() -> None:
+    ctx = context(vpc(JOBS))
+    ctx = dataclasses.replace(ctx, sibling={"virtual_border_routers": INVENTORY}.get)
+    snap = await failover_tests.collect(ctx)
+    assert {line.id for line in snap.lines} == {"pc-1", "pc-2", "pc-3", "pc-4", "pc-5", "pc-9"}
 
 
 async def test_ha_groups_one_call_per_vbr_deduplicated_and_both_not_found_answers() -> None:
