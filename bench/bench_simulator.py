@@ -22,6 +22,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -117,6 +118,43 @@ async def _run(url: str, version: str, seconds: float, concurrency: int) -> floa
         return done[0] / (time.monotonic() - started)
 
 
+def _start_simulator(port: int) -> subprocess.Popen[bytes] | None:
+    """The simulator in its own process, once it answers (``None``: it did not start)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "simulate", "--listen", f"127.0.0.1:{port}",
+         "--connections", str(CONNECTIONS), "--regions", ",".join(REGIONS), "--no-lifecycle"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/health", timeout=1).read()
+            return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.terminate()
+                return None
+            time.sleep(0.1)
+
+
+def _measure(url: str, server: subprocess.Popen[bytes], version: str, args: Any) -> None:
+    """One signature version's pages per second and the server's CPU per page."""
+    asyncio.run(_run(url, version, 1.0, args.concurrency))  # warm up
+    cpu_before = _cpu_seconds(server.pid)
+    rate = asyncio.run(_run(url, version, args.seconds, args.concurrency))
+    cpu = _cpu_seconds(server.pid) - cpu_before
+    # Client and server share the machine: the server's own CPU per page shows what
+    # one simulator process could serve if the client were elsewhere.
+    served = rate * args.seconds
+    print(
+        f"{version}: {rate:,.0f} pages/s of 50 records "
+        f"(server CPU {1000 * cpu / served:.2f} ms/page, "
+        f"~{served / cpu:,.0f} pages per server CPU-second)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -125,53 +163,18 @@ def main() -> int:
     args = parser.parse_args()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "simulate",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--connections",
-            str(CONNECTIONS),
-            "--regions",
-            ",".join(REGIONS),
-            "--no-lifecycle",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = _start_simulator(port)
+    if server is None:
+        print("simulator did not start", file=sys.stderr)
+        return 1
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_sim/health", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("simulator did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
         versions = ("v1", "v3") if args.signature == "both" else (args.signature,)
         print(
             f"simulator: {CONNECTIONS} connections over {len(REGIONS)} regions, "
             f"{args.concurrency} keep-alive clients, {args.seconds:g} s per run"
         )
         for version in versions:
-            asyncio.run(_run(url, version, 1.0, args.concurrency))  # warm up
-            cpu_before = _cpu_seconds(server.pid)
-            rate = asyncio.run(_run(url, version, args.seconds, args.concurrency))
-            cpu = _cpu_seconds(server.pid) - cpu_before
-            # Client and server share the machine: the server's own CPU per page shows what
-            # one simulator process could serve if the client were elsewhere.
-            served = rate * args.seconds
-            print(
-                f"{version}: {rate:,.0f} pages/s of 50 records "
-                f"(server CPU {1000 * cpu / served:.2f} ms/page, "
-                f"~{served / cpu:,.0f} pages per server CPU-second)"
-            )
+            _measure(url, server, version, args)
         stats = json.loads(urllib.request.urlopen(f"{url}/_sim/counters").read())
         errors = sum(c["count"] for c in stats["requests"] if c["code"] != "OK")
         print(f"requests served: {stats['requests_total']:,}, errors: {errors}")
