@@ -159,11 +159,14 @@ class Passes:
     async def _refit_dependents(
         self, key: Key, snapshot: Any, now: float, limits: PassLimits
     ) -> None:
-        """Collectors that read ``key``'s collector and declare ``refit``: their exposed
-        snapshot in this region, kept to what the new one holds, is rendered again."""
+        """Collectors that read ``key``'s collector (``needs``, ``refit_on``) and declare
+        ``refit``: their exposed snapshot in this region, kept to what the new one holds, is
+        rendered again."""
         for name, collector in self._collectors.items():
             status = self.table.get((key[0], key[1], name))
-            if collector.needs != key[2] or collector.refit is None or status is None:
+            if key[2] not in (collector.needs, *collector.refit_on):
+                continue
+            if collector.refit is None or status is None:
                 continue
             if status.exposed is None:
                 continue

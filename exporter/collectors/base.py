@@ -180,6 +180,9 @@ class Collector(Generic[S]):
     # This collector's snapshot kept to what a new snapshot of ``needs`` still holds (a
     # deleted object's series go with it at once, not at this collector's next pass).
     refit: Callable[[S, Any], S] | None = None
+    # Collectors besides ``needs`` whose new snapshots ``refit`` is given too (it tells them
+    # apart by type); this collector does not wait for them.
+    refit_on: tuple[str, ...] = ()
     tallies: tuple[Tally[S], ...] = ()
     default_interval: float | None = None
     timeout_policy: Literal["refresh", "interval"] = "interval"

@@ -20,6 +20,7 @@ one per group). If any call fails, nothing of the pass is published.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -132,6 +133,8 @@ class FailoverSnapshot(PassSnapshot):
     lines: tuple[LineTest, ...]
     groups: tuple[VbrHa, ...]
     calls: int
+    # The lines the region's VBRs were on (kept by ``refit`` whatever the line inventory says).
+    vbr_lines: frozenset[str] = frozenset()
 
 
 def _resource_ids(value: object) -> tuple[str, ...]:
@@ -287,15 +290,35 @@ def line_tests(jobs: Iterable[FailoverTestJob], known_lines: Iterable[str]) -> t
     return tuple(LineTest(line, line in active, last.get(line)) for line in sorted(lines))
 
 
-def _known_lines(inventory: VbrSnapshot, connections: object | None) -> set[str]:
+def _vbr_lines(inventory: VbrSnapshot) -> frozenset[str]:
+    return frozenset(
+        {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs}
+    ) - {""}
+
+
+def _known_lines(vbr_lines: frozenset[str], connections: object | None) -> set[str]:
     """Every line of the region the exporter sees, so a line not under test is 0, not absent:
     those of the physical connection collector's last good snapshot (``None`` while it has
-    none or does not run here) and those the region's VBRs are on. A line deleted since this
-    pass keeps its series until this collector's next pass."""
-    lines = {dict(vbr.info).get("physical_connection_id", "") for vbr in inventory.vbrs}
+    none or does not run here) and those the region's VBRs are on. A line that inventory
+    drops later goes at once (``refit``)."""
+    lines = set(vbr_lines)
     if isinstance(connections, LineSnapshot):
         lines.update(conn.id for conn in connections.connections)
-    return lines - {""}
+    return lines
+
+
+def refit(snapshot: FailoverSnapshot, new: object) -> FailoverSnapshot:
+    """The snapshot without the lines a new line inventory no longer lists, unless a VBR is on
+    it or a job covers it (the same object when none went), so a deleted line's flag goes with
+    the line, not at this collector's next pass. A new VBR inventory changes nothing."""
+    if not isinstance(new, LineSnapshot):
+        return snapshot
+    keep = {conn.id for conn in new.connections} | snapshot.vbr_lines
+    keep.update(resource.physical_connection_id for resource in snapshot.resources)
+    kept = tuple(line for line in snapshot.lines if line.id in keep)
+    if len(kept) == len(snapshot.lines):
+        return snapshot
+    return dataclasses.replace(snapshot, lines=kept)
 
 
 async def collect(ctx: PassContext) -> FailoverSnapshot:
@@ -305,7 +328,8 @@ async def collect(ctx: PassContext) -> FailoverSnapshot:
     jobs, job_calls = await list_jobs(ctx)
     groups, group_calls = await list_groups(ctx, (vbr.id for vbr in inventory.vbrs))
     # Read after the calls: the line inventory's first pass has most likely landed by now.
-    known = _known_lines(inventory, ctx.sibling(LINE_COLLECTOR))
+    vbr_lines = _vbr_lines(inventory)
+    known = _known_lines(vbr_lines, ctx.sibling(LINE_COLLECTOR))
     return FailoverSnapshot(
         account=ctx.account,
         region_id=ctx.region_id,
@@ -314,6 +338,7 @@ async def collect(ctx: PassContext) -> FailoverSnapshot:
         lines=line_tests(jobs, known),
         groups=tuple(groups),
         calls=job_calls + group_calls,
+        vbr_lines=vbr_lines,
         completed_at=ctx.clock(),
         duration_seconds=time.monotonic() - started,
     )
@@ -414,6 +439,8 @@ COLLECTOR: Collector[FailoverSnapshot] = Collector(
     api="vpc",
     collect=collect,
     needs=VBR_COLLECTOR,
+    refit=refit,
+    refit_on=(LINE_COLLECTOR,),
     default_interval=600.0,
     records=(
         per_id("job_id", lambda snapshot: snapshot.jobs, JOB_FAMILIES),

@@ -19,7 +19,7 @@ from exporter.app import Exporter
 from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import Account
-from tests.exporter.test_exporter_app import (
+from tests.exporter.test_app import (
     PC,
     fast,
     region_up,

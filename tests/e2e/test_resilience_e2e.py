@@ -21,7 +21,7 @@ from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import Account
 from tests.e2e.test_exporter_e2e import unix
-from tests.exporter.test_exporter_app import fast, get, samples, scrape, series, value, wait_for
+from tests.exporter.test_app import fast, get, samples, scrape, series, value, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from typing import Any
 from exporter.app import Exporter
 from exporter.regiontable import RegionStatus
 from tests.exporter.ecx_fakeapi import FakeApi
-from tests.exporter.test_exporter_app import make_config, pages, wait_for  # noqa: F401
+from tests.exporter.test_app import make_config, pages, wait_for  # noqa: F401
 from tests.exporter.test_scheduler_clock import SteppedClock, clock  # noqa: F401 (fixture)
 
 PC_ACTION = "DescribePhysicalConnections"

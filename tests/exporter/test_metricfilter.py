@@ -31,7 +31,7 @@ from exporter.selfmetrics import API_REQUESTS, BUILD_INFO
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tests.exporter.ecx_fakeapi import FakeApi
-from tests.exporter.test_exporter_app import (
+from tests.exporter.test_app import (
     PC,
     config_dict,
     fast,

@@ -17,6 +17,7 @@ from exporter.families import RenderContext, render_families
 from tests.exporter.collectors.resilience_fakes import (
     INVENTORY,
     JOBS,
+    LINES,
     NOW,
     REGION,
     calls,
@@ -160,3 +161,21 @@ def test_unknown_statuses_are_reported() -> None:
     )
     (unknown,) = failover_tests.COLLECTOR.unknown(snap)
     assert (unknown.field, unknown.value) == ("FailoverTestJobStatus", "Deleted")
+
+
+async def test_a_line_the_inventory_drops_loses_its_flag_at_once_unless_a_vbr_or_job_names_it() -> (
+    None
+):
+    snap = await failover_tests.collect(context(vpc(JOBS)))
+    assert failover_tests.COLLECTOR.refit_on == ("physical_connections",)
+    refit = failover_tests.refit
+    assert refit(snap, LINES) is snap  # nothing went
+    assert refit(snap, INVENTORY) is snap  # a VBR inventory changes nothing
+    # pc-1 (a VBR on it), pc-5 (a job covers it) and pc-6 (neither) leave the inventory.
+    fewer = dataclasses.replace(
+        LINES,
+        connections=tuple(c for c in LINES.connections if c.id not in {"pc-1", "pc-5", "pc-6"}),
+    )
+    kept = refit(snap, fewer)
+    assert {line.id for line in snap.lines} - {line.id for line in kept.lines} == {"pc-6"}
+    assert kept.jobs == snap.jobs and kept.groups == snap.groups

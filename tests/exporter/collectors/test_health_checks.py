@@ -33,7 +33,7 @@ from tests.exporter.collectors.resilience_fakes import (
     vpc,
 )
 from tests.exporter.ecx_fakeapi import GOLDEN, FakeApi, load_recorded_pages
-from tests.exporter.test_exporter_app import config_dict, value
+from tests.exporter.test_app import config_dict, value
 from tests.harness import require_binary
 
 

@@ -15,7 +15,7 @@ from exporter.collectors import traffic
 from exporter.config import Config, parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.accounts import Account
-from tests.exporter.test_exporter_app import samples, series, value
+from tests.exporter.test_app import samples, series, value
 
 pytestmark = pytest.mark.e2e
 

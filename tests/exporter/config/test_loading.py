@@ -25,7 +25,7 @@ from exporter.config import (
 )
 from exporter.durations import DurationError, format_duration, parse_duration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "config" / "exporter.example.yml"
 MINIMAL = {"accounts": [{"name": "prod", "regions": ["cn-hangzhou"]}]}
 

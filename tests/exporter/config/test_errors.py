@@ -18,7 +18,7 @@ import pytest
 
 from exporter.config import ConfigError, load_config, parse_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "TOPSECRET-do-not-print-1234"
 
 GOOD_ACCOUNT = """\

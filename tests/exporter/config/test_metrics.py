@@ -136,7 +136,7 @@ def test_check_config_with_flags(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_the_example_config_and_docs_name_the_section() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     example = yaml.safe_load((root / "config" / "exporter.example.yml").read_text())
     assert set(example["metrics"]) == {"allow", "deny"}
     docs = (root / "docs" / "configuration.md").read_text()
@@ -145,7 +145,7 @@ def test_the_example_config_and_docs_name_the_section() -> None:
 
 
 def test_the_documented_example_is_valid_and_its_error_lines_are_real() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
     section = docs.split("## Metrics: allow and deny lists", 1)[1].split("\n## ", 1)[0]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     config = parse(yaml.safe_load(example)["metrics"])
