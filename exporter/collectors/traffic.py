@@ -262,8 +262,9 @@ class _Read:
     followers: int = 0
 
     def usable(self, now: float, interval: float) -> bool:
-        """Part of this round: started less than half an interval ago, and not abandoned."""
-        return now - self.started < interval / 2 and not self.task.cancelled()
+        """Part of this round: started less than half an interval ago by the pass clock (a
+        clock stepped back since makes a new read, never an old one reused), not abandoned."""
+        return 0 <= now - self.started < interval / 2 and not self.task.cancelled()
 
     def follow(self) -> asyncio.Future[list[MetricPoints]]:
         """This read's result for one more pass (cancelling it leaves the read running)."""
@@ -290,7 +291,7 @@ def _start_read(ctx: PassContext, period: int) -> _Read:
 
     task = asyncio.ensure_future(_gather([run(metric) for metric in METRICS]))
     task.add_done_callback(lambda done: done.cancelled() or done.exception())  # no warning
-    return _Read(ctx.region_id, time.monotonic(), client, task)
+    return _Read(ctx.region_id, ctx.clock(), client, task)
 
 
 class _AccountReads:
@@ -307,7 +308,7 @@ class _AccountReads:
         if ctx.region_id in self.own:
             return _start_read(ctx, period)
         current = self.shared.get(period)
-        if current is None or not current.usable(time.monotonic(), ctx.interval):
+        if current is None or not current.usable(ctx.clock(), ctx.interval):
             current = self.shared[period] = _start_read(ctx, period)
         return current
 

@@ -4,7 +4,7 @@ evaluated by the real promtool against the shipped rules (``config/alerts/*.yml`
 The hour is driven, not waited for. The simulator runs on its own thread with its clock standing
 still (time scale 1e-9) and the test moves it one minute per step (``advance_clock``, which also
 applies due lifecycle changes). CloudMonitor stamps its datapoints in wall-clock time, so the
-test gives the CloudMonitor handler the same stepped clock (its only clock read in this path) and
+test gives the CloudMonitor handlers the same stepped clock (their only clock reads here) and
 gives the in-process exporter the same clock too. Each minute the exporter runs the passes that
 are due at their configured intervals (5m, and 10m for health checks and failover tests, as
 its scheduler would) against the simulator over HTTP, and its whole ``/metrics`` body is taken
@@ -57,6 +57,7 @@ from exporter.collectors.virtual_border_routers import VBR_INFO
 from exporter.config import parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.cms import actions as cms_actions
+from exporter.simulator.cms import methods as cms_methods
 from tests.harness import require_binary
 
 pytestmark = pytest.mark.e2e
@@ -317,7 +318,8 @@ def test_a_quiet_simulated_hour_pages_nothing(
     shape = fleet_shape(sim)
     assert all(shape.values()), shape
     clock = SteppedClock(start)
-    monkeypatch.setattr(cms_actions, "time", CmsTime(clock))
+    for module in (cms_actions, cms_methods):  # the query's window, the newest point's time
+        monkeypatch.setattr(module, "time", CmsTime(clock))
     with SimulatorThread(sim) as url:
         bodies = asyncio.run(record_hour(sim, url, clock))
     statuses = {c["Status"] for c in sim.connections()}

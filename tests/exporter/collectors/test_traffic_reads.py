@@ -154,6 +154,25 @@ async def test_regions_of_an_account_share_one_read_per_round() -> None:
     assert len(endpoint.calls) == len(traffic.METRICS) and [v.id for v in again.vbrs] == ["vbr-b"]
 
 
+async def test_the_round_is_told_by_the_pass_clock_which_a_step_back_cannot_stretch() -> None:
+    """Half an interval (30 s here) on the passes' clock ends a round, however little real
+    time went by (a stepped test clock, a pass that ran late); a clock stepped back starts a
+    new read rather than reusing the last one."""
+    endpoint = Endpoint([[("vbr-h", 60_000, 8.0), ("vbr-b", 60_000, 16.0)]])
+
+    async def pass_at(now: float) -> None:
+        ctx = context(endpoint, EVERY["cn-beijing"], "cn-beijing", EVERY)
+        await traffic.collect(dataclasses.replace(ctx, clock=lambda: now))
+
+    await pass_at(NOW)
+    await pass_at(NOW + 29)  # same round: no calls
+    assert len(endpoint.calls) == len(traffic.METRICS)
+    await pass_at(NOW + 30)  # the next round
+    assert len(endpoint.calls) == 2 * len(traffic.METRICS)
+    await pass_at(NOW)  # stepped back
+    assert len(endpoint.calls) == 3 * len(traffic.METRICS)
+
+
 async def test_a_failed_shared_read_fails_every_region_it_covers_once() -> None:
     endpoint = Endpoint([[("vbr-h", 60_000, 8.0)], [("vbr-b", 60_000, 8.0)]], fail_page=2)
     outcomes = await asyncio.gather(
