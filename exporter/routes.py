@@ -13,6 +13,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     *(("GET", path, "healthz") for path in LIVENESS_PATHS),
     *(("GET", path, "readyz") for path in READINESS_PATHS),
     ("GET", "/", "index"),
+    ("GET", "/runbooks", "runbooks"),
     ("POST", "/-/reload", "reload"),
 )
 RESERVED_PATHS: tuple[str, ...] = tuple(sorted({path for _, path, _ in ROUTES}))

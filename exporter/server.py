@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from exporter import statuspage
+from exporter import runbookpage, statuspage
 from exporter.connguard import (
     CLIENT_ERROR_LOG_INTERVAL,
     HEADER_TIMEOUT,
@@ -276,6 +276,9 @@ def build_app(
         )
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
+    async def runbooks(request: web.Request) -> web.Response:
+        return web.Response(text=runbookpage.page(), content_type="text/html", charset="utf-8")
+
     async def reload(request: web.Request) -> web.Response:
         ok, message = await backend.reload()
         return web.Response(status=200 if ok else 500, text=message + "\n")
@@ -284,7 +287,8 @@ def build_app(
     for callback in on_prepare:
         app.on_response_prepare.append(callback)
     app.router.add_get(telemetry_path, metrics)
-    handlers = {"healthz": healthz, "readyz": readyz, "index": index, "reload": reload}
+    handlers = {"healthz": healthz, "readyz": readyz, "index": index, "reload": reload,
+                "runbooks": runbooks}  # fmt: skip
     for method, path, name in ROUTES:
         if method == "GET":  # and HEAD
             app.router.add_get(path, handlers[name])

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter import runbookpage
 from exporter.collectors import COLLECTORS, by_name
 from exporter.collectors.base import Collector
 from exporter.collectors.physical_connections import (
@@ -44,8 +45,9 @@ SATURATION_RATIO = 0.8
 LOCKED_STATUSES = ("FinancialLocked", "SecurityLocked")
 #: Statuses of a line that is over: its expiry no longer matters (as in the alerts).
 OVER_STATUSES = ("Terminated", "Canceled")
-#: Where the runbooks are: one section per alert, anchored by the alert's name.
-RUNBOOKS = "docs/runbooks.md"
+#: Where the runbooks are: the exporter's own copy (``exporter.runbookpage``), one section per
+#: alert anchored by the alert's name. Relative, so it holds behind a path-prefixing proxy too.
+RUNBOOKS = runbookpage.PATH.lstrip("/")
 #: RAM namespace of each API of ``exporter.apis.APIS`` (``Collector.api``): the CEN product is
 #: signed as ``Cbn`` but granted as ``cen:``. A test holds every action a collector calls,
 #: spelt this way, against ``deploy/ram-policy.json``.
@@ -63,8 +65,8 @@ _CREDENTIAL_PREFIXES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "Incomple
 
 
 def runbook(alert: str) -> str:
-    """The runbook section of an alert (GitHub-style anchor: the heading, lower-cased)."""
-    return f"{RUNBOOKS}#{alert.lower()}"
+    """The runbook section of an alert (its heading's anchor)."""
+    return f"{RUNBOOKS}#{runbookpage.anchor(alert)}"
 
 
 def ram_actions(api: str, action: str) -> tuple[str, ...]:
