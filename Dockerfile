@@ -17,6 +17,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
+# exporter/data/runbooks.md links to it: the wheel takes its content.
+COPY docs/runbooks.md ./docs/runbooks.md
 
 # Behind a TLS-intercepting proxy, hand pip the proxy's CA bundle as a build secret (never a
 # layer): --secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt
