@@ -1,6 +1,6 @@
 """The exporter's own health alerts (down, regions failing or stale, throttling, config reload,
-the CloudMonitor quota): about the watcher, not about a line. Split from generate.py (its size);
-the generator passes its builder in."""
+the CloudMonitor quota): about the watcher, not about a line. ``alerts/builder.py`` imports this
+module (durations), so the builder is passed in, typed by the protocol below."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ RuleDumper.add_representer(str, _str)
 
 
 class Builder(Protocol):
-    """What these rules need of generate.py's builder."""
+    """What these rules need of ``alerts.builder.Builder``."""
 
     c: Mapping[str, Any]
 

@@ -8,9 +8,8 @@ key ``redundancy_pair_id`` (the older leg's ID on both legs), so that one pair a
 back the alerts of both legs. The generator joins ``line_labels_record`` into every
 per-connection alert.
 
-Kept apart from generate.py so the generator's file stays within the project's size limit; the
-generator passes its builder and its label lists in (this module imports nothing from it, so
-``python alerts/generate.py`` and ``import alerts.generate`` both work).
+``alerts/builder.py`` imports this module (the line labels); the builder is passed in, typed by
+the protocol below, so that the imports run one way.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ PAIR_LABEL = "redundancy_pair_id"
 
 
 class Builder(Protocol):
-    """What these rules need of generate.py's builder."""
+    """What these rules need of ``alerts.builder.Builder``."""
 
     c: Mapping[str, Any]
 
