@@ -5,7 +5,10 @@ The hour is driven, not waited for. The simulator runs on its own thread with it
 still (time scale 1e-9) and the test moves it one minute per step (``advance_clock``, which also
 applies due lifecycle changes). CloudMonitor stamps its datapoints in wall-clock time, so the
 test gives the CloudMonitor handler the same stepped clock (its only clock read in this path) and
-gives the in-process exporter the same clock too. Each minute the exporter runs the passes that
+gives the in-process exporter the same clock too, including the traffic collector's monotonic
+clock (it reuses an account's namespace-wide read for half a pass interval; on the real clock
+the whole hour, run in seconds, would reuse minute 0's read and the data would go stale). Each
+minute the exporter runs the passes that
 are due at their configured intervals (5m, and 10m for health checks and failover tests, as
 its scheduler would) against the simulator over HTTP, and its whole ``/metrics`` body is taken
 as a 1-minute scrape would take it (``up`` = 1, ``job``/``instance`` added as Prometheus adds
@@ -50,7 +53,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
-from exporter.collectors import COLLECTORS
+from exporter.collectors import COLLECTORS, traffic
 from exporter.collectors.physical_connections import BANDWIDTH
 from exporter.collectors.traffic import TRAFFIC
 from exporter.collectors.virtual_border_routers import VBR_INFO
@@ -82,14 +85,17 @@ class SteppedClock:
         return self.now
 
 
-class CmsTime:
-    """What ``exporter.simulator.cms.actions`` sees as the ``time`` module: the stepped clock
-    for ``time()``, the real module for the rest."""
+class SteppedTime:
+    """What a module reading the ``time`` module sees: the stepped clock for ``time()`` and
+    ``monotonic()``, the real module for the rest."""
 
     def __init__(self, clock: SteppedClock) -> None:
         self._clock = clock
 
     def time(self) -> float:
+        return self._clock()
+
+    def monotonic(self) -> float:
         return self._clock()
 
     def __getattr__(self, name: str) -> Any:
@@ -317,7 +323,8 @@ def test_a_quiet_simulated_hour_pages_nothing(
     shape = fleet_shape(sim)
     assert all(shape.values()), shape
     clock = SteppedClock(start)
-    monkeypatch.setattr(cms_actions, "time", CmsTime(clock))
+    monkeypatch.setattr(cms_actions, "time", SteppedTime(clock))
+    monkeypatch.setattr(traffic, "time", SteppedTime(clock))
     with SimulatorThread(sim) as url:
         bodies = asyncio.run(record_hour(sim, url, clock))
     statuses = {c["Status"] for c in sim.connections()}
