@@ -1,4 +1,4 @@
-"""A quiet simulated fleet pages nothing: one simulated hour of the exporter's own exposition,
+"""A quiet simulated fleet fires no alert: one simulated hour of the exporter's own exposition,
 evaluated by the real promtool against the shipped rules (``config/alerts/*.yml``, unchanged).
 
 The hour is driven, not waited for. The simulator runs on its own thread with its clock standing
@@ -20,16 +20,21 @@ Enabled), is redundant for a line Enabled at every step, which the test checks.
 The quiet fleet is the seeded generator's fleet with what it plants on purpose taken out: a
 quiet fleet has no locked or expiring line and nothing in a state that exists to be reported
 (provisioning, rejected, terminating...), so only its Enabled lines stay, unlocked and renewed
-for a year. Its VBRs, BGP sessions, CloudMonitor figures, health checks, failover tests and HA
-groups are the simulator's own. The hour is 13:30-14:30 China time, the daily traffic peak.
+for a year. The resilience findings the generator plants are taken out through the simulator's
+own methods (``quiet_resilience``): the running drill is removed, the HA group stuck Creating
+is Active, every VBR on a redundant pair's legs gets a switching health check, a pair on one
+access point has its second leg (and lines hosted on it) moved to another, and a pair not
+drilled within the quarter gets a 60-minute drill 30 days ago. Everything else is the
+simulator's own: its VBRs, BGP sessions (a steady peer receives at most 60 of its 110 routes,
+and a pair's legs mirror each other's sessions and route counts), CloudMonitor figures and
+health-check figures. The hour is 13:30-14:30 China time, the daily traffic peak.
 
-What is asserted, at every one of the 61 evaluations: nothing critical fires (nothing pages),
-and what fires at warning or info is exactly ``FINDINGS``: standing facts of how the generator
-builds its fleet (a drill running, pairs drilled long ago, an HA group stuck Creating, VBRs of
-pairs without a switching health check, pairs on one access point, routes near the limit,
-route counts that differ between a pair's legs), each first firing exactly when its ``for`` has
-run from minute 0, so none of them comes from something that moved during the hour. The
-busiest line, summed from the exposition, stays under 80 % of its bandwidth (on the fleet
+What is asserted, at every one of the 61 evaluations: no alert of any severity fires, and
+promtool passes. The fleet is checked to hold what the rules look at (lines with two VBRs,
+redundant pairs with BGP sessions on both legs, health checks, failover tests, HA groups), so
+the silence is not that of an empty fleet: a line that saturated, a pair whose legs' route
+counts diverged, a peer near its route limit or a drill left running would fail the test.
+The busiest line, summed from the exposition, stays under 80 % of its bandwidth (on the fleet
 before VBRs shared their line: 119 %, and the critical LineSaturated fired at minute 10).
 """
 
@@ -58,6 +63,7 @@ from exporter.config import parse_config
 from exporter.simulator import Simulator, SimulatorThread
 from exporter.simulator.cms import actions as cms_actions
 from exporter.simulator.cms import methods as cms_methods
+from exporter.simulator.lines.fleet import access_points
 from tests.harness import require_binary
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +76,8 @@ STEP = 60  # seconds between scrapes and rule evaluations (config/prometheus.yml
 MINUTES = 60
 PEAK_UTC = 5.5 * 3600  # 13:30 China time: the hour covers the daily traffic peak
 RENEWED = "now+365d"
+QUARTER = 90 * 86400.0  # a redundant pair is drilled at least once a quarter
+DRILLED = 30 * 86400.0  # when a pair not drilled within the quarter last was (a 60-minute test)
 JOB = {"job": "expressconnect", "instance": "127.0.0.1:9756"}
 
 
@@ -83,9 +91,9 @@ class SteppedClock:
         return self.now
 
 
-class CmsTime:
-    """What ``exporter.simulator.cms.actions`` sees as the ``time`` module: the stepped clock
-    for ``time()``, the real module for the rest."""
+class SteppedTime:
+    """What a module reading the ``time`` module sees: the stepped clock for ``time()``, the
+    real module for the rest."""
 
     def __init__(self, clock: SteppedClock) -> None:
         self._clock = clock
@@ -114,6 +122,47 @@ def quiet_fleet(sim: Simulator) -> None:
         if partner and partner not in kept:
             fields["RedundantPhysicalConnectionId"] = None
         sim.set_fields(pc_id, fields)
+    quiet_resilience(sim)
+
+
+def quiet_resilience(sim: Simulator) -> None:
+    """Take out the resilience findings the generator plants, through the simulator's own
+    methods: no drill running, no HA group stuck Creating, and every redundant pair on two
+    access points, drilled within the quarter, with a switching health check on each VBR."""
+    resilience = sim.resilience
+    now = sim.now()
+    for job in resilience.jobs():
+        if resilience.job_status(job.job_id) in ("Starting", "Testing", "Stopping"):
+            resilience.remove_failover_test(job.job_id)
+    for group in resilience.groups():
+        if group.status != "Active":
+            resilience.update_vbr_ha(group.ha_id, {"Status": "Active"})
+    lines = {c["PhysicalConnectionId"]: c for c in sim.connections()}
+    for pc_id, line in lines.items():
+        partner = line.get("RedundantPhysicalConnectionId")
+        if not partner or pc_id > partner:
+            continue
+        legs = (pc_id, partner)
+        if line["AccessPointId"] == lines[partner]["AccessPointId"]:
+            _, region = sim.owner(partner)
+            other = next(ap for ap in access_points(region) if ap != line["AccessPointId"])
+            for moved in (partner, *_hosted_on(lines, partner)):
+                sim.set_fields(moved, {"AccessPointId": other})
+        drilled = [
+            job.started
+            for leg in legs
+            for job in resilience.jobs(connection=leg)
+            if job.started is not None and resilience.job_status(job.job_id) == "Stopped"
+        ]
+        if max(drilled, default=0.0) < now - QUARTER:
+            resilience.add_failover_test([pc_id], name="quarterly-drill", start_time=now - DRILLED)
+        for leg in legs:
+            for vbr in sim.vbrs(connection=leg):
+                resilience.set_health_check(vbr["VbrId"], {"HealthCheckOnly": False})
+
+
+def _hosted_on(lines: dict[str, dict[str, Any]], parent: str) -> list[str]:
+    return [pc_id for pc_id, c in lines.items() if c.get("ParentPhysicalConnectionId") == parent]
 
 
 def start_of_hour(now: float) -> float:
@@ -249,12 +298,6 @@ def fired(promtool_output: str) -> dict[tuple[str, str], str]:
     return first
 
 
-def seconds(duration: str) -> int:
-    """A Prometheus duration (``0s``, ``15m``, ``1h30m``) in seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration))
-
-
 def fleet_shape(sim: Simulator) -> dict[str, int]:
     """What the quiet fleet holds that the traffic sums and the resilience rules look at."""
     lines = sim.connections()
@@ -262,10 +305,17 @@ def fleet_shape(sim: Simulator) -> dict[str, int]:
     jobs = {
         j.job_id for c in lines for j in sim.resilience.jobs(connection=c["PhysicalConnectionId"])
     }
+    with_bgp = {v["PhysicalConnectionId"] for v in sim.vbrs() if sim.bgp_peers(vbr=v["VbrId"])}
     return {
         "lines": len(lines),
         "lines with 2+ VBRs": sum(1 for n in per_line.values() if n >= 2),
         "redundant lines": sum(1 for c in lines if c.get("RedundantPhysicalConnectionId")),
+        "pair legs with BGP on both": sum(
+            1
+            for c in lines
+            if {c["PhysicalConnectionId"], c.get("RedundantPhysicalConnectionId")} <= with_bgp
+        ),
+        "VBR HA groups": len(sim.resilience.groups()),
         "BGP sessions": len(sim.bgp_peers()),
         "health checks": len(sim.resilience.health_checks()),
         "failover tests": len(jobs),
@@ -293,21 +343,7 @@ def busiest_line(bodies: list[bytes]) -> float:
     return busiest
 
 
-# What fires in a quiet hour, and why it belongs there: findings about how the simulator's
-# generated fleet is built, true from the first minute to the last (none comes from traffic,
-# BGP, health-check figures or the lifecycle, and none pages).
-FINDINGS = {
-    ("ExpressConnectFailoverTestRunning", "info"): "the first tested pair has a drill running",
-    ("ExpressConnectVbrHaCreatingTooLong", "warning"): "pair 1's VBR HA group is 2 days Creating",
-    ("ExpressConnectBgpRoutesNearLimit", "warning"): "peers receive up to 100 of 110 routes",
-    ("ExpressConnectRedundantPairSameAccessPoint", "warning"): "pairs drawn on one access point",
-    ("ExpressConnectRouteParity", "warning"): "route counts are drawn per peer, not per pair",
-    ("ExpressConnectVbrWithoutFailover", "warning"): "pair VBRs: none or probe-only checks",
-    ("ExpressConnectRedundantPairNotFailoverTested", "info"): "pairs drilled 200-400 days ago",
-}
-
-
-def test_a_quiet_simulated_hour_pages_nothing(
+def test_a_quiet_simulated_hour_fires_no_alert(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     promtool = require_binary("promtool")
@@ -319,7 +355,7 @@ def test_a_quiet_simulated_hour_pages_nothing(
     assert all(shape.values()), shape
     clock = SteppedClock(start)
     for module in (cms_actions, cms_methods):  # the query's window, the newest point's time
-        monkeypatch.setattr(module, "time", CmsTime(clock))
+        monkeypatch.setattr(module, "time", SteppedTime(clock))
     with SimulatorThread(sim) as url:
         bodies = asyncio.run(record_hour(sim, url, clock))
     statuses = {c["Status"] for c in sim.connections()}
@@ -341,8 +377,6 @@ def test_a_quiet_simulated_hour_pages_nothing(
     assert result.returncode == 0 or seen, output[-3000:]  # promtool itself failed
     pages = {key: at for key, at in seen.items() if key[1] == "critical"}
     assert not pages, f"a quiet hour pages: {pages}; everything that fired: {seen}"
-    assert seen.keys() == FINDINGS.keys(), f"fired (first at): {seen}"
-    _, holds = shipped_rules()
-    late = {key: at for key, at in seen.items() if seconds(at) != seconds(holds[key])}
-    assert not late, f"findings must hold from the first minute; first fired later: {late}"
+    assert not seen, f"a quiet hour fires (first at): {seen}"
+    assert result.returncode == 0, output[-3000:]
     assert 0.1 < busiest < 0.8, f"busiest line at {busiest:.1%}"

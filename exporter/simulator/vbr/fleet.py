@@ -4,7 +4,13 @@ A separate random stream per (seed, account) keeps the lines themselves exactly 
 before VBRs existed, so scenarios that select lines still name the same ones. Of the Enabled
 lines (hosted ones too) in generation order, every fifth has no VBR and about one in four of
 the others has two (a hosted line at most one); each VBR has an IPv4 peer and about one in
-three an IPv6 peer as well; about half have a health check configured.
+three an IPv6 peer as well; about half have a health check configured. A steady peer receives
+1-60 routes, well below the 80 % of its RouteLimit (110) where a session is near its limit.
+
+The two legs of a redundant pair carry the same on-prem network: when the leg generated first
+has VBRs, the second gets as many, with the same IPv6 sessions, and its peers receive and
+advertise the same route counts (drawn once per pair, not per peer). A first leg without VBRs
+leaves the second as the positions above make it.
 """
 
 from __future__ import annotations
@@ -46,16 +52,31 @@ def generate_vbrs(
     rng = random.Random(f"{seed}:{account}:vbr")
     vbrs: list[Vbr] = []
     peers: list[BgpPeer] = []
+    # A pair's first leg, by line ID: its VBRs' peers (their route counts), for the second leg.
+    first_legs: dict[str, list[list[BgpPeer]]] = {}
     n = 0
     for conn in conns:
         if conn.status != "Enabled":
             continue
-        for j in range(vbr_count(n, conn)):
-            vbr = new_vbr(rng, conn, account, uid, now, ipv6=rng.random() < 0.35, index=j)
+        partner = str(conn.fields.get("RedundantPhysicalConnectionId") or "")
+        mirrored = first_legs.get(partner)
+        count = vbr_count(n, conn) if mirrored is None else len(mirrored)
+        layout: list[list[BgpPeer]] = []
+        for j in range(count):
+            ipv6 = len(mirrored[j]) > 1 if mirrored is not None else rng.random() < 0.35
+            vbr = new_vbr(rng, conn, account, uid, now, ipv6=ipv6, index=j)
             vbrs.append(vbr)
-            peers.append(new_peer(rng, vbr, "ipv4"))
+            sessions = [new_peer(rng, vbr, "ipv4")]
             if vbr.fields["EnableIpv6"]:
-                peers.append(new_peer(rng, vbr, "ipv6"))
+                sessions.append(new_peer(rng, vbr, "ipv6"))
+            if mirrored is not None:
+                for mine, theirs in zip(sessions, mirrored[j], strict=True):
+                    for key in ("ReceivedRouteCount", "AdvertisedRouteCount"):
+                        mine.fields[key] = theirs.fields[key]
+            peers.extend(sessions)
+            layout.append(sessions)
+        if partner and mirrored is None and layout:
+            first_legs[conn.id] = layout
         n += 1
     return vbrs, peers
 
@@ -168,7 +189,7 @@ def new_peer(rng: random.Random, vbr: Vbr, ip_version: str) -> BgpPeer:
         "EnableBfd": rng.random() < 0.6,
         "BfdMultiHop": 255,
         "AdvertisedRouteCount": rng.randint(1, 30),
-        "ReceivedRouteCount": rng.randint(1, 100),
+        "ReceivedRouteCount": rng.randint(1, 60),
         "GmtModified": str(f.get("CreationTime", "")),
     }
     return BgpPeer(vbr.account, vbr.region, vbr.id, fields)

@@ -133,6 +133,35 @@ def test_generated_fleet() -> None:
     assert len({p["BgpPeerId"] for p in peers}) == len(peers)
 
 
+def test_generated_routes_stay_below_the_limit_and_match_across_a_pair() -> None:
+    """A steady peer receives well under 80 % of its RouteLimit, and the legs of a redundant
+    pair (same on-prem network) carry the same sessions receiving the same routes (unless the
+    leg generated first has no VBR)."""
+    sim = Simulator(seed=2, connections=200, lifecycle=False)
+    peers = sim.bgp_peers()
+    assert all(p["ReceivedRouteCount"] <= 0.6 * int(p["RouteLimit"]) for p in peers)
+    lines = {c["PhysicalConnectionId"]: c for c in sim.connections()}
+
+    def sessions(pc_id: str) -> list[tuple[str, int, int]]:
+        return sorted(
+            (p["IpVersion"], p["ReceivedRouteCount"], p["AdvertisedRouteCount"])
+            for v in sim.vbrs(connection=pc_id)
+            for p in sim.bgp_peers(vbr=v["VbrId"])
+        )
+
+    compared = 0
+    for pc_id, line in lines.items():
+        partner = lines.get(line.get("RedundantPhysicalConnectionId") or "")
+        healthy = [c for c in (line, partner) if c and c["BusinessStatus"] == "Normal"]
+        if partner is None or pc_id > partner["PhysicalConnectionId"] or len(healthy) < 2:
+            continue
+        legs = [sessions(c["PhysicalConnectionId"]) for c in healthy]
+        if line["Status"] == partner["Status"] == "Enabled" and all(legs):  # VBRs on both
+            assert legs[0] == legs[1], pc_id
+            compared += 1
+    assert compared >= 3
+
+
 def test_vbrs_leave_the_lines_as_they_were() -> None:
     """Lines, their order and their IDs do not depend on the VBRs generated beside them."""
     from exporter.simulator.lines.fleet import generate_fleet
