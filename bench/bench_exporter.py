@@ -15,7 +15,9 @@ lines, VBRs and failover tests share VPC's (``--rate``), traffic has CloudMonito
    API request; the exporter daemon (its own process) is timed from its own
    per-(region, collector) metrics (first pass start to last pass end) against the rate-limit
    bound ``requests / rate of that collector's API`` (at least the round trips one region
-   needs). The collectors are switched on in stages (SIGHUP reloads), so that no first round
+   needs). A round whose calls in sequence times the exporter's mean request duration exceed
+   that bound is flagged latency-bound (traffic: each metric's pages chained by NextToken).
+   The collectors are switched on in stages (SIGHUP reloads), so that no first round
    waits for another collector's data or shares its rate limit with another one:
    a. the first round of lines, alone (the exporter starts with VBRs, hence everything that
       reads them, off);
@@ -24,7 +26,10 @@ lines, VBRs and failover tests share VPC's (``--rate``), traffic has CloudMonito
       VBR inventory already there, one collector per rate limit; each is set against its own
       bound, and traffic's CloudMonitor calls against 8 × (regions with VBRs + ceil(VBRs /
       1000)) (``--cms-scope``, ``--traffic-query``). The VBR interval (``--vbr-interval``,
-      default 30 min) is long so that no VBR round competes with failover_tests for VPC's limit;
+      default 30 min) is long so that no VBR round competes with failover_tests for VPC's
+      limit, and failover_tests' (``--failover-interval``, default 1 h) so that the regions
+      done first do not start their second pass inside the first round (about one call per VBR:
+      12 min at full size, longer than the collector's own 10 min);
    d. lines and VBRs at once (after the scrapes: a reload that changes refresh.interval and
       the VBR interval, restarting those jobs), against their summed requests.
 2. Scrapes. ``scrapers`` concurrent clients scrape ``/metrics`` the way Prometheus does
@@ -230,12 +235,18 @@ class ExporterState:
     passes: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
     requests: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    # Per action: (sum, count) of the exporter's request-duration histogram, every attempt.
+    durations: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def window(self, collector: str) -> Window:
         return pass_window((e, d) for (_, c), (_, e, d) in self.passes.items() if c == collector)
 
     def collector_requests(self, collector: str) -> float:
         return sum(self.requests[action] for action in ACTIONS[collector])
+
+    def duration_totals(self, collector: str) -> tuple[float, float]:
+        found = [self.durations.get(action, (0.0, 0.0)) for action in ACTIONS[collector]]
+        return sum(s for s, _ in found), sum(n for _, n in found)
 
     def started_after(self, collector: str, moment: float) -> bool:
         keys = [v for (_, c), v in self.passes.items() if c == collector]
@@ -247,6 +258,7 @@ COUNT_FAMILIES = (
     "expressconnect_region_virtual_border_routers",
     "expressconnect_region_bgp_peers",
 )
+DURATION = "expressconnect_api_request_duration_seconds"
 # Series counted per region: one per health check, failover test job and VBR HA group.
 INFO_FAMILIES = (
     "expressconnect_vbr_health_check_info",
@@ -273,6 +285,9 @@ def read_state(url: str) -> ExporterState:
         state.requests[s.labels["action"]] += s.value
     for s in samples(text, COUNT_FAMILIES):
         state.counts[s.name][s.labels["region_id"]] = s.value
+    sums = {s.labels["action"]: s.value for s in samples(text, (DURATION + "_sum",))}
+    for s in samples(text, (DURATION + "_count",)):
+        state.durations[s.labels["action"]] = (sums.get(s.labels["action"], 0.0), s.value)
     for s in samples(text, INFO_FAMILIES):
         region = s.labels["region_id"]
         state.counts[s.name][region] = state.counts[s.name].get(region, 0.0) + 1
@@ -364,11 +379,18 @@ class Round:
     wall: float
     bound: float
     other_requests: float = 0.0  # requests of other collectors on the same rate limit meanwhile
+    chain: int = 1  # calls one after another the round needs at least
+    mean_call: float = 0.0  # seconds, the exporter's mean request duration in the round
 
     def line(self) -> str:
         extra, expected = "", f" ({self.expected} expected)" if self.expected else ""
         if self.other_requests:
             extra = f", {self.other_requests:.0f} other requests on its limit meanwhile"
+        if self.chain * self.mean_call > self.bound:
+            extra += (
+                f"; latency-bound: {self.chain} calls in sequence x mean call "
+                f"{self.mean_call * 1000:.0f} ms = {self.chain * self.mean_call:.2f} s"
+            )
         return (
             f"  {self.label:38s} {self.requests:5.0f} requests{expected}, wall "
             f"{self.wall:7.2f} s, bound {self.bound:7.2f} s, ratio "
@@ -392,6 +414,11 @@ def make_round(
     windows = [after.window(c) for c in collectors]
     wall = max(w.end for w in windows) - min(w.start for w in windows)
     chain = max(chain_of(c, after, args) for c in collectors)
+    spent = calls = 0.0
+    for c in collectors:
+        (a, n), (b, m) = after.duration_totals(c), before.duration_totals(c)
+        spent, calls = spent + a - b, calls + n - m
+    mean_call = spent / calls if calls else 0.0
     return Round(
         f"{label} [{api} {rate:g}/s]",
         requests,
@@ -399,6 +426,8 @@ def make_round(
         wall,
         max(requests / rate, chain * args.latency),
         other,
+        chain,
+        mean_call,
     )
 
 
@@ -419,6 +448,14 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=1800.0,
         help="seconds (default 30m: no VBR round while the other collectors' first rounds run)",
+    )
+    parser.add_argument(
+        "--failover-interval",
+        type=float,
+        default=3600.0,
+        help="seconds (default 1h: longer than a full-size round, about one VPC call per VBR; "
+        "with the collector's own 10m, the regions done first would start their second pass "
+        "inside the first round)",
     )
     parser.add_argument(
         "--cms-rate", type=float, default=50.0, help="cms_max_requests_per_second (traffic)"
@@ -475,8 +512,9 @@ def exporter_config(
     """The exporter's configuration with the collectors ``on`` switched on (the others off)."""
     collectors: dict[str, dict[str, Any]] = {c: {"enabled": c in on} for c in COLLECTORS}
     collectors[VBR]["interval"] = vbr_interval or args.vbr_interval
+    collectors[FAILOVER]["interval"] = args.failover_interval
     collectors[TRAFFIC]["query"] = args.traffic_query
-    staleness = max(3 * 3600.0, collectors[VBR]["interval"])
+    staleness = max(3 * 3600.0, collectors[VBR]["interval"], args.failover_interval)
     return {
         "web": {"listen_address": f"{LOOPBACK}:{port}"},
         "refresh": {"interval": refresh_interval, "timeout": "30m", "max_staleness": staleness},
