@@ -434,6 +434,17 @@ def make_round(
 # ---------------------------------------------------------------- the run
 
 
+def _apply_quick(args: argparse.Namespace, given: set[str]) -> None:
+    """--quick shrinks the fleet, but a size the user gave explicitly still wins."""
+    for flag, attr, value in (
+        ("--lines", "lines", 2000),
+        ("--regions", "regions", 4),
+        ("--duration", "duration", 5.0),
+    ):
+        if flag not in given and not (flag == "--lines" and "--connections" in given):
+            setattr(args, attr, value)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", "--connections", dest="lines", type=int, default=10_000)
@@ -486,14 +497,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        given = set(sys.argv[1:])
-        for flag, attr, value in (
-            ("--lines", "lines", 2000),
-            ("--regions", "regions", 4),
-            ("--duration", "duration", 5.0),
-        ):
-            if flag not in given and not (flag == "--lines" and "--connections" in given):
-                setattr(args, attr, value)
+        _apply_quick(args, set(sys.argv[1:]))
     if not 1 <= args.regions <= len(REGION_IDS) or args.lines < 0 or args.rate <= 0:
         parser.error(f"--regions must be 1..{len(REGION_IDS)}, --lines >= 0, --rate > 0")
     return args
