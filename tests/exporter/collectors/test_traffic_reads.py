@@ -231,6 +231,24 @@ async def test_reading_starts_before_the_inventory_and_stops_when_the_pass_is_sk
     assert read.task.cancelled()
 
 
+async def test_every_metrics_page_chain_runs_from_the_start_whatever_page_concurrency() -> None:
+    """A namespace read lasts as long as its longest NextToken chain only if no chain waits
+    for another: with page_concurrency 1, every metric's first page is still out at once."""
+    endpoint = Endpoint([[("vbr-1", 60_000, 8.0)], [("vbr-1", 120_000, 8.0)]])
+    endpoint.gate = asyncio.Event()
+    ctx = dataclasses.replace(context(endpoint, ("vbr-1",)), page_concurrency=1)
+    running = asyncio.ensure_future(traffic.collect(ctx))
+    for _ in range(1000):
+        if len(endpoint.calls) == len(traffic.METRICS):
+            break
+        await asyncio.sleep(0.01)
+    first_pages = {params["MetricName"] for _, params in endpoint.calls}
+    assert first_pages == set(traffic.METRICS)  # before any answer came back
+    endpoint.gate.set()
+    snapshot = await running
+    assert snapshot.calls == 2 * len(traffic.METRICS)
+
+
 def test_query_is_a_setting_of_the_traffic_collector_per_account() -> None:
     named = {"traffic": {"query": "named"}}
     accounts = [
