@@ -136,8 +136,10 @@ def region_total(state: ExporterState, family: str) -> float:
 
 
 def expected_calls(state: ExporterState, collector: str, page_size: int) -> int:
-    """The calls a round of ``collector`` needs, from what it exported (every region's listings'
-    pages; failover tests: job pages plus one DescribeVbrHa per VBR in no group and per group)."""
+    """The calls a round of ``collector`` needs, from what it exported: every region's listings'
+    pages, and for a listing of more than one page its first and last page read again at the
+    end (``list_all``'s check that the listing did not move); failover tests: job pages plus
+    one DescribeVbrHa per VBR in no group and per group."""
     counts = state.counts
     listings = {
         PC: ("expressconnect_region_physical_connections",),
@@ -149,7 +151,8 @@ def expected_calls(state: ExporterState, collector: str, page_size: int) -> int:
     total = 0
     for region in regions:
         for family in listings.get(collector, ()):
-            total += pages(int(counts[family].get(region, 0)), page_size)
+            read = pages(int(counts[family].get(region, 0)), page_size)
+            total += read + (2 if read > 1 and collector != FAILOVER else 0)
         if collector == FAILOVER:
             vbrs = counts["expressconnect_region_virtual_border_routers"].get(region, 0)
             total += int(vbrs - counts["expressconnect_vbr_ha_info"].get(region, 0))

@@ -13,6 +13,7 @@ from bench.rounds import (
     Round,
     chain_of,
     cms_bound,
+    expected_calls,
     make_round,
 )
 from exporter.collectors import traffic
@@ -58,3 +59,9 @@ def test_a_round_is_flagged_latency_bound_only_when_its_chain_outlasts_the_bound
     slow = Round("r", 10, 0, 2.0, 1.0, chain=8, mean_call=0.2)
     quick = Round("r", 10, 0, 2.0, 1.0, chain=8, mean_call=0.1)
     assert "latency-bound: 8 calls" in slow.line() and "latency-bound" not in quick.line()
+
+
+def test_expected_calls_count_the_pages_and_the_two_rereads_of_a_listing_of_several() -> None:
+    state = ExporterState()
+    state.counts["expressconnect_region_physical_connections"] = {"a": 500.0, "b": 20.0}
+    assert expected_calls(state, PC, 50) == (10 + 2) + 1  # b: one page, nothing read again
