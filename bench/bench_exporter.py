@@ -1,7 +1,7 @@
 """Exporter benchmark (run by hand, numbers go into the report; never a timed test assertion).
 
     python bench/bench_exporter.py [--lines 10000] [--regions 20] [--latency 0.05] [--rate 10]
-                                   [--scrapers 50] [--duration 10] [--vbr-interval 30m]
+                                   [--scrapers 50] [--duration 10] [--vbr-interval 1800]
     python bench/bench_exporter.py --quick        # --lines 2000 --regions 4 --duration 5
 
 Every collector is on (``exporter.collectors.COLLECTORS``: physical_connections,
@@ -58,7 +58,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +86,8 @@ from bench.rounds import (
     VBR,
     ExporterState,
     Round,
-    api_of,
     cms_line,
     make_round,
-    rate_of,
     read_state,
     region_total,
     wait_round,
@@ -449,17 +446,23 @@ class Exporter:
 
 
 def start_exporter(
-    args: argparse.Namespace, regions: list[str], sim_url: str, work: Path
+    args: argparse.Namespace,
+    regions: list[str],
+    sim_url: str,
+    work: Path,
+    on: Collection[str] = (PC,),
+    name: str = "exporter",
 ) -> tuple[Exporter, float]:
-    """The exporter with lines alone (VBRs off, so what reads them too); ready after s."""
+    """An exporter with the collectors ``on`` (by default lines alone: VBRs off, so what reads
+    them too), its configuration and log named after ``name``; ready after s."""
     port = free_port()
-    config_path = work / "exporter.yml"
-    config = exporter_config(args, regions, sim_url, port, on=(PC,))
-    config_path.write_text(yaml.safe_dump(config))
+    config_path = work / f"{name}.yml"
+    config_path.write_text(yaml.safe_dump(exporter_config(args, regions, sim_url, port, on=on)))
     launched = time.monotonic()
-    proc = spawn(["-m", "exporter", "--config.file", str(config_path)], work / "exporter.log")
+    log = work / f"{name}.log"
+    proc = spawn(["-m", "exporter", "--config.file", str(config_path)], log)
     url = f"http://{LOOPBACK}:{port}"
-    wait_ready(url, proc, work / "exporter.log", 1800)
+    wait_ready(url, proc, log, 1800)
     return Exporter(proc, url, config_path, port), time.monotonic() - launched
 
 
@@ -515,34 +518,17 @@ def combined_round(
 
 def cold_round(args: argparse.Namespace, regions: list[str], sim_url: str, work: Path) -> Round:
     """Stage e: a new exporter with lines, VBRs and traffic on from the start (nothing read
-    yet), timed from the first pass start to the last pass end of the three, against the
-    larger of the VPC bound (lines and VBRs) and the CloudMonitor bound (traffic): traffic
-    reads at once and only its join waits for the VBR inventory, so the round should last no
-    longer than the VPC part."""
-    port = free_port()
-    config_path = work / "cold.yml"
-    config = exporter_config(args, regions, sim_url, port, on=(PC, VBR, TRAFFIC))
-    config_path.write_text(yaml.safe_dump(config))
-    proc = spawn(["-m", "exporter", "--config.file", str(config_path)], work / "cold.log")
+    yet), against the larger of the VPC bound (lines and VBRs) and the CloudMonitor bound
+    (traffic): traffic reads at once and only its join waits for the VBR inventory, so the
+    round should last no longer than the VPC part."""
+    on = (PC, VBR, TRAFFIC)
+    exp, _ = start_exporter(args, regions, sim_url, work, on, name="cold")
     try:
-        url = f"http://{LOOPBACK}:{port}"
-        wait_ready(url, proc, work / "cold.log", 1800)
-        wait_rounds(url, (PC, VBR, TRAFFIC), 0.0, 1800)
-        state = read_state(url)
+        wait_rounds(exp.url, on, 0.0, 1800)
+        state = read_state(exp.url)
     finally:
-        stop(proc)
-    by_api: dict[str, float] = defaultdict(float)
-    for collector in (PC, VBR, TRAFFIC):
-        by_api[api_of(collector)] += state.collector_requests(collector) / rate_of(args, collector)
-    windows = [state.window(c) for c in (PC, VBR, TRAFFIC)]
-    bounds = ", ".join(f"{api} {bound:.2f} s" for api, bound in sorted(by_api.items()))
-    return Round(
-        f"lines + VBRs + traffic, cold start [larger of {bounds}]",
-        sum(state.collector_requests(c) for c in (PC, VBR, TRAFFIC)),
-        0,  # traffic's calls depend on the scope; the CloudMonitor line sets them against theirs
-        max(w.end for w in windows) - min(w.start for w in windows),
-        max(by_api.values()),
-    )
+        stop(exp.proc)
+    return make_round("lines + VBRs + traffic, cold start", on, ExporterState(), state, args)
 
 
 def report_refresh(

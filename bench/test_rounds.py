@@ -65,3 +65,12 @@ def test_expected_calls_count_the_pages_and_the_two_rereads_of_a_listing_of_seve
     state = ExporterState()
     state.counts["expressconnect_region_physical_connections"] = {"a": 500.0, "b": 20.0}
     assert expected_calls(state, PC, 50) == (10 + 2) + 1  # b: one page, nothing read again
+
+
+def test_a_round_on_two_apis_is_bound_by_the_slower_limit() -> None:
+    after = ExporterState()
+    after.passes = {("a", PC): (1.0, 30.0, 30.0), ("a", TRAFFIC): (1.0, 31.0, 30.0)}
+    after.requests.update(DescribePhysicalConnections=200.0, DescribeMetricLast=100.0)
+    found = make_round("cold", (PC, TRAFFIC), ExporterState(), after, args())
+    assert found.bound == 20.0 and found.wall == 31.0  # VPC 200 / 10 over CloudMonitor 100 / 50
+    assert found.label == "cold [larger of vpc 20.00 s, cms 2.00 s]" and found.expected == 0
