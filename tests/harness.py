@@ -6,6 +6,7 @@ output in a log file whose tail is shown when something fails to start).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -75,6 +76,14 @@ def wait_until(
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last_error})")
+
+
+async def wait_until_async(condition: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    """Let the event loop run until ``condition()``; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.01)
 
 
 class ProcessExited(AssertionError):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import pytest
 
 from exporter.scheduler import RefreshScheduler
+from tests.harness import wait_until_async
 
 
 async def test_a_job_restarted_while_running_runs_again_when_it_ends() -> None:
@@ -64,13 +64,6 @@ async def test_kept_jobs_keep_their_rhythm_and_removed_jobs_stop() -> None:
     assert sorted(runs) == ["a", "b"]  # "a" kept its rhythm: no second run at once
 
 
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize("reload", ["switched off and on", "new interval"])
 async def test_a_job_back_while_its_pass_runs_waits_for_it_then_runs_at_once(
     reload: str, caplog: pytest.LogCaptureFixture
@@ -98,7 +91,7 @@ async def test_a_job_back_while_its_pass_runs_waits_for_it_then_runs_at_once(
     try:
         with caplog.at_level(logging.WARNING):
             scheduler.set_jobs({"job": 3600.0})
-            await wait_until(lambda: bool(started), "the first pass never ran")
+            await wait_until_async(lambda: bool(started), "the first pass never ran")
             if reload == "switched off and on":
                 scheduler.set_jobs({})
                 scheduler.set_jobs({"job": 3600.0})
@@ -107,7 +100,7 @@ async def test_a_job_back_while_its_pass_runs_waits_for_it_then_runs_at_once(
             await asyncio.sleep(0.3)  # longer than the first-run stagger
             assert len(started) == 1, "the new job ran beside the old pass"
             release.set()
-            await wait_until(lambda: len(started) == 2, "the new job waited a whole interval")
+            await wait_until_async(lambda: len(started) == 2, "the new job waited a whole interval")
             await asyncio.sleep(0.1)
     finally:
         scheduler.shutdown()
@@ -128,10 +121,10 @@ async def test_a_job_switched_off_while_its_pass_runs_forgets_its_id_when_it_end
     scheduler.start()
     try:
         scheduler.set_jobs({"job": 3600.0})
-        await wait_until(lambda: bool(runs), "the pass never ran")
+        await wait_until_async(lambda: bool(runs), "the pass never ran")
         scheduler.set_jobs({})
         release.set()
-        await wait_until(lambda: not scheduler._running, "the pass never ended")
+        await wait_until_async(lambda: not scheduler._running, "the pass never ended")
     finally:
         scheduler.shutdown()
     assert scheduler.job_ids() == set() and scheduler._ids == {} and runs == ["job"]

@@ -19,6 +19,7 @@ from exporter.collectors import COLLECTORS, traffic
 from exporter.collectors.base import NotReady, PassContext, PassError
 from exporter.config import ConfigError, parse_config
 from exporter.plan import build_plan
+from tests.harness import wait_until_async
 
 Row = tuple[str, int, float]  # instance, ms, value
 NOW = 130.0  # the passes' clock: the scripted points are at 60 s and 120 s
@@ -213,21 +214,15 @@ async def test_reading_starts_before_the_inventory_and_stops_when_the_pass_is_sk
         raise NotReady("waiting for the virtual_border_routers collector's data")
 
     ctx = PassContext(client=endpoint, account="a", region_id="cn-hangzhou", interval=60,
-                      needed=needed, page_concurrency=len(traffic.METRICS))  # fmt: skip
+                      needed=needed)  # fmt: skip
     running = asyncio.ensure_future(traffic.collect(ctx))
-    for _ in range(1000):
-        if len(endpoint.calls) == len(traffic.METRICS):
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: len(endpoint.calls) == len(traffic.METRICS), "first pages")
     assert len(endpoint.calls) == len(traffic.METRICS)  # read before the inventory
     inventory_wait.set()
     with pytest.raises(NotReady):
         await running
     read = traffic._account_reads(endpoint).shared[60]
-    for _ in range(1000):
-        if read.task.done():
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_async(read.task.done, "the read cancelled")
     assert read.task.cancelled()
 
 
@@ -238,10 +233,7 @@ async def test_every_metrics_page_chain_runs_from_the_start_whatever_page_concur
     endpoint.gate = asyncio.Event()
     ctx = dataclasses.replace(context(endpoint, ("vbr-1",)), page_concurrency=1)
     running = asyncio.ensure_future(traffic.collect(ctx))
-    for _ in range(1000):
-        if len(endpoint.calls) == len(traffic.METRICS):
-            break
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: len(endpoint.calls) == len(traffic.METRICS), "first pages")
     first_pages = {params["MetricName"] for _, params in endpoint.calls}
     assert first_pages == set(traffic.METRICS)  # before any answer came back
     endpoint.gate.set()
